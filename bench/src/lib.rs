@@ -1,0 +1,1 @@
+//! Benchmarks of Switchboard (being built).

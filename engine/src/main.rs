@@ -1,0 +1,2 @@
+//! The `switchboard` binary (being built).
+fn main() {}

@@ -1,0 +1,2 @@
+//! The bundled load generator (being built).
+fn main() {}

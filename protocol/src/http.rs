@@ -1,0 +1,213 @@
+//! The HTTP/1.1 side of the port: parsing the request that opens a connection
+//! (a WebSocket upgrade, `GET /health`, or anything else) and writing the answers.
+
+use base64::Engine as _;
+use sha1::{Digest, Sha1};
+
+/// Most headers a request may carry; more is refused with 400.
+pub const MAX_HEADERS: usize = 32;
+
+/// GUID appended to the client key (RFC 6455 §1.3).
+const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// Why a request head cannot be served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    /// Not parseable as HTTP/1.x (bad token, bad version, too many headers, ...).
+    #[error("malformed request: {0}")]
+    Malformed(&'static str),
+}
+
+/// The parts of a request head Switchboard looks at, borrowed from the read buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request<'a> {
+    /// `GET`, `POST`, ...
+    pub method: &'a str,
+    /// The path without the query string.
+    pub path: &'a str,
+    /// The query string without `?`, if any.
+    pub query: Option<&'a str>,
+    /// `Upgrade: websocket` together with `Connection: upgrade`.
+    pub wants_websocket: bool,
+    /// `Sec-WebSocket-Key`.
+    pub websocket_key: Option<&'a str>,
+    /// `Sec-WebSocket-Version`.
+    pub websocket_version: Option<&'a str>,
+    /// `Sec-WebSocket-Protocol`, as sent (comma-separated).
+    pub protocols: Option<&'a str>,
+    /// `Authorization`, as sent.
+    pub authorization: Option<&'a str>,
+    /// Length of the head including the blank line.
+    pub head_len: usize,
+}
+
+impl<'a> Request<'a> {
+    /// Whether the client offered subprotocol `name`.
+    pub fn offers_protocol(&self, name: &str) -> bool {
+        self.protocols
+            .is_some_and(|list| list.split(',').any(|p| p.trim() == name))
+    }
+
+    /// The bearer token, from `?token=` or `Authorization: Bearer`.
+    pub fn token(&self) -> Option<&'a str> {
+        if let Some(token) = self.query.and_then(|q| query_param(q, "token")) {
+            return Some(token);
+        }
+        let auth = self.authorization?;
+        let (scheme, token) = auth.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    }
+}
+
+/// Parses a request head. `Ok(None)` means the head is not complete yet.
+pub fn parse_request(buf: &[u8]) -> Result<Option<Request<'_>>, HttpError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    let head_len = match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(HttpError::Malformed("too many headers")),
+        Err(_) => return Err(HttpError::Malformed("bad request line or header")),
+    };
+    let target = parsed.path.ok_or(HttpError::Malformed("no path"))?;
+    let (path, query) = match target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (target, None),
+    };
+    let mut request = Request {
+        method: parsed.method.ok_or(HttpError::Malformed("no method"))?,
+        path,
+        query,
+        wants_websocket: false,
+        websocket_key: None,
+        websocket_version: None,
+        protocols: None,
+        authorization: None,
+        head_len,
+    };
+    let (mut upgrade, mut connection_upgrade) = (false, false);
+    for header in parsed.headers.iter() {
+        let Ok(value) = std::str::from_utf8(header.value) else {
+            continue;
+        };
+        let value = value.trim();
+        let name = header.name;
+        if name.eq_ignore_ascii_case("upgrade") {
+            upgrade = value.eq_ignore_ascii_case("websocket");
+        } else if name.eq_ignore_ascii_case("connection") {
+            connection_upgrade = value.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+        } else if name.eq_ignore_ascii_case("sec-websocket-key") {
+            request.websocket_key = Some(value);
+        } else if name.eq_ignore_ascii_case("sec-websocket-version") {
+            request.websocket_version = Some(value);
+        } else if name.eq_ignore_ascii_case("sec-websocket-protocol") {
+            request.protocols = Some(value);
+        } else if name.eq_ignore_ascii_case("authorization") {
+            request.authorization = Some(value);
+        }
+    }
+    request.wants_websocket = upgrade && connection_upgrade;
+    Ok(Some(request))
+}
+
+/// The value of `name` in a query string (no percent-decoding: tokens are URL-safe).
+pub fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// A client key is 16 random bytes in base64: 24 characters.
+pub fn is_valid_key(key: &str) -> bool {
+    base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .is_ok_and(|raw| raw.len() == 16)
+}
+
+/// `Sec-WebSocket-Accept` for a client key.
+pub fn accept_key(key: &str) -> String {
+    let mut sha = Sha1::new();
+    sha.update(key.as_bytes());
+    sha.update(WEBSOCKET_GUID.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(sha.finalize())
+}
+
+/// Appends the `101 Switching Protocols` answer to `out`.
+pub fn write_switching_protocols(out: &mut Vec<u8>, key: &str, protocol: Option<&str>) {
+    out.extend_from_slice(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ",
+    );
+    out.extend_from_slice(accept_key(key).as_bytes());
+    if let Some(protocol) = protocol {
+        out.extend_from_slice(b"\r\nSec-WebSocket-Protocol: ");
+        out.extend_from_slice(protocol.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n\r\n");
+}
+
+/// Appends a complete response that closes the connection, with a JSON body.
+pub fn write_json_response(out: &mut Vec<u8>, status: u16, reason: &str, json_body: &str) {
+    write_response(out, status, reason, "application/json", json_body, &[]);
+}
+
+/// Appends a complete response that closes the connection.
+pub fn write_response(
+    out: &mut Vec<u8>,
+    status: u16,
+    reason: &str,
+    content_type: &str,
+    body: &str,
+    extra_headers: &[(&str, &str)],
+) {
+    use std::io::Write as _;
+    // Writing into a Vec cannot fail.
+    let _ = write!(
+        out,
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in extra_headers {
+        let _ = write!(out, "{name}: {value}\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body.as_bytes());
+}
+
+/// A JSON error body `{"error":{"code":..,"message":..}}` for an HTTP answer.
+pub fn error_body(code: &str, message: &str) -> String {
+    serde_json::json!({ "error": { "code": code, "message": message } }).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc_sample_key_gives_the_rfc_accept() {
+        assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert!(is_valid_key("dGhlIHNhbXBsZSBub25jZQ=="));
+        assert!(!is_valid_key("short"));
+    }
+
+    #[test]
+    fn an_upgrade_request_is_understood() {
+        let head = b"GET /v1/ws?token=abc&x=1 HTTP/1.1\r\nHost: h\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: a, switchboard.v1.json\r\n\r\n";
+        let req = parse_request(head).unwrap().unwrap();
+        assert_eq!(req.path, "/v1/ws");
+        assert!(req.wants_websocket);
+        assert_eq!(req.token(), Some("abc"));
+        assert!(req.offers_protocol("switchboard.v1.json"));
+        assert!(!req.offers_protocol("switchboard.v1.bin"));
+        assert_eq!(req.head_len, head.len());
+    }
+
+    #[test]
+    fn bearer_header_and_partial_heads() {
+        let head = b"GET /v1/ws HTTP/1.1\r\nAuthorization: Bearer t0k\r\n\r\n";
+        assert_eq!(parse_request(head).unwrap().unwrap().token(), Some("t0k"));
+        assert_eq!(parse_request(&head[..20]).unwrap(), None);
+        assert!(parse_request(b"\x00\x01garbage\r\n\r\n").is_err());
+    }
+}

@@ -1,0 +1,12 @@
+//! Switchboard's wire protocol, with no I/O and no clock.
+//!
+//! - [`ws`]: WebSocket framing (RFC 6455) and a per-connection [`ws::Reader`] that
+//!   enforces every rule a server must enforce, without buffering idle connections.
+//! - [`http`]: the HTTP/1.1 request that opens a connection and the answers to it.
+//!
+//! Everything here is deterministic and is exercised by unit tests, property tests and
+//! fuzz targets; the engine is thin glue between these functions and the sockets.
+#![forbid(unsafe_code)]
+
+pub mod http;
+pub mod ws;

@@ -1,0 +1,333 @@
+//! The receiving half of a WebSocket connection: bytes in, events out.
+
+use super::frame::{apply_mask, parse_close_payload, parse_header, FrameHeader, Opcode, Role};
+use super::ProtocolError;
+
+/// What a [`Reader`] enforces. Shared by every connection of a shard, so a
+/// connection does not carry its own copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest payload of a single frame.
+    pub max_frame: usize,
+    /// Largest message, all fragments together.
+    pub max_message: usize,
+    /// Which side we are: a server requires masked frames.
+    pub role: Role,
+}
+
+/// The type of a data message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataKind {
+    /// UTF-8 text (already validated when handed out).
+    Text,
+    /// Arbitrary bytes.
+    Binary,
+}
+
+/// Something the peer said.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// A complete data message, reassembled if it was fragmented.
+    Message {
+        /// Text or binary.
+        kind: DataKind,
+        /// The unmasked payload; valid UTF-8 when `kind` is text.
+        payload: &'a [u8],
+    },
+    /// A ping; the caller answers with a pong carrying the same payload.
+    Ping(&'a [u8]),
+    /// A pong.
+    Pong(&'a [u8]),
+    /// The peer starts (or answers) the closing handshake; nothing after it is read.
+    Close(Option<(u16, &'a str)>),
+}
+
+/// Per-connection reading state: one pointer while the connection is idle.
+#[derive(Debug, Default)]
+pub struct Reader {
+    pending: Option<Box<Pending>>,
+}
+
+/// State that only exists while a frame or a message is cut in the middle.
+#[derive(Debug, Default)]
+struct Pending {
+    /// Start of a frame that has not fully arrived.
+    leftover: Vec<u8>,
+    /// Payload of a fragmented message received so far.
+    message: Vec<u8>,
+    /// Type of the fragmented message in progress, if any.
+    message_kind: Option<DataKind>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.leftover.is_empty() && self.message_kind.is_none()
+    }
+}
+
+/// Whether the caller wants more events after this one.
+pub type Continue = bool;
+
+impl Reader {
+    /// Feeds `input` (unmasked in place) and calls `on_event` for every event in it.
+    ///
+    /// Returns `Ok(true)` once a close frame was read, or `on_event` returned `false`:
+    /// the bytes after that point are ignored. An error is a protocol violation; the
+    /// caller closes the connection with [`ProtocolError::close_code`].
+    pub fn feed(
+        &mut self,
+        input: &mut [u8],
+        limits: &Limits,
+        on_event: &mut dyn FnMut(Event<'_>) -> Continue,
+    ) -> Result<bool, ProtocolError> {
+        let stopped = match self.pending.as_mut() {
+            Some(pending) if !pending.leftover.is_empty() => {
+                let mut buffered = std::mem::take(&mut pending.leftover);
+                buffered.extend_from_slice(input);
+                let (consumed, stopped) = process(&mut buffered, &mut self.pending, limits, on_event)?;
+                buffered.drain(..consumed);
+                if !buffered.is_empty() && !stopped {
+                    self.pending.get_or_insert_with(Default::default).leftover = buffered;
+                }
+                stopped
+            }
+            _ => {
+                let (consumed, stopped) = process(input, &mut self.pending, limits, on_event)?;
+                if consumed < input.len() && !stopped {
+                    let pending = self.pending.get_or_insert_with(Default::default);
+                    pending.leftover.extend_from_slice(&input[consumed..]);
+                }
+                stopped
+            }
+        };
+        if self.pending.as_ref().is_some_and(|p| p.is_empty()) {
+            self.pending = None;
+        }
+        Ok(stopped)
+    }
+
+    /// Bytes this reader holds for unfinished frames and messages.
+    pub fn buffered_bytes(&self) -> usize {
+        self.pending
+            .as_ref()
+            .map_or(0, |p| p.leftover.capacity() + p.message.capacity())
+    }
+
+    /// True when the reader holds no memory (no frame or message cut in the middle).
+    pub fn is_idle(&self) -> bool {
+        self.pending.is_none()
+    }
+}
+
+/// Handles every whole frame at the start of `buf`; returns how many bytes it used.
+fn process(
+    buf: &mut [u8],
+    pending: &mut Option<Box<Pending>>,
+    limits: &Limits,
+    on_event: &mut dyn FnMut(Event<'_>) -> Continue,
+) -> Result<(usize, bool), ProtocolError> {
+    let mut pos = 0;
+    while let Some(header) = parse_header(&buf[pos..], limits.role, limits.max_frame)? {
+        if buf.len() - pos < header.frame_len() {
+            break;
+        }
+        let payload = &mut buf[pos + header.header_len..pos + header.frame_len()];
+        if let Some(key) = header.mask {
+            apply_mask(payload, key);
+        }
+        pos += header.frame_len();
+        if !handle_frame(header, payload, pending, limits, on_event)? {
+            return Ok((pos, true));
+        }
+    }
+    Ok((pos, false))
+}
+
+fn handle_frame(
+    header: FrameHeader,
+    payload: &[u8],
+    pending: &mut Option<Box<Pending>>,
+    limits: &Limits,
+    on_event: &mut dyn FnMut(Event<'_>) -> Continue,
+) -> Result<Continue, ProtocolError> {
+    let in_progress = pending.as_ref().and_then(|p| p.message_kind);
+    match header.opcode {
+        Opcode::Ping => Ok(on_event(Event::Ping(payload))),
+        Opcode::Pong => Ok(on_event(Event::Pong(payload))),
+        Opcode::Close => {
+            let close = parse_close_payload(payload)?;
+            on_event(Event::Close(close));
+            Ok(false)
+        }
+        Opcode::Text | Opcode::Binary => {
+            if in_progress.is_some() {
+                return Err(ProtocolError::ExpectedContinuation);
+            }
+            let kind = if header.opcode == Opcode::Text { DataKind::Text } else { DataKind::Binary };
+            if payload.len() > limits.max_message {
+                return Err(ProtocolError::MessageTooLarge { limit: limits.max_message });
+            }
+            if header.fin {
+                return deliver(kind, payload, on_event);
+            }
+            let state = pending.get_or_insert_with(Default::default);
+            state.message.extend_from_slice(payload);
+            state.message_kind = Some(kind);
+            Ok(true)
+        }
+        Opcode::Continuation => {
+            let (Some(kind), Some(state)) = (in_progress, pending.as_mut()) else {
+                return Err(ProtocolError::UnexpectedContinuation);
+            };
+            if state.message.len() + payload.len() > limits.max_message {
+                return Err(ProtocolError::MessageTooLarge { limit: limits.max_message });
+            }
+            state.message.extend_from_slice(payload);
+            if !header.fin {
+                return Ok(true);
+            }
+            // Give the memory back as soon as the message is out.
+            let message = std::mem::take(&mut state.message);
+            state.message_kind = None;
+            deliver(kind, &message, on_event)
+        }
+    }
+}
+
+fn deliver(
+    kind: DataKind,
+    payload: &[u8],
+    on_event: &mut dyn FnMut(Event<'_>) -> Continue,
+) -> Result<Continue, ProtocolError> {
+    if kind == DataKind::Text && std::str::from_utf8(payload).is_err() {
+        return Err(ProtocolError::InvalidUtf8);
+    }
+    Ok(on_event(Event::Message { kind, payload }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ws::{encode_frame, encode_header};
+
+    const LIMITS: Limits = Limits { max_frame: 1 << 16, max_message: 1 << 20, role: Role::Server };
+    const KEY: Option<[u8; 4]> = Some([0x37, 0xfa, 0x21, 0x3d]);
+
+    /// What the reader produced, owned so tests can compare it.
+    #[derive(Debug, PartialEq)]
+    enum Owned {
+        Message(DataKind, Vec<u8>),
+        Ping(Vec<u8>),
+        Pong(Vec<u8>),
+        Close(Option<(u16, String)>),
+    }
+
+    fn read_all(reader: &mut Reader, bytes: &[u8], chunk: usize) -> Result<Vec<Owned>, ProtocolError> {
+        let mut events = Vec::new();
+        for piece in bytes.chunks(chunk.max(1)) {
+            let mut piece = piece.to_vec();
+            let stopped = reader.feed(&mut piece, &LIMITS, &mut |event| {
+                events.push(match event {
+                    Event::Message { kind, payload } => Owned::Message(kind, payload.to_vec()),
+                    Event::Ping(p) => Owned::Ping(p.to_vec()),
+                    Event::Pong(p) => Owned::Pong(p.to_vec()),
+                    Event::Close(c) => Owned::Close(c.map(|(code, r)| (code, r.to_owned()))),
+                });
+                true
+            })?;
+            if stopped {
+                break;
+            }
+        }
+        Ok(events)
+    }
+
+    #[test]
+    fn a_frame_split_at_every_byte_still_arrives_whole() {
+        let mut wire = Vec::new();
+        encode_frame(&mut wire, Opcode::Text, "hello, switchboard".as_bytes(), KEY);
+        encode_frame(&mut wire, Opcode::Binary, &[0u8; 300], KEY);
+        for chunk in 1..wire.len() {
+            let mut reader = Reader::default();
+            let events = read_all(&mut reader, &wire, chunk).unwrap();
+            assert_eq!(
+                events,
+                vec![
+                    Owned::Message(DataKind::Text, b"hello, switchboard".to_vec()),
+                    Owned::Message(DataKind::Binary, vec![0u8; 300]),
+                ],
+                "chunk {chunk}"
+            );
+            assert!(reader.is_idle(), "reader kept memory after whole frames");
+        }
+    }
+
+    #[test]
+    fn fragments_are_reassembled_with_control_frames_between() {
+        let mut wire = Vec::new();
+        encode_header(&mut wire, false, Opcode::Text, 3, KEY);
+        let start = wire.len();
+        wire.extend_from_slice(b"abc");
+        apply_mask(&mut wire[start..], KEY.unwrap());
+        encode_frame(&mut wire, Opcode::Ping, b"p", KEY);
+        encode_header(&mut wire, true, Opcode::Continuation, 3, KEY);
+        let start = wire.len();
+        wire.extend_from_slice(b"def");
+        apply_mask(&mut wire[start..], KEY.unwrap());
+        let mut reader = Reader::default();
+        let events = read_all(&mut reader, &wire, 4).unwrap();
+        assert_eq!(
+            events,
+            vec![Owned::Ping(b"p".to_vec()), Owned::Message(DataKind::Text, b"abcdef".to_vec())]
+        );
+        assert!(reader.is_idle());
+    }
+
+    #[test]
+    fn invalid_utf8_text_is_refused() {
+        let mut wire = Vec::new();
+        encode_frame(&mut wire, Opcode::Text, &[0xce, 0xba, 0xe1, 0xbd], KEY);
+        let err = read_all(&mut Reader::default(), &wire, 64).unwrap_err();
+        assert_eq!(err, ProtocolError::InvalidUtf8);
+        assert_eq!(err.close_code(), 1007);
+    }
+
+    #[test]
+    fn continuation_without_start_and_nested_start_are_refused() {
+        let mut wire = Vec::new();
+        encode_frame(&mut wire, Opcode::Continuation, b"x", KEY);
+        assert_eq!(
+            read_all(&mut Reader::default(), &wire, 64).unwrap_err(),
+            ProtocolError::UnexpectedContinuation
+        );
+        let mut wire = Vec::new();
+        encode_header(&mut wire, false, Opcode::Binary, 0, KEY);
+        encode_frame(&mut wire, Opcode::Binary, b"x", KEY);
+        assert_eq!(
+            read_all(&mut Reader::default(), &wire, 64).unwrap_err(),
+            ProtocolError::ExpectedContinuation
+        );
+    }
+
+    #[test]
+    fn a_message_over_the_limit_is_refused_across_fragments() {
+        let limits = Limits { max_frame: 100, max_message: 150, role: Role::Server };
+        let mut wire = Vec::new();
+        encode_header(&mut wire, false, Opcode::Binary, 100, KEY);
+        wire.extend_from_slice(&[0u8; 100]);
+        encode_header(&mut wire, true, Opcode::Continuation, 100, KEY);
+        wire.extend_from_slice(&[0u8; 100]);
+        let err = Reader::default().feed(&mut wire, &limits, &mut |_| true).unwrap_err();
+        assert_eq!(err, ProtocolError::MessageTooLarge { limit: 150 });
+        assert_eq!(err.close_code(), 1009);
+    }
+
+    #[test]
+    fn nothing_after_close_is_read() {
+        let mut wire = Vec::new();
+        encode_frame(&mut wire, Opcode::Close, &[0x03, 0xE8], KEY);
+        encode_frame(&mut wire, Opcode::Text, b"late", KEY);
+        let events = read_all(&mut Reader::default(), &wire, 64).unwrap();
+        assert_eq!(events, vec![Owned::Close(Some((1000, String::new())))]);
+    }
+}

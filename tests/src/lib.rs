@@ -1,0 +1,1 @@
+//! Shared helpers of the black-box tests (being built).
