@@ -1,0 +1,187 @@
+//! Command-line configuration. Every limit the engine enforces is a flag here, with
+//! a default that suits one node serving a busy shop.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Switchboard: the connection engine of a self-hosted live-chat system.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands of `switchboard`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a node: shards, listeners and every endpoint.
+    Serve(ServeArgs),
+}
+
+/// Flags of `switchboard serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Public address for WebSocket and HTTP (`/v1/ws`, `/echo`, `/health`).
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// Number of shards (event loops); default: one per available CPU.
+    #[arg(long)]
+    pub shards: Option<usize>,
+    /// CPUs to pin shards to, e.g. `0,1` or `0-3`; shard i runs on the i-th CPU listed.
+    #[arg(long, value_parser = parse_cpu_list)]
+    pub cpus: Option<CpuList>,
+    /// Listen backlog of each shard's listener.
+    #[arg(long, default_value_t = 4096)]
+    pub backlog: i32,
+    /// Largest payload of one WebSocket frame; larger frames close the connection (1009).
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub max_frame_bytes: usize,
+    /// Largest message, all fragments together (1009 when exceeded).
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub max_message_bytes: usize,
+    /// Unsent bytes a connection may have queued before it is cut as a slow consumer (1013).
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub max_outbound_bytes: usize,
+    /// Largest HTTP request head (431 when exceeded).
+    #[arg(long, default_value_t = 8192)]
+    pub max_handshake_bytes: usize,
+    /// Time allowed for the whole request head to arrive (slowloris guard; 408).
+    #[arg(long, default_value_t = 5000)]
+    pub handshake_timeout_ms: u64,
+    /// The server pings a connection that has been quiet this long.
+    #[arg(long, default_value_t = 30_000)]
+    pub ping_interval_ms: u64,
+    /// A connection that sent nothing (not even a pong) this long is closed (1001).
+    #[arg(long, default_value_t = 90_000)]
+    pub idle_timeout_ms: u64,
+    /// After sending a close frame, wait this long for the peer's close, then drop TCP.
+    #[arg(long, default_value_t = 2000)]
+    pub close_timeout_ms: u64,
+    /// On SIGINT/SIGTERM the process exits within this deadline.
+    #[arg(long, default_value_t = 10_000)]
+    pub shutdown_deadline_ms: u64,
+    /// Connections one shard holds at most; further accepts are closed at once.
+    #[arg(long, default_value_t = 100_000)]
+    pub max_connections_per_shard: usize,
+    /// Receive buffers per shard, shared by all its connections (power of two, ≤ 32768).
+    #[arg(long, default_value_t = 4096)]
+    pub recv_buffers: u16,
+    /// Size of each receive buffer in bytes.
+    #[arg(long, default_value_t = 4096)]
+    pub recv_buffer_size: u32,
+    /// Messages a shard may have queued towards one other shard before it holds them back.
+    #[arg(long, default_value_t = 65_536)]
+    pub mesh_queue: usize,
+    /// Log level: error, warn, info, debug or trace.
+    #[arg(long, default_value = "info")]
+    pub log_level: tracing::Level,
+}
+
+impl ServeArgs {
+    /// Checks values clap cannot check alone.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.recv_buffers.is_power_of_two() || self.recv_buffers > 32768 {
+            return Err("--recv-buffers must be a power of two up to 32768".into());
+        }
+        if self.recv_buffer_size < 512 {
+            return Err("--recv-buffer-size must be at least 512".into());
+        }
+        if self.shards == Some(0) {
+            return Err("--shards must be at least 1".into());
+        }
+        if self.max_frame_bytes == 0 || self.max_message_bytes == 0 {
+            return Err("frame and message limits must be positive".into());
+        }
+        if let (Some(cpus), Some(shards)) = (&self.cpus, self.shards) {
+            if cpus.0.len() < shards {
+                return Err(format!("--cpus lists {} CPUs for {shards} shards", cpus.0.len()));
+            }
+        }
+        Ok(())
+    }
+
+    /// How many shards to run.
+    pub fn shard_count(&self) -> usize {
+        self.shards.unwrap_or_else(|| match &self.cpus {
+            Some(cpus) => cpus.0.len(),
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        })
+    }
+
+    /// The CPU shard `index` is pinned to.
+    pub fn cpu_for(&self, index: usize) -> usize {
+        match &self.cpus {
+            Some(cpus) => cpus.0[index % cpus.0.len()],
+            None => index % std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+
+    /// Interval of each shard's housekeeping tick: fine enough for the shortest timeout.
+    pub fn tick(&self) -> Duration {
+        let shortest = [
+            self.handshake_timeout_ms,
+            self.ping_interval_ms,
+            self.idle_timeout_ms,
+            self.close_timeout_ms,
+        ]
+        .into_iter()
+        .min()
+        .unwrap_or(1000);
+        Duration::from_millis((shortest / 4).clamp(10, 250))
+    }
+}
+
+/// A list of CPU indices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuList(pub Vec<usize>);
+
+/// Parses `0,2,4-7`.
+pub fn parse_cpu_list(text: &str) -> Result<CpuList, String> {
+    let mut cpus = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = |_| format!("bad CPU list item {part:?}");
+        match part.split_once('-') {
+            Some((from, to)) => {
+                let (from, to): (usize, usize) = (from.parse().map_err(bad)?, to.parse().map_err(bad)?);
+                if from > to {
+                    return Err(format!("bad CPU range {part:?}"));
+                }
+                cpus.extend(from..=to);
+            }
+            None => cpus.push(part.parse().map_err(bad)?),
+        }
+    }
+    if cpus.is_empty() {
+        return Err("empty CPU list".into());
+    }
+    Ok(CpuList(cpus))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_parse() {
+        assert_eq!(parse_cpu_list("0,2,4-6"), Ok(CpuList(vec![0, 2, 4, 5, 6])));
+        assert!(parse_cpu_list("3-1").is_err());
+        assert!(parse_cpu_list("x").is_err());
+        assert!(parse_cpu_list("").is_err());
+    }
+
+    #[test]
+    fn defaults_are_valid_and_tick_follows_the_shortest_timeout() {
+        let cli = Cli::parse_from(["switchboard", "serve"]);
+        let Command::Serve(args) = cli.command;
+        assert_eq!(args.listen.to_string(), "0.0.0.0:8080");
+        assert!(args.validate().is_ok());
+        assert_eq!(args.tick(), Duration::from_millis(250));
+        let cli = Cli::parse_from(["switchboard", "serve", "--handshake-timeout-ms", "200"]);
+        let Command::Serve(args) = cli.command;
+        assert_eq!(args.tick(), Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,24 @@
+//! The Switchboard connection engine.
+//!
+//! A node runs one [`shard::Shard`] per CPU. Each shard is a thread pinned to its CPU
+//! with its own io_uring, its own SO_REUSEPORT listener and every connection that
+//! listener accepted; shards share nothing but the [`mesh::Mesh`] of lock-free queues
+//! through which one shard hands a message to a connection of another.
+//!
+//! - [`config`]: the command line; every limit is a flag.
+//! - [`node`]: binds the listeners, starts and joins the shards, handles signals.
+//! - [`shard`]: the event loop, connections, HTTP upgrade, WebSocket frames, output.
+//! - [`mesh`]: cross-shard queues and connection ids.
+//! - [`auth`]: the pluggable authenticator of `/v1/ws`.
+//! - `sys`: the only module with `unsafe`: io_uring, buffer ring, eventfd, signals.
+//!
+//! docs/design.md follows one message through these files.
+#![deny(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod listener;
+pub mod mesh;
+pub mod node;
+pub mod shard;
+mod sys;

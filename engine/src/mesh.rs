@@ -1,0 +1,147 @@
+//! The cross-shard mesh: one bounded lock-free queue for every ordered pair of shards,
+//! plus an eventfd per shard to wake it. A shard only ever pushes to its own row of
+//! queues and pops from its own column, so no lock is taken on the message path.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use crossbeam::queue::ArrayQueue;
+use crossbeam::utils::CachePadded;
+
+use crate::sys::EventFd;
+
+/// Identifies a connection anywhere in the node: `shard:16 | generation:24 | slot:24`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnId(pub u64);
+
+impl ConnId {
+    /// Builds the id of `slot` (reused slots get a new `generation`) on `shard`.
+    pub fn new(shard: usize, slot: u32, generation: u32) -> Self {
+        ConnId(((shard as u64) << 48) | (u64::from(generation & 0xFF_FFFF) << 24) | u64::from(slot & 0xFF_FFFF))
+    }
+    /// The shard that owns the connection.
+    pub fn shard(self) -> usize {
+        (self.0 >> 48) as usize
+    }
+    /// The connection's slot on its shard.
+    pub fn slot(self) -> u32 {
+        (self.0 & 0xFF_FFFF) as u32
+    }
+    /// The slot's generation when the connection was accepted.
+    pub fn generation(self) -> u32 {
+        ((self.0 >> 24) & 0xFF_FFFF) as u32
+    }
+}
+
+/// A message from one shard to another.
+#[derive(Debug)]
+pub enum ShardMsg {
+    /// Deliver a chat body to connection `to`, sent by connection `from`.
+    Deliver {
+        /// The receiving connection (owned by the destination shard).
+        to: ConnId,
+        /// The sending connection.
+        from: ConnId,
+        /// The message body.
+        body: Box<str>,
+    },
+    /// A delivery to `target` failed: tell connection `to` (its sender).
+    DeliveryFailed {
+        /// The sender, owned by the destination shard.
+        to: ConnId,
+        /// The connection that could not be reached.
+        target: ConnId,
+    },
+}
+
+/// State shared by every shard of the node.
+#[derive(Debug)]
+pub struct Mesh {
+    shards: usize,
+    queues: Vec<ArrayQueue<ShardMsg>>,
+    wakers: Vec<EventFd>,
+    shutdown: AtomicBool,
+    connections: Vec<CachePadded<AtomicUsize>>,
+}
+
+impl Mesh {
+    /// Creates the queues (`capacity` messages each) and wake-up fds of `shards` shards.
+    pub fn new(shards: usize, capacity: usize) -> std::io::Result<Self> {
+        let queues = (0..shards * shards).map(|_| ArrayQueue::new(capacity.max(1))).collect();
+        let wakers = (0..shards).map(|_| EventFd::new()).collect::<Result<_, _>>()?;
+        let connections = (0..shards).map(|_| CachePadded::new(AtomicUsize::new(0))).collect();
+        Ok(Mesh { shards, queues, wakers, shutdown: AtomicBool::new(false), connections })
+    }
+
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.shards
+    }
+
+    fn queue(&self, from: usize, to: usize) -> &ArrayQueue<ShardMsg> {
+        &self.queues[from * self.shards + to]
+    }
+
+    /// Queues `msg` from shard `from` to shard `to`; gives it back when the queue is full.
+    pub fn push(&self, from: usize, to: usize, msg: ShardMsg) -> Result<(), ShardMsg> {
+        self.queue(from, to).push(msg)
+    }
+
+    /// Takes the next message sent from shard `from` to shard `to`.
+    pub fn pop(&self, from: usize, to: usize) -> Option<ShardMsg> {
+        self.queue(from, to).pop()
+    }
+
+    /// Wakes shard `shard`.
+    pub fn wake(&self, shard: usize) {
+        self.wakers[shard].notify();
+    }
+
+    /// The eventfd shard `shard` waits on.
+    pub fn waker_fd(&self, shard: usize) -> std::os::fd::RawFd {
+        self.wakers[shard].raw()
+    }
+
+    /// Asks every shard to shut down.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.store(true, Ordering::Release);
+        for shard in 0..self.shards {
+            self.wake(shard);
+        }
+    }
+
+    /// Whether shutdown was asked for.
+    pub fn shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Publishes shard `shard`'s connection count (only that shard writes it).
+    pub fn set_connections(&self, shard: usize, count: usize) {
+        self.connections[shard].store(count, Ordering::Relaxed);
+    }
+
+    /// Connections held by the whole node.
+    pub fn total_connections(&self) -> usize {
+        self.connections.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conn_ids_round_trip() {
+        let id = ConnId::new(3, 0xAB_CDEF, 0x12_3456);
+        assert_eq!((id.shard(), id.slot(), id.generation()), (3, 0xAB_CDEF, 0x12_3456));
+    }
+
+    #[test]
+    fn queues_are_per_ordered_pair_and_bounded() {
+        let mesh = Mesh::new(2, 1).unwrap();
+        let msg = |n| ShardMsg::DeliveryFailed { to: ConnId(n), target: ConnId(n) };
+        assert!(mesh.push(0, 1, msg(1)).is_ok());
+        assert!(mesh.push(0, 1, msg(2)).is_err(), "bounded");
+        assert!(mesh.pop(1, 0).is_none(), "other direction is another queue");
+        assert!(matches!(mesh.pop(0, 1), Some(ShardMsg::DeliveryFailed { to: ConnId(1), .. })));
+    }
+}

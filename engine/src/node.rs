@@ -1,0 +1,124 @@
+//! A node: binds the listener group, starts one pinned shard thread per CPU, reports
+//! start failures, and shuts down gracefully on SIGINT/SIGTERM.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+
+use crate::auth::{Authenticator, DevAuthenticator};
+use crate::config::ServeArgs;
+use crate::listener;
+use crate::mesh::Mesh;
+use crate::shard::{Shard, ShardSetup};
+use crate::sys;
+
+/// What a shard thread reports to the node.
+enum ShardReport {
+    Ready,
+    Failed(usize, String),
+    Stopped(usize),
+}
+
+/// Runs a node until it is told to stop; returns once every shard has stopped or the
+/// shutdown deadline passed.
+pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    args.validate().map_err(anyhow::Error::msg)?;
+    sys::block_termination_signals().context("blocking termination signals")?;
+    let shards = args.shard_count();
+    let (listeners, bound) = listener::bind_group(args.listen, shards, args.backlog)?;
+    let mesh = Arc::new(Mesh::new(shards, args.mesh_queue).context("creating the shard mesh")?);
+    let auth: Arc<dyn Authenticator> = Arc::new(DevAuthenticator);
+    tracing::warn!("no token verification configured: /v1/ws accepts any token as the user id (dev authenticator)");
+    tracing::info!("eBPF steering and shedding are not built in this version: the kernel's SO_REUSEPORT hash spreads connections");
+    let args = Arc::new(args);
+    let (reports, inbox) = mpsc::channel();
+    let mut threads = Vec::with_capacity(shards);
+    for (index, listener) in listeners.into_iter().enumerate() {
+        let setup = ShardSetup { index, listener, args: Arc::clone(&args), mesh: Arc::clone(&mesh), auth: Arc::clone(&auth) };
+        let cpu = args.cpu_for(index);
+        let reports = reports.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("shard-{index}"))
+            .spawn(move || run_shard(setup, cpu, &reports))
+            .context("spawning a shard thread")?;
+        threads.push(thread);
+    }
+    drop(reports);
+    wait_until_ready(&inbox, shards, &mesh)?;
+    announce(bound, shards)?;
+    let signal = sys::wait_for_termination();
+    tracing::info!(signal, "termination signal received: closing connections");
+    let deadline = Instant::now() + Duration::from_millis(args.shutdown_deadline_ms);
+    mesh.begin_shutdown();
+    wait_until_stopped(&inbox, shards, deadline);
+    for thread in threads {
+        if thread.is_finished() {
+            let _ = thread.join();
+        }
+    }
+    Ok(())
+}
+
+fn run_shard(setup: ShardSetup, cpu: usize, reports: &mpsc::Sender<ShardReport>) {
+    let index = setup.index;
+    if let Err(err) = sys::pin_current_thread(cpu) {
+        tracing::warn!(shard = index, cpu, %err, "could not pin shard to its CPU; running unpinned");
+    }
+    let shard = match Shard::new(setup) {
+        Ok(shard) => shard,
+        Err(err) => {
+            let _ = reports.send(ShardReport::Failed(index, format!("io_uring setup failed: {err}")));
+            return;
+        }
+    };
+    let _ = reports.send(ShardReport::Ready);
+    if let Err(err) = shard.run() {
+        tracing::error!(shard = index, %err, "shard event loop failed");
+    }
+    let _ = reports.send(ShardReport::Stopped(index));
+}
+
+fn wait_until_ready(inbox: &mpsc::Receiver<ShardReport>, shards: usize, mesh: &Mesh) -> anyhow::Result<()> {
+    let mut ready = 0;
+    while ready < shards {
+        match inbox.recv_timeout(Duration::from_secs(30)) {
+            Ok(ShardReport::Ready) => ready += 1,
+            Ok(ShardReport::Failed(index, why)) => {
+                mesh.begin_shutdown();
+                bail!("shard {index} failed to start: {why}");
+            }
+            Ok(ShardReport::Stopped(index)) => bail!("shard {index} stopped during start"),
+            Err(_) => bail!("shards did not start within 30 s ({ready} of {shards} ready)"),
+        }
+    }
+    Ok(())
+}
+
+fn announce(bound: SocketAddr, shards: usize) -> anyhow::Result<()> {
+    tracing::info!(%bound, shards, "listening");
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on {bound} shards={shards}").context("writing to stdout")?;
+    stdout.flush().context("flushing stdout")?;
+    Ok(())
+}
+
+fn wait_until_stopped(inbox: &mpsc::Receiver<ShardReport>, shards: usize, deadline: Instant) {
+    let mut stopped = 0;
+    while stopped < shards {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match inbox.recv_timeout(left) {
+            Ok(ShardReport::Stopped(_)) => stopped += 1,
+            Ok(_) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                tracing::warn!(stopped, shards, "shutdown deadline passed; exiting with shards still closing");
+                return;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+    }
+    tracing::info!("all shards stopped");
+}

@@ -1,0 +1,216 @@
+//! A connection's state, kept small (no buffer while idle), and the slab that holds a
+//! shard's connections.
+
+use std::os::fd::RawFd;
+
+use switchboard_protocol::chat::Encoding;
+use switchboard_protocol::ws::Reader;
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for the HTTP request head.
+    Handshake,
+    /// A WebSocket: frames flow.
+    Open,
+    /// Our close frame or HTTP answer is queued; waiting for it to flush and for the
+    /// peer to close, until the deadline.
+    Closing,
+    /// Being torn down: waiting for in-flight operations before closing the fd.
+    Dead,
+}
+
+/// What the WebSocket is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Not upgraded (yet).
+    None,
+    /// `/echo`.
+    Echo,
+    /// `/v1/ws` with the chosen encoding.
+    Chat(Encoding),
+}
+
+/// One client connection.
+#[derive(Debug)]
+pub struct Connection {
+    /// The socket.
+    pub fd: RawFd,
+    /// Generation of the slot, part of every token and id of this connection.
+    pub generation: u32,
+    /// Where in its life the connection is.
+    pub phase: Phase,
+    /// What the WebSocket is for.
+    pub endpoint: Endpoint,
+    /// The multishot recv is armed (its final completion has not arrived).
+    pub recv_armed: bool,
+    /// A send is in flight.
+    pub sending: bool,
+    /// We pinged and no byte arrived since.
+    pub ping_outstanding: bool,
+    /// The write side is shut (FIN sent).
+    pub write_shut: bool,
+    /// Bytes of the send in flight.
+    pub inflight_len: u32,
+    /// Shard clock (ms) of the last byte received.
+    pub last_rx_ms: u64,
+    /// Handshake or close deadline on the shard clock (ms).
+    pub deadline_ms: u64,
+    /// WebSocket reading state (one pointer while idle).
+    pub reader: Reader,
+    /// Bytes of an incomplete HTTP request head.
+    pub head: Option<Box<Vec<u8>>>,
+    /// Encoded frames waiting for the current send to finish (no capacity while idle).
+    pub queued: Vec<u8>,
+    /// The authenticated user of a `/v1/ws` connection.
+    pub user: Option<Box<str>>,
+}
+
+impl Connection {
+    fn new(fd: RawFd, generation: u32, now_ms: u64, handshake_deadline_ms: u64) -> Self {
+        Connection {
+            fd,
+            generation,
+            phase: Phase::Handshake,
+            endpoint: Endpoint::None,
+            recv_armed: false,
+            sending: false,
+            ping_outstanding: false,
+            write_shut: false,
+            inflight_len: 0,
+            last_rx_ms: now_ms,
+            deadline_ms: handshake_deadline_ms,
+            reader: Reader::default(),
+            head: None,
+            queued: Vec::new(),
+            user: None,
+        }
+    }
+
+    /// Bytes accepted for sending but not yet written to the socket.
+    pub fn unsent_bytes(&self) -> usize {
+        self.queued.len() + self.inflight_len as usize
+    }
+}
+
+/// A slab entry.
+#[derive(Debug)]
+enum Entry {
+    Occupied(Connection),
+    Vacant { next_free: u32, generation: u32 },
+}
+
+/// No free slot.
+const NONE: u32 = u32::MAX;
+/// Slots are 24 bits wide in tokens and ids.
+pub const MAX_SLOTS: usize = 1 << 24;
+
+/// A shard's connections, addressed by slot; freed slots are reused with a new
+/// generation so that late completions for the old connection are recognised.
+#[derive(Debug)]
+pub struct Slab {
+    entries: Vec<Entry>,
+    free_head: u32,
+    len: usize,
+}
+
+impl Default for Slab {
+    fn default() -> Self {
+        Slab { entries: Vec::new(), free_head: NONE, len: 0 }
+    }
+}
+
+impl Slab {
+    /// Connections held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no connection is held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of slots (held or free), for sweeping.
+    pub fn capacity_slots(&self) -> u32 {
+        self.entries.len() as u32
+    }
+
+    /// Stores a new connection; returns its slot and generation.
+    pub fn insert(&mut self, fd: RawFd, now_ms: u64, deadline_ms: u64) -> Option<(u32, u32)> {
+        let (slot, generation) = if self.free_head != NONE {
+            let slot = self.free_head;
+            let Entry::Vacant { next_free, generation } = self.entries[slot as usize] else {
+                return None;
+            };
+            self.free_head = next_free;
+            (slot, generation)
+        } else {
+            if self.entries.len() >= MAX_SLOTS {
+                return None;
+            }
+            self.entries.push(Entry::Vacant { next_free: NONE, generation: 0 });
+            ((self.entries.len() - 1) as u32, 0)
+        };
+        self.entries[slot as usize] = Entry::Occupied(Connection::new(fd, generation, now_ms, deadline_ms));
+        self.len += 1;
+        Some((slot, generation))
+    }
+
+    /// The connection in `slot` if it is still the one of `generation`.
+    pub fn get_mut(&mut self, slot: u32, generation: u32) -> Option<&mut Connection> {
+        match self.entries.get_mut(slot as usize) {
+            Some(Entry::Occupied(conn)) if conn.generation == generation => Some(conn),
+            _ => None,
+        }
+    }
+
+    /// The connection in `slot`, whatever its generation.
+    pub fn slot_mut(&mut self, slot: u32) -> Option<&mut Connection> {
+        match self.entries.get_mut(slot as usize) {
+            Some(Entry::Occupied(conn)) => Some(conn),
+            _ => None,
+        }
+    }
+
+    /// Frees `slot`; returns the connection that was there.
+    pub fn remove(&mut self, slot: u32) -> Option<Connection> {
+        let entry = self.entries.get_mut(slot as usize)?;
+        let Entry::Occupied(conn) = entry else {
+            return None;
+        };
+        let generation = (conn.generation + 1) & 0xFF_FFFF;
+        let old = std::mem::replace(entry, Entry::Vacant { next_free: self.free_head, generation });
+        self.free_head = slot;
+        self.len -= 1;
+        match old {
+            Entry::Occupied(conn) => Some(conn),
+            Entry::Vacant { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reused_slots_get_a_new_generation() {
+        let mut slab = Slab::default();
+        let (slot, generation) = slab.insert(7, 0, 0).unwrap();
+        assert!(slab.get_mut(slot, generation).is_some());
+        slab.remove(slot);
+        assert!(slab.get_mut(slot, generation).is_none());
+        let (again, next) = slab.insert(8, 0, 0).unwrap();
+        assert_eq!(again, slot);
+        assert_ne!(next, generation);
+        assert!(slab.get_mut(slot, generation).is_none(), "stale generation must miss");
+        assert_eq!(slab.len(), 1);
+    }
+
+    #[test]
+    fn an_idle_connection_is_small() {
+        // The budget is 256 B of RSS per idle connection, slab growth included.
+        assert!(std::mem::size_of::<Connection>() <= 112, "{}", std::mem::size_of::<Connection>());
+    }
+}

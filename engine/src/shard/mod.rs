@@ -1,0 +1,387 @@
+//! A shard: one thread pinned to one CPU, running one io_uring event loop that owns a
+//! listener and every connection it accepted, for their whole lives.
+//!
+//! The loop is: submit what is queued and wait for completions ([`Uring::wait`]);
+//! handle each completion (accept, received bytes, finished send, tick, wake-up);
+//! then flush every connection that got output during the turn in one batch of sends
+//! and wake the shards that got mesh messages. One `io_uring_enter` per turn does all
+//! the submitting and the waiting.
+
+mod conn;
+mod frames;
+mod handshake;
+mod output;
+mod token;
+
+use std::collections::VecDeque;
+use std::os::fd::{IntoRawFd, RawFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use switchboard_protocol::chat::Decoder;
+use switchboard_protocol::ws::{self, close_code};
+
+use crate::auth::Authenticator;
+use crate::config::ServeArgs;
+use crate::mesh::{ConnId, Mesh, ShardMsg};
+use crate::sys::{self, Completion, Uring, UringConfig};
+use conn::{Phase, Slab};
+
+/// Timeouts and limits a shard applies, copied out of the flags.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    handshake_timeout_ms: u64,
+    ping_interval_ms: u64,
+    idle_timeout_ms: u64,
+    close_timeout_ms: u64,
+    shutdown_deadline_ms: u64,
+    max_outbound_bytes: usize,
+    max_handshake_bytes: usize,
+    max_connections: usize,
+}
+
+impl Settings {
+    fn from_args(args: &ServeArgs) -> Self {
+        Settings {
+            handshake_timeout_ms: args.handshake_timeout_ms,
+            ping_interval_ms: args.ping_interval_ms,
+            idle_timeout_ms: args.idle_timeout_ms,
+            close_timeout_ms: args.close_timeout_ms,
+            shutdown_deadline_ms: args.shutdown_deadline_ms,
+            max_outbound_bytes: args.max_outbound_bytes,
+            max_handshake_bytes: args.max_handshake_bytes,
+            max_connections: args.max_connections_per_shard.min(conn::MAX_SLOTS),
+        }
+    }
+}
+
+/// Largest output buffer kept for reuse; bigger ones go back to the allocator.
+const POOLED_BUFFER_MAX: usize = 64 * 1024;
+/// Output buffers kept for reuse per shard.
+const POOLED_BUFFERS: usize = 1024;
+
+/// Everything a shard thread needs to start.
+#[derive(Debug)]
+pub struct ShardSetup {
+    /// Shard index.
+    pub index: usize,
+    /// The shard's listener (bound, listening).
+    pub listener: socket2::Socket,
+    /// Node-wide flags.
+    pub args: Arc<ServeArgs>,
+    /// The cross-shard mesh.
+    pub mesh: Arc<Mesh>,
+    /// Who may connect to `/v1/ws`.
+    pub auth: Arc<dyn Authenticator>,
+}
+
+/// One shard's event loop and everything it owns.
+#[derive(Debug)]
+pub struct Shard {
+    index: usize,
+    uring: Uring,
+    conns: Slab,
+    limits: ws::Limits,
+    settings: Settings,
+    tick: Duration,
+    mesh: Arc<Mesh>,
+    auth: Arc<dyn Authenticator>,
+    listener: RawFd,
+    accepting: bool,
+    /// Slots that got output this turn.
+    dirty: Vec<u32>,
+    /// Cleared output buffers for reuse.
+    pool: Vec<Vec<u8>>,
+    /// Scratch for encoding chat frames.
+    scratch: Vec<u8>,
+    decoder: Decoder,
+    /// Mesh messages that found their queue full, per destination shard.
+    held_back: Vec<VecDeque<ShardMsg>>,
+    /// Destination shards to wake at the end of the turn.
+    to_wake: Vec<bool>,
+    started: Instant,
+    now_ms: u64,
+    shutdown_started_ms: Option<u64>,
+    rejected: u64,
+}
+
+impl Shard {
+    /// Builds the shard's ring and arms its listener, tick and wake-up read.
+    pub fn new(setup: ShardSetup) -> std::io::Result<Self> {
+        let args = &setup.args;
+        let uring = Uring::new(UringConfig {
+            sq_entries: 4096,
+            cq_entries: 16384,
+            recv_buffers: args.recv_buffers,
+            recv_buffer_size: args.recv_buffer_size,
+        })?;
+        let shards = setup.mesh.shards();
+        let mut shard = Shard {
+            index: setup.index,
+            uring,
+            conns: Slab::default(),
+            limits: ws::Limits {
+                max_frame: args.max_frame_bytes,
+                max_message: args.max_message_bytes,
+                role: ws::Role::Server,
+            },
+            settings: Settings::from_args(args),
+            tick: args.tick(),
+            mesh: setup.mesh,
+            auth: setup.auth,
+            listener: setup.listener.into_raw_fd(),
+            accepting: true,
+            dirty: Vec::new(),
+            pool: Vec::new(),
+            scratch: Vec::new(),
+            decoder: Decoder::default(),
+            held_back: (0..shards).map(|_| VecDeque::new()).collect(),
+            to_wake: vec![false; shards],
+            started: Instant::now(),
+            now_ms: 0,
+            shutdown_started_ms: None,
+            rejected: 0,
+        };
+        shard.uring.accept_multi(shard.listener, token::pack(token::ACCEPT, 0, 0));
+        shard.uring.tick_every(shard.tick, token::pack(token::TICK, 0, 0));
+        shard.arm_wake();
+        Ok(shard)
+    }
+
+    fn arm_wake(&mut self) {
+        let fd = self.mesh.waker_fd(self.index);
+        self.uring.read_wake(fd, token::pack(token::WAKE, 0, 0));
+    }
+
+    /// Runs until shutdown completes.
+    pub fn run(mut self) -> std::io::Result<()> {
+        let mut completions = Vec::with_capacity(1024);
+        loop {
+            completions.clear();
+            self.uring.wait(&mut completions)?;
+            self.now_ms = self.started.elapsed().as_millis() as u64;
+            for completion in completions.drain(..) {
+                self.handle(completion);
+            }
+            self.flush_dirty();
+            self.flush_mesh();
+            if self.finished() {
+                tracing::debug!(shard = self.index, "shard stopped");
+                return Ok(());
+            }
+        }
+    }
+
+    fn finished(&self) -> bool {
+        let Some(started) = self.shutdown_started_ms else {
+            return false;
+        };
+        (self.conns.is_empty() && !self.accepting) || self.now_ms >= started + self.settings.shutdown_deadline_ms
+    }
+
+    fn handle(&mut self, completion: Completion) {
+        match completion {
+            Completion::Op { token, result, flags } => {
+                let (kind, slot, generation) = token::unpack(token);
+                match kind {
+                    token::ACCEPT => self.on_accept(result, flags),
+                    token::RECV => self.on_recv(slot, generation, result, flags),
+                    token::TICK => self.on_tick(),
+                    token::WAKE => self.on_wake(),
+                    _ => tracing::warn!(token, "completion with an unknown token"),
+                }
+            }
+            Completion::Sent { token, result, buf } => {
+                let (_, slot, generation) = token::unpack(token);
+                self.on_sent(slot, generation, result, buf);
+            }
+        }
+    }
+
+    fn conn_id(&self, slot: u32, generation: u32) -> ConnId {
+        ConnId::new(self.index, slot, generation)
+    }
+
+    fn publish_connections(&self) {
+        self.mesh.set_connections(self.index, self.conns.len());
+    }
+
+    fn on_accept(&mut self, result: i32, flags: u32) {
+        let more = io_uring::cqueue::more(flags);
+        if result >= 0 {
+            self.admit(result);
+        } else if result != -libc::ECANCELED {
+            tracing::warn!(shard = self.index, errno = -result, "accept failed");
+        }
+        if !more {
+            if self.shutdown_started_ms.is_some() {
+                self.accepting = false;
+                sys::close(self.listener);
+            } else {
+                self.uring.accept_multi(self.listener, token::pack(token::ACCEPT, 0, 0));
+            }
+        }
+    }
+
+    fn admit(&mut self, fd: RawFd) {
+        if self.conns.len() >= self.settings.max_connections || self.shutdown_started_ms.is_some() {
+            self.rejected += 1;
+            sys::close(fd);
+            return;
+        }
+        let deadline = self.now_ms + self.settings.handshake_timeout_ms;
+        let Some((slot, generation)) = self.conns.insert(fd, self.now_ms, deadline) else {
+            self.rejected += 1;
+            sys::close(fd);
+            return;
+        };
+        if let Some(conn) = self.conns.get_mut(slot, generation) {
+            conn.recv_armed = true;
+        }
+        self.uring.recv_multi(fd, token::pack(token::RECV, slot, generation));
+        self.publish_connections();
+    }
+
+    fn on_recv(&mut self, slot: u32, generation: u32, result: i32, flags: u32) {
+        let buf = self.uring.recv_buffer(result, flags);
+        let more = io_uring::cqueue::more(flags);
+        let Some(conn) = self.conns.get_mut(slot, generation) else {
+            if let Some(buf) = buf {
+                self.uring.recycle(buf);
+            }
+            return;
+        };
+        if !more {
+            conn.recv_armed = false;
+        }
+        if let Some(mut buf) = buf {
+            self.on_bytes(slot, generation, buf.bytes_mut());
+            self.uring.recycle(buf);
+        }
+        let Some(conn) = self.conns.get_mut(slot, generation) else {
+            return;
+        };
+        match result {
+            0 => self.teardown(slot, generation),
+            r if r < 0 && r != -libc::ENOBUFS => self.teardown(slot, generation),
+            _ if !more && conn.phase != Phase::Dead => {
+                // The multishot recv stopped (buffers ran out): arm it again.
+                conn.recv_armed = true;
+                let fd = conn.fd;
+                self.uring.recv_multi(fd, token::pack(token::RECV, slot, generation));
+            }
+            _ => {}
+        }
+        self.finish_teardown(slot, generation);
+    }
+
+    fn on_bytes(&mut self, slot: u32, generation: u32, data: &mut [u8]) {
+        let Some(conn) = self.conns.get_mut(slot, generation) else {
+            return;
+        };
+        conn.last_rx_ms = self.now_ms;
+        conn.ping_outstanding = false;
+        match conn.phase {
+            Phase::Handshake => self.on_handshake_bytes(slot, generation, data),
+            Phase::Open => self.on_frame_bytes(slot, generation, data),
+            // Bytes after our close frame (the peer's close, or late data) are dropped.
+            Phase::Closing | Phase::Dead => {}
+        }
+    }
+
+    fn on_tick(&mut self) {
+        for slot in 0..self.conns.capacity_slots() {
+            let Some(conn) = self.conns.slot_mut(slot) else {
+                continue;
+            };
+            let generation = conn.generation;
+            let quiet = self.now_ms.saturating_sub(conn.last_rx_ms);
+            match conn.phase {
+                Phase::Handshake if self.now_ms >= conn.deadline_ms => {
+                    self.respond_error(slot, generation, 408, "Request Timeout", "timeout", "request head not received in time");
+                }
+                Phase::Closing if self.now_ms >= conn.deadline_ms => self.teardown(slot, generation),
+                Phase::Open if quiet >= self.settings.idle_timeout_ms => {
+                    self.close_with(slot, generation, close_code::GOING_AWAY, "idle timeout");
+                }
+                Phase::Open if quiet >= self.settings.ping_interval_ms && !conn.ping_outstanding => {
+                    conn.ping_outstanding = true;
+                    self.enqueue_frame(slot, generation, ws::Opcode::Ping, b"keepalive");
+                }
+                _ => {}
+            }
+            self.finish_teardown(slot, generation);
+        }
+    }
+
+    fn on_wake(&mut self) {
+        self.arm_wake();
+        for from in 0..self.mesh.shards() {
+            if from == self.index {
+                continue;
+            }
+            while let Some(msg) = self.mesh.pop(from, self.index) {
+                self.on_mesh_message(msg);
+            }
+        }
+        if self.mesh.shutting_down() && self.shutdown_started_ms.is_none() {
+            self.begin_shutdown();
+        }
+    }
+
+    fn begin_shutdown(&mut self) {
+        tracing::info!(shard = self.index, connections = self.conns.len(), "shutting down");
+        self.shutdown_started_ms = Some(self.now_ms);
+        self.uring.cancel(token::pack(token::ACCEPT, 0, 0));
+        let deadline = self.settings.close_timeout_ms.min(self.settings.shutdown_deadline_ms);
+        for slot in 0..self.conns.capacity_slots() {
+            let Some(conn) = self.conns.slot_mut(slot) else {
+                continue;
+            };
+            let generation = conn.generation;
+            match conn.phase {
+                Phase::Open => {
+                    self.close_with(slot, generation, close_code::GOING_AWAY, "server shutting down");
+                    if let Some(conn) = self.conns.get_mut(slot, generation) {
+                        conn.deadline_ms = self.now_ms + deadline;
+                    }
+                }
+                Phase::Handshake => self.teardown(slot, generation),
+                Phase::Closing | Phase::Dead => {}
+            }
+            self.finish_teardown(slot, generation);
+        }
+    }
+
+    /// Sends what each destination shard got this turn and wakes it once.
+    fn flush_mesh(&mut self) {
+        for to in 0..self.held_back.len() {
+            while let Some(msg) = self.held_back[to].pop_front() {
+                if let Err(msg) = self.mesh.push(self.index, to, msg) {
+                    self.held_back[to].push_front(msg);
+                    break;
+                }
+                self.to_wake[to] = true;
+            }
+            if std::mem::take(&mut self.to_wake[to]) {
+                self.mesh.wake(to);
+            }
+        }
+    }
+
+    fn send_to_shard(&mut self, to: usize, msg: ShardMsg) {
+        if self.held_back[to].is_empty() {
+            match self.mesh.push(self.index, to, msg) {
+                Ok(()) => {
+                    self.to_wake[to] = true;
+                    return;
+                }
+                Err(msg) => self.held_back[to].push_back(msg),
+            }
+        } else {
+            self.held_back[to].push_back(msg);
+        }
+        // The destination is behind; it is woken now so it drains its queue.
+        self.to_wake[to] = true;
+    }
+}

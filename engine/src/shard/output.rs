@@ -1,0 +1,209 @@
+//! The sending side of a connection: a bounded queue of encoded frames, one send in
+//! flight at a time, the slow-consumer cut, closing, and tearing down.
+//!
+//! Output produced during a loop turn is appended to the connection's queue and the
+//! connection is marked dirty; at the end of the turn [`Shard::flush_dirty`] hands each
+//! queue to the ring as one send, so many frames for one client cost one syscall-free
+//! submission entry.
+
+use switchboard_protocol::http;
+use switchboard_protocol::ws::{self, close_code, Opcode};
+
+use super::conn::Phase;
+use super::{token, Shard, POOLED_BUFFERS, POOLED_BUFFER_MAX};
+use crate::sys;
+
+impl Shard {
+    /// A cleared buffer from the pool, or a new one.
+    fn buffer(&mut self) -> Vec<u8> {
+        self.pool.pop().unwrap_or_default()
+    }
+
+    pub(super) fn recycle_buffer(&mut self, mut buf: Vec<u8>) {
+        if buf.capacity() <= POOLED_BUFFER_MAX && self.pool.len() < POOLED_BUFFERS && buf.capacity() > 0 {
+            buf.clear();
+            self.pool.push(buf);
+        }
+    }
+
+    /// Appends one unfragmented frame to the connection's queue.
+    pub(super) fn enqueue_frame(&mut self, slot: u32, generation: u32, opcode: Opcode, payload: &[u8]) {
+        let Some(conn) = self.conns.get_mut(slot, generation) else {
+            return;
+        };
+        if conn.phase != Phase::Open {
+            return;
+        }
+        if conn.unsent_bytes() + payload.len() > self.settings.max_outbound_bytes {
+            self.cut_slow_consumer(slot, generation);
+            return;
+        }
+        if conn.queued.capacity() == 0 {
+            let buf = self.buffer();
+            if let Some(conn) = self.conns.get_mut(slot, generation) {
+                conn.queued = buf;
+            }
+        }
+        let Some(conn) = self.conns.get_mut(slot, generation) else {
+            return;
+        };
+        let was_empty = conn.queued.is_empty();
+        ws::encode_header(&mut conn.queued, true, opcode, payload.len(), None);
+        conn.queued.extend_from_slice(payload);
+        if was_empty && !conn.sending {
+            self.dirty.push(slot);
+        }
+    }
+
+    /// Appends raw bytes (an HTTP answer) to the queue, whatever the phase.
+    pub(super) fn enqueue_raw(&mut self, slot: u32, generation: u32, bytes: &[u8]) {
+        let Some(conn) = self.conns.get_mut(slot, generation) else {
+            return;
+        };
+        let was_empty = conn.queued.is_empty();
+        conn.queued.extend_from_slice(bytes);
+        if was_empty && !conn.sending {
+            self.dirty.push(slot);
+        }
+    }
+
+    /// A connection whose unsent output went over the limit: what is queued is
+    /// dropped (the client is disconnected either way), the close frame is queued
+    /// behind whatever is already in flight, and the close deadline bounds the wait.
+    fn cut_slow_consumer(&mut self, slot: u32, generation: u32) {
+        tracing::debug!(shard = self.index, slot, "cutting a slow consumer");
+        if let Some(conn) = self.conns.get_mut(slot, generation) {
+            conn.queued.clear();
+        }
+        let reason = format!("slow consumer: over {} unsent bytes", self.settings.max_outbound_bytes);
+        self.close_with(slot, generation, close_code::TRY_AGAIN_LATER, &reason);
+    }
+
+    /// Starts the closing handshake from our side.
+    pub(super) fn close_with(&mut self, slot: u32, generation: u32, code: u16, reason: &str) {
+        let Some(conn) = self.conns.get_mut(slot, generation) else {
+            return;
+        };
+        match conn.phase {
+            Phase::Open => {}
+            Phase::Handshake => return self.teardown(slot, generation),
+            Phase::Closing | Phase::Dead => return,
+        }
+        let was_empty = conn.queued.is_empty();
+        ws::encode_close(&mut conn.queued, code, reason, None);
+        if was_empty && !conn.sending {
+            self.dirty.push(slot);
+        }
+        self.enter_closing(slot, generation);
+    }
+
+    /// Answers the request head with an HTTP error and closes.
+    pub(super) fn respond_error(&mut self, slot: u32, generation: u32, status: u16, reason: &str, code: &str, message: &str) {
+        let body = http::error_body(code, message);
+        self.respond(slot, generation, |out| http::write_json_response(out, status, reason, &body));
+    }
+
+    /// Queues a complete HTTP answer written by `write` and closes after it.
+    pub(super) fn respond(&mut self, slot: u32, generation: u32, write: impl FnOnce(&mut Vec<u8>)) {
+        let Some(conn) = self.conns.get_mut(slot, generation) else {
+            return;
+        };
+        let was_empty = conn.queued.is_empty();
+        write(&mut conn.queued);
+        conn.head = None;
+        if was_empty && !conn.sending {
+            self.dirty.push(slot);
+        }
+        self.enter_closing(slot, generation);
+    }
+
+    pub(super) fn enter_closing(&mut self, slot: u32, generation: u32) {
+        let deadline = self.now_ms + self.settings.close_timeout_ms;
+        if let Some(conn) = self.conns.get_mut(slot, generation) {
+            conn.phase = Phase::Closing;
+            conn.deadline_ms = deadline;
+            conn.reader = Default::default();
+        }
+    }
+
+    /// Hands every dirty connection's queue to the ring.
+    pub(super) fn flush_dirty(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for slot in dirty.drain(..) {
+            self.flush(slot);
+        }
+        self.dirty = dirty;
+    }
+
+    fn flush(&mut self, slot: u32) {
+        let Some(conn) = self.conns.slot_mut(slot) else {
+            return;
+        };
+        if conn.sending || conn.phase == Phase::Dead {
+            return;
+        }
+        if conn.queued.is_empty() {
+            if conn.phase == Phase::Closing && !conn.write_shut {
+                // Our close frame or HTTP answer is out: send FIN after it, and keep
+                // reading until the peer closes too (or the deadline passes).
+                conn.write_shut = true;
+                sys::shutdown_write(conn.fd);
+            }
+            return;
+        }
+        let buf = std::mem::take(&mut conn.queued);
+        conn.sending = true;
+        conn.inflight_len = buf.len() as u32;
+        let (fd, generation) = (conn.fd, conn.generation);
+        self.uring.send(fd, buf, token::pack(token::SEND, slot, generation));
+    }
+
+    pub(super) fn on_sent(&mut self, slot: u32, generation: u32, result: std::io::Result<usize>, buf: Vec<u8>) {
+        self.recycle_buffer(buf);
+        let Some(conn) = self.conns.get_mut(slot, generation) else {
+            return;
+        };
+        conn.sending = false;
+        conn.inflight_len = 0;
+        if result.is_err() {
+            // The peer is gone (reset, broken pipe): nothing more can be delivered.
+            self.teardown(slot, generation);
+        } else {
+            self.flush(slot);
+        }
+        self.finish_teardown(slot, generation);
+    }
+
+    /// Stops all I/O on the connection; the fd is closed once no operation refers to it.
+    pub(super) fn teardown(&mut self, slot: u32, generation: u32) {
+        let Some(conn) = self.conns.get_mut(slot, generation) else {
+            return;
+        };
+        if conn.phase == Phase::Dead {
+            return;
+        }
+        conn.phase = Phase::Dead;
+        conn.reader = Default::default();
+        conn.head = None;
+        conn.user = None;
+        let queued = std::mem::take(&mut conn.queued);
+        let recv_armed = conn.recv_armed;
+        self.recycle_buffer(queued);
+        if recv_armed {
+            self.uring.cancel(token::pack(token::RECV, slot, generation));
+        }
+    }
+
+    /// Closes the fd and frees the slot of a dead connection with nothing in flight.
+    pub(super) fn finish_teardown(&mut self, slot: u32, generation: u32) {
+        let Some(conn) = self.conns.get_mut(slot, generation) else {
+            return;
+        };
+        if conn.phase != Phase::Dead || conn.recv_armed || conn.sending {
+            return;
+        }
+        sys::close(conn.fd);
+        self.conns.remove(slot);
+        self.publish_connections();
+    }
+}

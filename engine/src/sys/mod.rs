@@ -1,0 +1,119 @@
+//! Everything that talks to the kernel below the standard library: the shard's
+//! io_uring and its buffer ring, eventfds, signals, CPU pinning and raw fd calls.
+//! This is the only module of the engine allowed to use `unsafe`; every block says
+//! why it is sound.
+#![allow(unsafe_code)]
+
+mod buf_ring;
+mod uring;
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+pub use uring::{Completion, Uring, UringConfig};
+
+/// An eventfd used to wake a shard from another thread.
+#[derive(Debug)]
+pub struct EventFd(OwnedFd);
+
+impl EventFd {
+    /// Creates a non-blocking eventfd.
+    pub fn new() -> io::Result<Self> {
+        // SAFETY: eventfd has no memory preconditions; the result is checked.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh descriptor that nothing else owns.
+        Ok(EventFd(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Adds one to the counter, waking a pending read.
+    pub fn notify(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to our own fd. A full counter
+        // (EAGAIN) means a wake-up is already pending, which is all we need.
+        unsafe {
+            libc::write(self.0.as_raw_fd(), (&one as *const u64).cast(), 8);
+        }
+    }
+
+    /// The raw descriptor, for the io_uring read.
+    pub fn raw(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// Closes a descriptor the caller owns and will not use again.
+pub fn close(fd: RawFd) {
+    // SAFETY: the caller passes a descriptor it owns exclusively and forgets it;
+    // a failing close leaves nothing to clean up.
+    unsafe {
+        libc::close(fd);
+    }
+}
+
+/// Half-closes the sending side: the peer reads end-of-stream after our last bytes.
+pub fn shutdown_write(fd: RawFd) {
+    // SAFETY: shutdown has no memory preconditions; errors (peer gone) are harmless.
+    unsafe {
+        libc::shutdown(fd, libc::SHUT_WR);
+    }
+}
+
+/// Pins the calling thread to `cpu`.
+pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    // SAFETY: cpu_set_t is plain data; CPU_SET bounds-checks through the libc macro
+    // contract (cpu < CPU_SETSIZE is checked first); sched_setaffinity reads it.
+    unsafe {
+        if cpu >= libc::CPU_SETSIZE as usize {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cpu index too large"));
+        }
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The termination signals the node handles itself.
+fn termination_set() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data initialised by sigemptyset before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        set
+    }
+}
+
+/// Blocks SIGINT/SIGTERM in the calling thread (and the threads it spawns later) so
+/// that only [`wait_for_termination`] receives them, and ignores SIGPIPE.
+pub fn block_termination_signals() -> io::Result<()> {
+    let set = termination_set();
+    // SAFETY: set is initialised; the old mask is not needed (null).
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    // SAFETY: SIG_IGN for SIGPIPE is always valid; a write to a closed socket then
+    // fails with EPIPE instead of killing the process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    Ok(())
+}
+
+/// Waits for SIGINT or SIGTERM (blocked beforehand) and returns its number.
+pub fn wait_for_termination() -> i32 {
+    let set = termination_set();
+    let mut signal = 0;
+    // SAFETY: set and signal are live locals; sigwait only writes `signal`.
+    unsafe {
+        libc::sigwait(&set, &mut signal);
+    }
+    signal
+}

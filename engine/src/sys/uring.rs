@@ -1,0 +1,256 @@
+//! A shard's io_uring: multishot accept and recv into a provided-buffer ring, sends
+//! whose buffers the ring owns while they are in flight, a periodic tick and a wake-up
+//! read. Every operation that hands memory to the kernel lives here, so the rest of
+//! the engine never needs `unsafe` to do I/O.
+
+use std::io;
+use std::os::fd::RawFd;
+
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+
+use super::buf_ring::{BufRing, RecvBuf};
+
+/// User data reserved for the ring's own send operations (top byte).
+const SEND_KIND: u64 = 0xFF << 56;
+/// User data of operations whose completion nobody waits for (cancels).
+const IGNORED: u64 = 0xFE << 56;
+
+/// How the ring is sized.
+#[derive(Debug, Clone, Copy)]
+pub struct UringConfig {
+    /// Submission queue entries.
+    pub sq_entries: u32,
+    /// Completion queue entries.
+    pub cq_entries: u32,
+    /// Receive buffers in the provided-buffer ring (a power of two, at most 32768).
+    pub recv_buffers: u16,
+    /// Size of each receive buffer.
+    pub recv_buffer_size: u32,
+}
+
+/// A completion the shard must handle.
+#[derive(Debug)]
+pub enum Completion {
+    /// An operation submitted with a shard token.
+    Op {
+        /// The token the shard gave the operation.
+        token: u64,
+        /// The raw result (negative errno on failure).
+        result: i32,
+        /// The completion flags (more, buffer id).
+        flags: u32,
+    },
+    /// A send finished: every byte was written, or it failed.
+    Sent {
+        /// The token the shard gave the send.
+        token: u64,
+        /// Bytes written in total, or the error.
+        result: io::Result<usize>,
+        /// The buffer, handed back for reuse.
+        buf: Vec<u8>,
+    },
+}
+
+/// A send the kernel is working on; the ring keeps the buffer alive until it is done.
+#[derive(Debug)]
+struct InflightSend {
+    fd: RawFd,
+    token: u64,
+    buf: Vec<u8>,
+    written: usize,
+}
+
+/// The io_uring of one shard (used by that shard's thread only).
+pub struct Uring {
+    ring: IoUring,
+    recv_buffers: BufRing,
+    sends: Vec<Option<InflightSend>>,
+    free_sends: Vec<u32>,
+    tick: Box<types::Timespec>,
+    wake_buf: Box<u64>,
+    completions: Vec<cqueue::Entry>,
+}
+
+impl std::fmt::Debug for Uring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Uring")
+            .field("sends_in_flight", &(self.sends.len() - self.free_sends.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Buffer group id of the receive buffers.
+const RECV_GROUP: u16 = 0;
+
+impl Uring {
+    /// Creates the ring with the flags measured best for a single-threaded shard
+    /// (docs/design.md), falling back to plain flags on an older kernel.
+    pub fn new(config: UringConfig) -> io::Result<Self> {
+        let ring = IoUring::builder()
+            .setup_single_issuer()
+            .setup_defer_taskrun()
+            .setup_coop_taskrun()
+            .setup_cqsize(config.cq_entries)
+            .build(config.sq_entries)
+            .or_else(|_| IoUring::builder().setup_cqsize(config.cq_entries).build(config.sq_entries))?;
+        let recv_buffers = BufRing::new(&ring, RECV_GROUP, config.recv_buffers, config.recv_buffer_size)?;
+        Ok(Uring {
+            ring,
+            recv_buffers,
+            sends: Vec::new(),
+            free_sends: Vec::new(),
+            tick: Box::new(types::Timespec::new()),
+            wake_buf: Box::new(0),
+            completions: Vec::with_capacity(config.cq_entries as usize),
+        })
+    }
+
+    fn push(&mut self, entry: squeue::Entry) {
+        loop {
+            // SAFETY: every entry built in this module points only at memory the ring
+            // owns (buffer ring, in-flight send buffers, boxed timespec and wake
+            // buffer), which stays valid until the operation's final completion.
+            let pushed = unsafe { self.ring.submission().push(&entry) };
+            if pushed.is_ok() {
+                return;
+            }
+            // Queue full: hand what we have to the kernel and try again.
+            if let Err(err) = self.ring.submit() {
+                tracing::warn!(%err, "io_uring submit failed while the queue was full");
+            }
+        }
+    }
+
+    /// Accepts connections on `listener` until cancelled (one completion each).
+    pub fn accept_multi(&mut self, listener: RawFd, token: u64) {
+        let entry = opcode::AcceptMulti::new(types::Fd(listener))
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(token);
+        self.push(entry);
+    }
+
+    /// Receives on `fd` into the provided buffers until the stream ends or fails.
+    pub fn recv_multi(&mut self, fd: RawFd, token: u64) {
+        let entry = opcode::RecvMulti::new(types::Fd(fd), RECV_GROUP).build().user_data(token);
+        self.push(entry);
+    }
+
+    /// The received bytes of a recv completion, if it carried any.
+    pub fn recv_buffer(&mut self, result: i32, flags: u32) -> Option<RecvBuf> {
+        let id = cqueue::buffer_select(flags)?;
+        let len = usize::try_from(result).unwrap_or(0);
+        Some(self.recv_buffers.take(id, len))
+    }
+
+    /// Gives a receive buffer back to the kernel.
+    pub fn recycle(&mut self, buf: RecvBuf) {
+        self.recv_buffers.give_back(buf);
+    }
+
+    /// Cancels every operation whose user data is `token`; its final completion
+    /// still arrives (with `-ECANCELED`).
+    pub fn cancel(&mut self, token: u64) {
+        let entry = opcode::AsyncCancel::new(token).build().user_data(IGNORED);
+        self.push(entry);
+    }
+
+    /// Sends all of `buf` on `fd`; completes once as [`Completion::Sent`].
+    pub fn send(&mut self, fd: RawFd, buf: Vec<u8>, token: u64) {
+        let send = InflightSend { fd, token, buf, written: 0 };
+        let index = match self.free_sends.pop() {
+            Some(index) => {
+                self.sends[index as usize] = Some(send);
+                index
+            }
+            None => {
+                self.sends.push(Some(send));
+                (self.sends.len() - 1) as u32
+            }
+        };
+        self.submit_send(index);
+    }
+
+    fn submit_send(&mut self, index: u32) {
+        let Some(send) = self.sends[index as usize].as_ref() else {
+            return;
+        };
+        let rest = &send.buf[send.written..];
+        let entry = opcode::Send::new(types::Fd(send.fd), rest.as_ptr(), rest.len() as u32)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+            .user_data(SEND_KIND | u64::from(index));
+        self.push(entry);
+    }
+
+    /// Fires [`Completion::Op`] with `token` every `interval` until the ring is dropped.
+    pub fn tick_every(&mut self, interval: std::time::Duration, token: u64) {
+        *self.tick = types::Timespec::new().sec(interval.as_secs()).nsec(interval.subsec_nanos());
+        let entry = opcode::Timeout::new(&*self.tick)
+            .flags(types::TimeoutFlags::MULTISHOT)
+            .build()
+            .user_data(token);
+        self.push(entry);
+    }
+
+    /// Reads the shard's wake-up eventfd once; re-arm after each completion.
+    pub fn read_wake(&mut self, eventfd: RawFd, token: u64) {
+        let entry = opcode::Read::new(types::Fd(eventfd), (&mut *self.wake_buf as *mut u64).cast(), 8)
+            .build()
+            .user_data(token);
+        self.push(entry);
+    }
+
+    /// Submits what is queued, waits for at least one completion, and appends every
+    /// available completion to `out`.
+    pub fn wait(&mut self, out: &mut Vec<Completion>) -> io::Result<()> {
+        match self.ring.submit_and_wait(1) {
+            Ok(_) => {}
+            Err(err) if matches!(err.raw_os_error(), Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)) => {}
+            Err(err) => return Err(err),
+        }
+        self.completions.clear();
+        self.completions.extend(self.ring.completion());
+        for index in 0..self.completions.len() {
+            let entry = self.completions[index].clone();
+            self.dispatch(entry, out);
+        }
+        Ok(())
+    }
+
+    fn dispatch(&mut self, entry: cqueue::Entry, out: &mut Vec<Completion>) {
+        let token = entry.user_data();
+        if token == IGNORED {
+            return;
+        }
+        if token & (0xFF << 56) != SEND_KIND {
+            out.push(Completion::Op { token, result: entry.result(), flags: entry.flags() });
+            return;
+        }
+        let index = (token & 0xFFFF_FFFF) as u32;
+        let Some(send) = self.sends[index as usize].as_mut() else {
+            return;
+        };
+        let result = entry.result();
+        if result > 0 {
+            send.written += result as usize;
+            if send.written < send.buf.len() {
+                // A partial send: the socket buffer filled; send the rest.
+                self.submit_send(index);
+                return;
+            }
+        }
+        let Some(send) = self.sends[index as usize].take() else {
+            return;
+        };
+        self.free_sends.push(index);
+        let result = if result < 0 {
+            Err(io::Error::from_raw_os_error(-result))
+        } else if result == 0 && !send.buf.is_empty() {
+            Err(io::Error::from(io::ErrorKind::WriteZero))
+        } else {
+            Ok(send.written)
+        };
+        out.push(Completion::Sent { token: send.token, result, buf: send.buf });
+    }
+}
