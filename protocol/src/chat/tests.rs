@@ -325,3 +325,46 @@ fn a_message_of_the_wrong_websocket_type_closes_with_1003() {
     assert_eq!(err.close_code(), 1003);
     assert_eq!(err.to_string(), "Binary message on a Text subprotocol");
 }
+
+#[test]
+fn binary_format_1_bytes_are_pinned() {
+    // The hex dumps of docs/protocol.md. If an rkyv upgrade or a field change moves a
+    // byte, this fails: that is a new format version, not a refactor.
+    let direct = client_bytes(
+        Encoding::Binary,
+        &ClientFrame::Direct {
+            to: 1042,
+            body: "hi".into(),
+        },
+    );
+    assert_eq!(
+        direct,
+        [0x01, 0x12, 0x04, 0, 0, 0, 0, 0, 0, b'h', b'i', 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
+    );
+    let welcome = server_bytes(
+        Encoding::Binary,
+        ServerFrame::Welcome {
+            conn: 1041,
+            shard: 3,
+            user: "alice",
+        },
+    );
+    let mut expected = vec![0x81, 0x11, 0x04, 0, 0, 0, 0, 0, 0];
+    expected.extend_from_slice(b"alice\xff\xff\xff");
+    expected.extend_from_slice(&[0x03, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(welcome, expected);
+    // Out of line: the bytes, padding to 8, then {to, len | 0x80 marker, offset back}.
+    let body = "Hi, I'd like to change my delivery date.";
+    let long = client_bytes(
+        Encoding::Binary,
+        &ClientFrame::Direct {
+            to: 1042,
+            body: body.into(),
+        },
+    );
+    assert_eq!(&long[1..41], body.as_bytes());
+    assert_eq!(
+        &long[41..],
+        [0x12, 0x04, 0, 0, 0, 0, 0, 0, 0xa8, 0, 0, 0, 0xd0, 0xff, 0xff, 0xff]
+    );
+}

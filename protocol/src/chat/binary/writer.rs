@@ -37,7 +37,7 @@ pub(crate) type WireSerializer<'w, 'h> =
 /// thread nothing is allocated except by `out` growing.
 ///
 /// # Panics
-/// If `value` holds a string too long for rkyv's 32-bit relative pointers (2 GiB),
+/// If `value` holds a string longer than rkyv's archived strings allow (2^30 - 1 bytes),
 /// far beyond any frame limit.
 pub(crate) fn write_archive<T>(tag: u8, value: &T, out: &mut Vec<u8>)
 where

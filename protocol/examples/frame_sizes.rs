@@ -1,0 +1,176 @@
+//! Prints a markdown table of the payload size of typical chat frames in the binary
+//! (rkyv) and JSON encodings, for `docs/performance.md`.
+//!
+//! `cargo run -p switchboard-protocol --example frame_sizes` prints the table;
+//! with `-- --dump` it prints every frame of the table in both encodings instead
+//! (JSON as text, binary as a hex dump), for `docs/protocol.md`.
+
+use std::borrow::Cow;
+
+use switchboard_protocol::chat::{
+    encode_client, encode_server, ClientFrame, Encoding, ServerFrame,
+};
+use switchboard_protocol::ws::{encode_header, Opcode};
+
+/// A typical chat line: exactly 40 characters.
+const LINE_40: &str = "Hi, I'd like to change my delivery date.";
+
+/// One frame of the table.
+struct Sample {
+    name: &'static str,
+    /// Client frames are masked on the wire: 4 more header bytes.
+    from_client: bool,
+    frame: Frame,
+}
+
+enum Frame {
+    Client(ClientFrame<'static>),
+    Server(ServerFrame<'static>),
+}
+
+impl Sample {
+    fn encode(&self, encoding: Encoding) -> Vec<u8> {
+        let mut out = Vec::new();
+        match &self.frame {
+            Frame::Client(frame) => encode_client(encoding, frame, &mut out),
+            Frame::Server(frame) => encode_server(encoding, frame, &mut out),
+        }
+        out
+    }
+
+    /// Payload plus the WebSocket header that carries it.
+    fn on_the_wire(&self, payload_len: usize) -> usize {
+        let mut header = Vec::new();
+        let mask = self.from_client.then_some([0; 4]);
+        encode_header(&mut header, true, Opcode::Binary, payload_len, mask);
+        header.len() + payload_len
+    }
+}
+
+fn chinese_200() -> &'static str {
+    let sentence =
+        "您好，我想查询一下我的订单什么时候发货，另外能不能把收货地址改成公司的地址？谢谢！";
+    let text: String = sentence.chars().cycle().take(200).collect();
+    Box::leak(text.into_boxed_str())
+}
+
+fn samples() -> Vec<Sample> {
+    let chinese = chinese_200();
+    let server = |name, frame| Sample {
+        name,
+        from_client: false,
+        frame: Frame::Server(frame),
+    };
+    let client = |name, body: &'static str| Sample {
+        name,
+        from_client: true,
+        frame: Frame::Client(ClientFrame::Direct {
+            to: 1042,
+            body: Cow::Borrowed(body),
+        }),
+    };
+    vec![
+        server(
+            "welcome",
+            ServerFrame::Welcome {
+                conn: 1041,
+                shard: 3,
+                user: "alice",
+            },
+        ),
+        client("direct \"hi\"", "hi"),
+        server(
+            "delivered \"hi\"",
+            ServerFrame::Delivered {
+                from: 1041,
+                body: "hi",
+            },
+        ),
+        client("direct, 40-char line", LINE_40),
+        server(
+            "delivered, 40-char line",
+            ServerFrame::Delivered {
+                from: 1041,
+                body: LINE_40,
+            },
+        ),
+        server(
+            "delivered, 200-char Chinese line",
+            ServerFrame::Delivered {
+                from: 1041,
+                body: chinese,
+            },
+        ),
+        server(
+            "error unknown_connection",
+            ServerFrame::Error {
+                code: "unknown_connection",
+                message: "connection 1042 is not connected",
+            },
+        ),
+    ]
+}
+
+fn print_table(samples: &[Sample]) {
+    println!(
+        "| frame | binary B | JSON B | binary/JSON | on the wire with WS header: binary / JSON B |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    let (mut binary_total, mut json_total) = (0, 0);
+    for sample in samples {
+        let binary = sample.encode(Encoding::Binary).len();
+        let json = sample.encode(Encoding::Json).len();
+        binary_total += binary;
+        json_total += json;
+        println!(
+            "| {} | {binary} | {json} | {:.2} | {} / {} |",
+            sample.name,
+            binary as f64 / json as f64,
+            sample.on_the_wire(binary),
+            sample.on_the_wire(json),
+        );
+    }
+    println!(
+        "| **all of the above** | {binary_total} | {json_total} | {:.2} | |",
+        binary_total as f64 / json_total as f64
+    );
+}
+
+fn print_dump(samples: &[Sample]) {
+    for sample in samples {
+        println!("### {}\n", sample.name);
+        let json = sample.encode(Encoding::Json);
+        println!(
+            "JSON ({} bytes):\n\n```json\n{}\n```\n",
+            json.len(),
+            String::from_utf8_lossy(&json)
+        );
+        let binary = sample.encode(Encoding::Binary);
+        println!("Binary ({} bytes):\n\n```text", binary.len());
+        for (row, chunk) in binary.chunks(16).enumerate() {
+            let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+            let ascii: String = chunk
+                .iter()
+                .map(|&b| {
+                    if b.is_ascii_graphic() || b == b' ' {
+                        b as char
+                    } else {
+                        '.'
+                    }
+                })
+                .collect();
+            println!("{:04x}  {:<47}  {ascii}", row * 16, hex.join(" "));
+        }
+        println!("```\n");
+    }
+}
+
+fn main() {
+    assert_eq!(LINE_40.chars().count(), 40);
+    let samples = samples();
+    if std::env::args().any(|arg| arg == "--dump") {
+        print_dump(&samples);
+    } else {
+        print_table(&samples);
+    }
+}
