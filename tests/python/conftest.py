@@ -1,0 +1,120 @@
+"""Starts the real `switchboard` binary for the Python client tests.
+
+The binary is `$SWITCHBOARD_BIN`, else `$CARGO_TARGET_DIR/debug/switchboard`, else
+`<repo>/target/debug/switchboard`. Every server is started on 127.0.0.1:0 and is
+terminated (SIGTERM, then SIGKILL) when the test ends.
+"""
+
+import ctypes
+import os
+import queue
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+START_TIMEOUT = 20.0
+LISTENING = re.compile(r"^listening on (\S+):(\d+) shards=(\d+)$")
+
+
+def binary_path() -> Path:
+    env = os.environ.get("SWITCHBOARD_BIN")
+    if env:
+        return Path(env)
+    root = Path(__file__).resolve().parents[2]
+    target = Path(os.environ.get("CARGO_TARGET_DIR", root / "target"))
+    if not target.is_absolute():
+        target = root / target
+    return target / "debug" / "switchboard"
+
+
+def _die_with_parent():
+    # PR_SET_PDEATHSIG = 1: the server goes if the test process dies without cleanup.
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+class Server:
+    """A running `switchboard serve` process."""
+
+    def __init__(self, *args: str):
+        binary = binary_path()
+        if not binary.exists():
+            raise RuntimeError(f"no switchboard binary at {binary} (set SWITCHBOARD_BIN or cargo build)")
+        self.proc = subprocess.Popen(
+            [str(binary), "serve", "--listen", "127.0.0.1:0", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=_die_with_parent,
+        )
+        self.stderr_lines: list[str] = []
+        lines: "queue.Queue[str | None]" = queue.Queue()
+
+        def pump_stdout():
+            for line in self.proc.stdout:
+                lines.put(line)
+            lines.put(None)
+
+        def pump_stderr():
+            for line in self.proc.stderr:
+                self.stderr_lines.append(line)
+
+        threading.Thread(target=pump_stdout, daemon=True).start()
+        threading.Thread(target=pump_stderr, daemon=True).start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                line = lines.get(timeout=max(left, 0.01))
+            except queue.Empty:
+                self.stop()
+                raise RuntimeError("no `listening on` line; stderr:\n" + "".join(self.stderr_lines))
+            if line is None:
+                self.stop()
+                raise RuntimeError("server exited before listening; stderr:\n" + "".join(self.stderr_lines))
+            match = LISTENING.match(line.strip())
+            if match:
+                self.host, self.port, self.shards = match[1], int(match[2]), int(match[3])
+                break
+
+    def url(self, path: str) -> str:
+        return f"ws://{self.host}:{self.port}{path}"
+
+    def terminate(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float):
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+@pytest.fixture
+def start_server():
+    """Returns a function that starts a server with the given flags; all are stopped at teardown."""
+    servers: list[Server] = []
+
+    def start(*args: str) -> Server:
+        server = Server(*args)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
