@@ -1,0 +1,252 @@
+//! The loadgen's accounting against real servers: an honest echo server (the tokio
+//! baseline, started in-process) must give a clean run with zero loss, duplication or
+//! reordering in every mode, and servers that drop or repeat a message must be caught.
+
+use std::net::SocketAddr;
+use std::process::Command;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+
+/// How a test server misbehaves.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// Never answer the 10th message of each connection.
+    DropTenth,
+    /// Answer the 10th message of each connection twice.
+    RepeatTenth,
+}
+
+/// Starts a server on its own thread and runtime; returns its address.
+fn start_server(fault: Option<Fault>) -> SocketAddr {
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+            match fault {
+                None => switchboard_bench::echo_baseline::serve(listener)
+                    .await
+                    .unwrap(),
+                Some(fault) => loop {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    tokio::spawn(faulty_connection(stream, fault));
+                },
+            }
+        });
+    });
+    addr
+}
+
+async fn faulty_connection(stream: tokio::net::TcpStream, fault: Fault) {
+    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+        return;
+    };
+    let mut count = 0u64;
+    while let Some(Ok(message)) = ws.next().await {
+        if !message.is_binary() {
+            continue;
+        }
+        count += 1;
+        let copies = match (fault, count == 10) {
+            (Fault::DropTenth, true) => 0,
+            (Fault::RepeatTenth, true) => 2,
+            _ => 1,
+        };
+        for _ in 0..copies {
+            if ws
+                .send(Message::Binary(message.clone().into_data()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// Runs the loadgen with `args` and `--json`; returns its exit code and report.
+fn loadgen(args: &[&str]) -> (i32, Value) {
+    let output = Command::new(env!("CARGO_BIN_EXE_switchboard-loadgen"))
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("running the loadgen");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report = serde_json::from_str(stdout.trim()).unwrap_or_else(|err| {
+        panic!(
+            "bad JSON ({err}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code().unwrap_or(-1), report)
+}
+
+fn url(addr: SocketAddr) -> String {
+    format!("ws://{addr}/echo")
+}
+
+fn assert_clean(code: i32, report: &Value) {
+    assert_eq!(code, 0, "{report:#}");
+    for field in [
+        "connections_failed",
+        "closed_early",
+        "lost",
+        "duplicated",
+        "out_of_order",
+        "corrupt",
+    ] {
+        assert_eq!(report[field], 0, "{field} in {report:#}");
+    }
+    assert_eq!(report["clean"], true);
+    assert_eq!(report["sent"], report["received"], "{report:#}");
+    assert!(report["sent"].as_u64().unwrap() > 0, "{report:#}");
+    assert!(report["measured"].as_u64().unwrap() > 0, "{report:#}");
+    assert!(
+        report["latency"]["p50_us"].as_f64().unwrap() > 0.0,
+        "{report:#}"
+    );
+}
+
+#[test]
+fn an_honest_server_gives_a_clean_closed_loop_run() {
+    let url = url(start_server(None));
+    let args = [
+        "echo",
+        "--url",
+        &url,
+        "--connections",
+        "50",
+        "--duration",
+        "1s",
+        "--warmup",
+        "200ms",
+    ];
+    let (code, report) = loadgen(&args);
+    assert_clean(code, &report);
+    assert_eq!(report["connections_ok"], 50);
+}
+
+#[test]
+fn an_honest_server_gives_a_clean_run_with_several_in_flight_threads_and_sources() {
+    let url = url(start_server(None));
+    let (code, report) = loadgen(&[
+        "echo",
+        "--url",
+        &url,
+        "--connections",
+        "40",
+        "--duration",
+        "1s",
+        "--warmup",
+        "100ms",
+        "--inflight",
+        "8",
+        "--threads",
+        "2",
+        "--source-ip-count",
+        "3",
+        "--size",
+        "300",
+    ]);
+    assert_clean(code, &report);
+}
+
+#[test]
+fn an_honest_server_gives_a_clean_open_loop_run_over_two_workers() {
+    let url = url(start_server(None));
+    let (code, report) = loadgen(&[
+        "echo",
+        "--url",
+        &url,
+        "--connections",
+        "60",
+        "--duration",
+        "1s",
+        "--warmup",
+        "100ms",
+        "--rate",
+        "3000",
+        "--workers",
+        "2",
+    ]);
+    assert_clean(code, &report);
+    assert_eq!(report["workers"], 2);
+    assert_eq!(report["connections_ok"], 60);
+    // About 3,000 msgs/s were offered and all came back.
+    let rate = report["msgs_per_sec"].as_f64().unwrap();
+    assert!((2000.0..=3800.0).contains(&rate), "{report:#}");
+}
+
+#[test]
+fn idle_connections_open_and_the_server_rss_is_read() {
+    let url = url(start_server(None));
+    let pid = std::process::id().to_string();
+    let (code, report) = loadgen(&[
+        "idle",
+        "--url",
+        &url,
+        "--connections",
+        "200",
+        "--hold",
+        "200ms",
+        "--settle",
+        "100ms",
+        "--server-pid",
+        &pid,
+    ]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["connections_ok"], 200);
+    assert!(report["server_rss"]["rss_after_bytes"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn a_dropped_message_is_reported_as_lost_and_fails_the_run() {
+    let url = url(start_server(Some(Fault::DropTenth)));
+    let (code, report) = loadgen(&[
+        "echo",
+        "--url",
+        &url,
+        "--connections",
+        "3",
+        "--duration",
+        "500ms",
+        "--warmup",
+        "0s",
+        "--inflight",
+        "4",
+        "--drain",
+        "300ms",
+    ]);
+    assert_eq!(code, 1, "{report:#}");
+    // In a closed loop a dropped message also stalls one slot of its connection, but
+    // the others keep going, so the loss shows up as exactly one per connection.
+    assert_eq!(report["lost"], 3, "{report:#}");
+    assert_eq!(report["duplicated"], 0);
+    assert_eq!(report["clean"], false);
+}
+
+#[test]
+fn a_repeated_message_is_reported_as_duplicated_and_fails_the_run() {
+    let url = url(start_server(Some(Fault::RepeatTenth)));
+    let (code, report) = loadgen(&[
+        "echo",
+        "--url",
+        &url,
+        "--connections",
+        "3",
+        "--duration",
+        "500ms",
+        "--warmup",
+        "0s",
+    ]);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["duplicated"], 3, "{report:#}");
+    assert_eq!(report["lost"], 0);
+}
