@@ -47,7 +47,10 @@ fn sent() -> impl Strategy<Value = Sent> {
         prop_oneof![
             any::<String>().prop_map(|s| (DataKind::Text, s.into_bytes())),
             ".{0,600}".prop_map(|s: String| (DataKind::Text, s.into_bytes())),
-            proptest::collection::vec(any::<u8>(), 0..70_000).prop_map(|b| (DataKind::Binary, b)),
+            proptest::collection::vec(any::<u8>(), 0..300).prop_map(|b| (DataKind::Binary, b)),
+            // Lengths that need the 16- and 64-bit length forms.
+            (100usize..70_000, any::<u8>())
+                .prop_map(|(len, byte)| (DataKind::Binary, vec![byte; len])),
         ],
         proptest::collection::vec(any::<prop::sample::Index>(), 0..5),
         proptest::collection::vec(0usize..5, 0..3),
