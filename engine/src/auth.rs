@@ -36,8 +36,12 @@ const MAX_USER_LEN: usize = 128;
 impl Authenticator for DevAuthenticator {
     fn authenticate(&self, token: Option<&str>, conn: u64) -> Result<Identity, AuthError> {
         match token {
-            None | Some("") => Ok(Identity { user: format!("anon-{conn}").into() }),
-            Some(token) if token.len() > MAX_USER_LEN => Err(AuthError::Invalid("token too long".into())),
+            None | Some("") => Ok(Identity {
+                user: format!("anon-{conn}").into(),
+            }),
+            Some(token) if token.len() > MAX_USER_LEN => {
+                Err(AuthError::Invalid("token too long".into()))
+            }
             Some(token) if !token.bytes().all(|b| b.is_ascii_graphic()) => {
                 Err(AuthError::Invalid("token must be printable ascii".into()))
             }

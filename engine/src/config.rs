@@ -98,7 +98,10 @@ impl ServeArgs {
         }
         if let (Some(cpus), Some(shards)) = (&self.cpus, self.shards) {
             if cpus.0.len() < shards {
-                return Err(format!("--cpus lists {} CPUs for {shards} shards", cpus.0.len()));
+                return Err(format!(
+                    "--cpus lists {} CPUs for {shards} shards",
+                    cpus.0.len()
+                ));
             }
         }
         Ok(())
@@ -146,7 +149,8 @@ pub fn parse_cpu_list(text: &str) -> Result<CpuList, String> {
         let bad = |_| format!("bad CPU list item {part:?}");
         match part.split_once('-') {
             Some((from, to)) => {
-                let (from, to): (usize, usize) = (from.parse().map_err(bad)?, to.parse().map_err(bad)?);
+                let (from, to): (usize, usize) =
+                    (from.parse().map_err(bad)?, to.parse().map_err(bad)?);
                 if from > to {
                     return Err(format!("bad CPU range {part:?}"));
                 }

@@ -16,6 +16,7 @@
 #![deny(unsafe_code)]
 
 pub mod auth;
+pub mod buffer;
 pub mod config;
 pub mod listener;
 pub mod mesh;

@@ -8,11 +8,16 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 /// Binds `count` listeners on `addr`. With port 0 the first one picks a free port and
 /// the others join it. Returns the sockets and the address actually bound.
-pub fn bind_group(addr: SocketAddr, count: usize, backlog: i32) -> anyhow::Result<(Vec<Socket>, SocketAddr)> {
+pub fn bind_group(
+    addr: SocketAddr,
+    count: usize,
+    backlog: i32,
+) -> anyhow::Result<(Vec<Socket>, SocketAddr)> {
     let mut bound = addr;
     let mut sockets = Vec::with_capacity(count);
     for index in 0..count {
-        let socket = bind_one(bound, backlog).with_context(|| format!("binding listener {index} on {bound}"))?;
+        let socket = bind_one(bound, backlog)
+            .with_context(|| format!("binding listener {index} on {bound}"))?;
         if index == 0 {
             bound = socket
                 .local_addr()
@@ -26,7 +31,11 @@ pub fn bind_group(addr: SocketAddr, count: usize, backlog: i32) -> anyhow::Resul
 }
 
 fn bind_one(addr: SocketAddr, backlog: i32) -> std::io::Result<Socket> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), Some(Protocol::TCP))?;
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.cloexec(),
+        Some(Protocol::TCP),
+    )?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
     // Accepted sockets inherit it: chat frames are small and must not wait for Nagle.

@@ -16,7 +16,11 @@ pub struct ConnId(pub u64);
 impl ConnId {
     /// Builds the id of `slot` (reused slots get a new `generation`) on `shard`.
     pub fn new(shard: usize, slot: u32, generation: u32) -> Self {
-        ConnId(((shard as u64) << 48) | (u64::from(generation & 0xFF_FFFF) << 24) | u64::from(slot & 0xFF_FFFF))
+        ConnId(
+            ((shard as u64) << 48)
+                | (u64::from(generation & 0xFF_FFFF) << 24)
+                | u64::from(slot & 0xFF_FFFF),
+        )
     }
     /// The shard that owns the connection.
     pub fn shard(self) -> usize {
@@ -66,10 +70,22 @@ pub struct Mesh {
 impl Mesh {
     /// Creates the queues (`capacity` messages each) and wake-up fds of `shards` shards.
     pub fn new(shards: usize, capacity: usize) -> std::io::Result<Self> {
-        let queues = (0..shards * shards).map(|_| ArrayQueue::new(capacity.max(1))).collect();
-        let wakers = (0..shards).map(|_| EventFd::new()).collect::<Result<_, _>>()?;
-        let connections = (0..shards).map(|_| CachePadded::new(AtomicUsize::new(0))).collect();
-        Ok(Mesh { shards, queues, wakers, shutdown: AtomicBool::new(false), connections })
+        let queues = (0..shards * shards)
+            .map(|_| ArrayQueue::new(capacity.max(1)))
+            .collect();
+        let wakers = (0..shards)
+            .map(|_| EventFd::new())
+            .collect::<Result<_, _>>()?;
+        let connections = (0..shards)
+            .map(|_| CachePadded::new(AtomicUsize::new(0)))
+            .collect();
+        Ok(Mesh {
+            shards,
+            queues,
+            wakers,
+            shutdown: AtomicBool::new(false),
+            connections,
+        })
     }
 
     /// Number of shards.
@@ -121,7 +137,10 @@ impl Mesh {
 
     /// Connections held by the whole node.
     pub fn total_connections(&self) -> usize {
-        self.connections.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+        self.connections
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
     }
 }
 
@@ -132,16 +151,25 @@ mod tests {
     #[test]
     fn conn_ids_round_trip() {
         let id = ConnId::new(3, 0xAB_CDEF, 0x12_3456);
-        assert_eq!((id.shard(), id.slot(), id.generation()), (3, 0xAB_CDEF, 0x12_3456));
+        assert_eq!(
+            (id.shard(), id.slot(), id.generation()),
+            (3, 0xAB_CDEF, 0x12_3456)
+        );
     }
 
     #[test]
     fn queues_are_per_ordered_pair_and_bounded() {
         let mesh = Mesh::new(2, 1).unwrap();
-        let msg = |n| ShardMsg::DeliveryFailed { to: ConnId(n), target: ConnId(n) };
+        let msg = |n| ShardMsg::DeliveryFailed {
+            to: ConnId(n),
+            target: ConnId(n),
+        };
         assert!(mesh.push(0, 1, msg(1)).is_ok());
         assert!(mesh.push(0, 1, msg(2)).is_err(), "bounded");
         assert!(mesh.pop(1, 0).is_none(), "other direction is another queue");
-        assert!(matches!(mesh.pop(0, 1), Some(ShardMsg::DeliveryFailed { to: ConnId(1), .. })));
+        assert!(matches!(
+            mesh.pop(0, 1),
+            Some(ShardMsg::DeliveryFailed { to: ConnId(1), .. })
+        ));
     }
 }

@@ -38,7 +38,13 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (reports, inbox) = mpsc::channel();
     let mut threads = Vec::with_capacity(shards);
     for (index, listener) in listeners.into_iter().enumerate() {
-        let setup = ShardSetup { index, listener, args: Arc::clone(&args), mesh: Arc::clone(&mesh), auth: Arc::clone(&auth) };
+        let setup = ShardSetup {
+            index,
+            listener,
+            args: Arc::clone(&args),
+            mesh: Arc::clone(&mesh),
+            auth: Arc::clone(&auth),
+        };
         let cpu = args.cpu_for(index);
         let reports = reports.clone();
         let thread = std::thread::Builder::new()
@@ -71,7 +77,10 @@ fn run_shard(setup: ShardSetup, cpu: usize, reports: &mpsc::Sender<ShardReport>)
     let shard = match Shard::new(setup) {
         Ok(shard) => shard,
         Err(err) => {
-            let _ = reports.send(ShardReport::Failed(index, format!("io_uring setup failed: {err}")));
+            let _ = reports.send(ShardReport::Failed(
+                index,
+                format!("io_uring setup failed: {err}"),
+            ));
             return;
         }
     };
@@ -82,7 +91,11 @@ fn run_shard(setup: ShardSetup, cpu: usize, reports: &mpsc::Sender<ShardReport>)
     let _ = reports.send(ShardReport::Stopped(index));
 }
 
-fn wait_until_ready(inbox: &mpsc::Receiver<ShardReport>, shards: usize, mesh: &Mesh) -> anyhow::Result<()> {
+fn wait_until_ready(
+    inbox: &mpsc::Receiver<ShardReport>,
+    shards: usize,
+    mesh: &Mesh,
+) -> anyhow::Result<()> {
     let mut ready = 0;
     while ready < shards {
         match inbox.recv_timeout(Duration::from_secs(30)) {
@@ -114,7 +127,11 @@ fn wait_until_stopped(inbox: &mpsc::Receiver<ShardReport>, shards: usize, deadli
             Ok(ShardReport::Stopped(_)) => stopped += 1,
             Ok(_) => {}
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                tracing::warn!(stopped, shards, "shutdown deadline passed; exiting with shards still closing");
+                tracing::warn!(
+                    stopped,
+                    shards,
+                    "shutdown deadline passed; exiting with shards still closing"
+                );
                 return;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => return,

@@ -66,7 +66,9 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request<'_>>, HttpError> {
     let head_len = match parsed.parse(buf) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(HttpError::Malformed("too many headers")),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(HttpError::Malformed("too many headers"))
+        }
         Err(_) => return Err(HttpError::Malformed("bad request line or header")),
     };
     let target = parsed.path.ok_or(HttpError::Malformed("no path"))?;
@@ -95,7 +97,9 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request<'_>>, HttpError> {
         if name.eq_ignore_ascii_case("upgrade") {
             upgrade = value.eq_ignore_ascii_case("websocket");
         } else if name.eq_ignore_ascii_case("connection") {
-            connection_upgrade = value.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+            connection_upgrade = value
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
         } else if name.eq_ignore_ascii_case("sec-websocket-key") {
             request.websocket_key = Some(value);
         } else if name.eq_ignore_ascii_case("sec-websocket-version") {
@@ -126,20 +130,35 @@ pub fn is_valid_key(key: &str) -> bool {
         .is_ok_and(|raw| raw.len() == 16)
 }
 
+/// Length of a `Sec-WebSocket-Accept` value (base64 of a SHA-1 digest).
+pub const ACCEPT_LEN: usize = 28;
+
 /// `Sec-WebSocket-Accept` for a client key.
 pub fn accept_key(key: &str) -> String {
+    String::from_utf8_lossy(&accept_key_bytes(key)).into_owned()
+}
+
+/// `Sec-WebSocket-Accept` for a client key, without allocating.
+pub fn accept_key_bytes(key: &str) -> [u8; ACCEPT_LEN] {
     let mut sha = Sha1::new();
     sha.update(key.as_bytes());
     sha.update(WEBSOCKET_GUID.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(sha.finalize())
+    let mut out = [0u8; ACCEPT_LEN];
+    // 20 digest bytes always encode to exactly 28 base64 characters.
+    let _ = base64::engine::general_purpose::STANDARD.encode_slice(sha.finalize(), &mut out);
+    out
 }
 
-/// Appends the `101 Switching Protocols` answer to `out`.
-pub fn write_switching_protocols(out: &mut Vec<u8>, key: &str, protocol: Option<&str>) {
+/// Appends the `101 Switching Protocols` answer with the accept value to `out`.
+pub fn write_switching_protocols(
+    out: &mut Vec<u8>,
+    accept: &[u8; ACCEPT_LEN],
+    protocol: Option<&str>,
+) {
     out.extend_from_slice(
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ",
     );
-    out.extend_from_slice(accept_key(key).as_bytes());
+    out.extend_from_slice(accept);
     if let Some(protocol) = protocol {
         out.extend_from_slice(b"\r\nSec-WebSocket-Protocol: ");
         out.extend_from_slice(protocol.as_bytes());
@@ -186,7 +205,10 @@ mod tests {
 
     #[test]
     fn rfc_sample_key_gives_the_rfc_accept() {
-        assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(
+            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
         assert!(is_valid_key("dGhlIHNhbXBsZSBub25jZQ=="));
         assert!(!is_valid_key("short"));
     }

@@ -17,7 +17,9 @@ impl Shard {
         // The reader is moved out while it runs so events can use the whole shard.
         let mut reader = std::mem::take(&mut conn.reader);
         let limits = self.limits;
-        let result = reader.feed(data, &limits, &mut |event| self.on_event(slot, generation, event));
+        let result = reader.feed(data, &limits, &mut |event| {
+            self.on_event(slot, generation, event)
+        });
         let Some(conn) = self.conns.get_mut(slot, generation) else {
             return;
         };
@@ -41,17 +43,25 @@ impl Shard {
         match event {
             Event::Message { kind, payload } => match endpoint {
                 Endpoint::Echo => {
-                    let opcode = if kind == DataKind::Text { Opcode::Text } else { Opcode::Binary };
+                    let opcode = if kind == DataKind::Text {
+                        Opcode::Text
+                    } else {
+                        Opcode::Binary
+                    };
                     self.enqueue_frame(slot, generation, opcode, payload);
                 }
-                Endpoint::Chat(encoding) => self.on_chat_message(slot, generation, encoding, kind, payload),
+                Endpoint::Chat(encoding) => {
+                    self.on_chat_message(slot, generation, encoding, kind, payload)
+                }
                 Endpoint::None => {}
             },
             Event::Ping(payload) => self.enqueue_frame(slot, generation, Opcode::Pong, payload),
             Event::Pong(_) => {}
             Event::Close(close) => self.on_peer_close(slot, generation, close),
         }
-        self.conns.get_mut(slot, generation).is_some_and(|c| c.phase == Phase::Open)
+        self.conns
+            .get_mut(slot, generation)
+            .is_some_and(|c| c.phase == Phase::Open)
     }
 
     /// The peer started the closing handshake: echo its code, then close.
@@ -68,13 +78,28 @@ impl Shard {
         }
     }
 
-    fn on_chat_message(&mut self, slot: u32, generation: u32, encoding: Encoding, kind: DataKind, payload: &[u8]) {
+    fn on_chat_message(
+        &mut self,
+        slot: u32,
+        generation: u32,
+        encoding: Encoding,
+        kind: DataKind,
+        payload: &[u8],
+    ) {
         let expected = match encoding {
             Encoding::Binary => DataKind::Binary,
             Encoding::Json => DataKind::Text,
         };
         if kind != expected {
-            let reason = format!("only {} messages on {}", if expected == DataKind::Text { "text" } else { "binary" }, encoding.subprotocol());
+            let reason = format!(
+                "only {} messages on {}",
+                if expected == DataKind::Text {
+                    "text"
+                } else {
+                    "binary"
+                },
+                encoding.subprotocol()
+            );
             return self.close_with(slot, generation, close_code::UNSUPPORTED_DATA, &reason);
         }
         let mut decoder = std::mem::take(&mut self.decoder);
@@ -96,7 +121,14 @@ impl Shard {
                 self.tell_unreachable(from, to);
             }
         } else if shard < self.mesh.shards() {
-            self.send_to_shard(shard, ShardMsg::Deliver { to, from, body: body.into() });
+            self.send_to_shard(
+                shard,
+                ShardMsg::Deliver {
+                    to,
+                    from,
+                    body: body.into(),
+                },
+            );
         } else {
             self.tell_unreachable(from, to);
         }
@@ -110,19 +142,28 @@ impl Shard {
         if conn.phase != Phase::Open || !matches!(conn.endpoint, Endpoint::Chat(_)) {
             return false;
         }
-        self.enqueue_chat(to.slot(), to.generation(), &ServerFrame::Delivered { from: from.0, body });
+        self.enqueue_chat(
+            to.slot(),
+            to.generation(),
+            &ServerFrame::Delivered { from: from.0, body },
+        );
         true
     }
 
     fn tell_unreachable(&mut self, sender: ConnId, target: ConnId) {
         let message = format!("connection {} is not connected", target.0);
-        let frame = ServerFrame::Error { code: "unknown_connection", message: &message };
+        let frame = ServerFrame::Error {
+            code: "unknown_connection",
+            message: &message,
+        };
         self.enqueue_chat(sender.slot(), sender.generation(), &frame);
     }
 
     /// Encodes `frame` in the connection's encoding and queues it.
     pub(super) fn enqueue_chat(&mut self, slot: u32, generation: u32, frame: &ServerFrame<'_>) {
-        let Some(Endpoint::Chat(encoding)) = self.conns.get_mut(slot, generation).map(|c| c.endpoint) else {
+        let Some(Endpoint::Chat(encoding)) =
+            self.conns.get_mut(slot, generation).map(|c| c.endpoint)
+        else {
             return;
         };
         let mut scratch = std::mem::take(&mut self.scratch);
@@ -140,7 +181,13 @@ impl Shard {
         match msg {
             ShardMsg::Deliver { to, from, body } => {
                 if !self.deliver_local(to, from, &body) {
-                    self.send_to_shard(from.shard(), ShardMsg::DeliveryFailed { to: from, target: to });
+                    self.send_to_shard(
+                        from.shard(),
+                        ShardMsg::DeliveryFailed {
+                            to: from,
+                            target: to,
+                        },
+                    );
                 }
             }
             ShardMsg::DeliveryFailed { to, target } => self.tell_unreachable(to, target),

@@ -13,6 +13,7 @@ mod handshake;
 mod output;
 mod token;
 
+use crate::buffer::ThinBuf;
 use std::collections::VecDeque;
 use std::os::fd::{IntoRawFd, RawFd};
 use std::sync::Arc;
@@ -91,7 +92,7 @@ pub struct Shard {
     /// Slots that got output this turn.
     dirty: Vec<u32>,
     /// Cleared output buffers for reuse.
-    pool: Vec<Vec<u8>>,
+    pool: Vec<ThinBuf>,
     /// Scratch for encoding chat frames.
     scratch: Vec<u8>,
     decoder: Decoder,
@@ -142,8 +143,12 @@ impl Shard {
             shutdown_started_ms: None,
             rejected: 0,
         };
-        shard.uring.accept_multi(shard.listener, token::pack(token::ACCEPT, 0, 0));
-        shard.uring.tick_every(shard.tick, token::pack(token::TICK, 0, 0));
+        shard
+            .uring
+            .accept_multi(shard.listener, token::pack(token::ACCEPT, 0, 0));
+        shard
+            .uring
+            .tick_every(shard.tick, token::pack(token::TICK, 0, 0));
         shard.arm_wake();
         Ok(shard)
     }
@@ -176,12 +181,17 @@ impl Shard {
         let Some(started) = self.shutdown_started_ms else {
             return false;
         };
-        (self.conns.is_empty() && !self.accepting) || self.now_ms >= started + self.settings.shutdown_deadline_ms
+        (self.conns.is_empty() && !self.accepting)
+            || self.now_ms >= started + self.settings.shutdown_deadline_ms
     }
 
     fn handle(&mut self, completion: Completion) {
         match completion {
-            Completion::Op { token, result, flags } => {
+            Completion::Op {
+                token,
+                result,
+                flags,
+            } => {
                 let (kind, slot, generation) = token::unpack(token);
                 match kind {
                     token::ACCEPT => self.on_accept(result, flags),
@@ -196,6 +206,16 @@ impl Shard {
                 self.on_sent(slot, generation, result, buf);
             }
         }
+    }
+
+    /// The shard clock as kept in connections (ms, wrapping every 49 days).
+    fn now32(&self) -> u32 {
+        self.now_ms as u32
+    }
+
+    /// The wrapping clock value `ms` from now (timeouts are validated below 2^31 ms).
+    fn deadline_in(&self, ms: u64) -> u32 {
+        self.now_ms.wrapping_add(ms) as u32
     }
 
     fn conn_id(&self, slot: u32, generation: u32) -> ConnId {
@@ -218,7 +238,8 @@ impl Shard {
                 self.accepting = false;
                 sys::close(self.listener);
             } else {
-                self.uring.accept_multi(self.listener, token::pack(token::ACCEPT, 0, 0));
+                self.uring
+                    .accept_multi(self.listener, token::pack(token::ACCEPT, 0, 0));
             }
         }
     }
@@ -229,8 +250,8 @@ impl Shard {
             sys::close(fd);
             return;
         }
-        let deadline = self.now_ms + self.settings.handshake_timeout_ms;
-        let Some((slot, generation)) = self.conns.insert(fd, self.now_ms, deadline) else {
+        let deadline = self.deadline_in(self.settings.handshake_timeout_ms);
+        let Some((slot, generation)) = self.conns.insert(fd, self.now32(), deadline) else {
             self.rejected += 1;
             sys::close(fd);
             return;
@@ -238,7 +259,8 @@ impl Shard {
         if let Some(conn) = self.conns.get_mut(slot, generation) {
             conn.recv_armed = true;
         }
-        self.uring.recv_multi(fd, token::pack(token::RECV, slot, generation));
+        self.uring
+            .recv_multi(fd, token::pack(token::RECV, slot, generation));
         self.publish_connections();
     }
 
@@ -268,7 +290,8 @@ impl Shard {
                 // The multishot recv stopped (buffers ran out): arm it again.
                 conn.recv_armed = true;
                 let fd = conn.fd;
-                self.uring.recv_multi(fd, token::pack(token::RECV, slot, generation));
+                self.uring
+                    .recv_multi(fd, token::pack(token::RECV, slot, generation));
             }
             _ => {}
         }
@@ -279,7 +302,7 @@ impl Shard {
         let Some(conn) = self.conns.get_mut(slot, generation) else {
             return;
         };
-        conn.last_rx_ms = self.now_ms;
+        conn.last_rx_ms = self.now_ms as u32;
         conn.ping_outstanding = false;
         match conn.phase {
             Phase::Handshake => self.on_handshake_bytes(slot, generation, data),
@@ -290,21 +313,32 @@ impl Shard {
     }
 
     fn on_tick(&mut self) {
+        let now = self.now32();
         for slot in 0..self.conns.capacity_slots() {
             let Some(conn) = self.conns.slot_mut(slot) else {
                 continue;
             };
             let generation = conn.generation;
-            let quiet = self.now_ms.saturating_sub(conn.last_rx_ms);
+            let quiet = u64::from(now.wrapping_sub(conn.last_rx_ms));
+            let overdue = reached(now, conn.deadline_ms);
             match conn.phase {
-                Phase::Handshake if self.now_ms >= conn.deadline_ms => {
-                    self.respond_error(slot, generation, 408, "Request Timeout", "timeout", "request head not received in time");
+                Phase::Handshake if overdue => {
+                    self.respond_error(
+                        slot,
+                        generation,
+                        408,
+                        "Request Timeout",
+                        "timeout",
+                        "request head not received in time",
+                    );
                 }
-                Phase::Closing if self.now_ms >= conn.deadline_ms => self.teardown(slot, generation),
+                Phase::Closing if overdue => self.teardown(slot, generation),
                 Phase::Open if quiet >= self.settings.idle_timeout_ms => {
                     self.close_with(slot, generation, close_code::GOING_AWAY, "idle timeout");
                 }
-                Phase::Open if quiet >= self.settings.ping_interval_ms && !conn.ping_outstanding => {
+                Phase::Open
+                    if quiet >= self.settings.ping_interval_ms && !conn.ping_outstanding =>
+                {
                     conn.ping_outstanding = true;
                     self.enqueue_frame(slot, generation, ws::Opcode::Ping, b"keepalive");
                 }
@@ -330,10 +364,17 @@ impl Shard {
     }
 
     fn begin_shutdown(&mut self) {
-        tracing::info!(shard = self.index, connections = self.conns.len(), "shutting down");
+        tracing::info!(
+            shard = self.index,
+            connections = self.conns.len(),
+            "shutting down"
+        );
         self.shutdown_started_ms = Some(self.now_ms);
         self.uring.cancel(token::pack(token::ACCEPT, 0, 0));
-        let deadline = self.settings.close_timeout_ms.min(self.settings.shutdown_deadline_ms);
+        let deadline = self
+            .settings
+            .close_timeout_ms
+            .min(self.settings.shutdown_deadline_ms);
         for slot in 0..self.conns.capacity_slots() {
             let Some(conn) = self.conns.slot_mut(slot) else {
                 continue;
@@ -341,9 +382,15 @@ impl Shard {
             let generation = conn.generation;
             match conn.phase {
                 Phase::Open => {
-                    self.close_with(slot, generation, close_code::GOING_AWAY, "server shutting down");
+                    self.close_with(
+                        slot,
+                        generation,
+                        close_code::GOING_AWAY,
+                        "server shutting down",
+                    );
+                    let deadline = self.deadline_in(deadline);
                     if let Some(conn) = self.conns.get_mut(slot, generation) {
-                        conn.deadline_ms = self.now_ms + deadline;
+                        conn.deadline_ms = deadline;
                     }
                 }
                 Phase::Handshake => self.teardown(slot, generation),
@@ -384,4 +431,9 @@ impl Shard {
         // The destination is behind; it is woken now so it drains its queue.
         self.to_wake[to] = true;
     }
+}
+
+/// Whether the wrapping clock value `deadline` has passed at `now`.
+fn reached(now: u32, deadline: u32) -> bool {
+    now.wrapping_sub(deadline) as i32 >= 0
 }

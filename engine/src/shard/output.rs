@@ -6,6 +6,7 @@
 //! queue to the ring as one send, so many frames for one client cost one syscall-free
 //! submission entry.
 
+use crate::buffer::ThinBuf;
 use switchboard_protocol::http;
 use switchboard_protocol::ws::{self, close_code, Opcode};
 
@@ -14,20 +15,35 @@ use super::{token, Shard, POOLED_BUFFERS, POOLED_BUFFER_MAX};
 use crate::sys;
 
 impl Shard {
-    /// A cleared buffer from the pool, or a new one.
-    fn buffer(&mut self) -> Vec<u8> {
-        self.pool.pop().unwrap_or_default()
-    }
-
-    pub(super) fn recycle_buffer(&mut self, mut buf: Vec<u8>) {
-        if buf.capacity() <= POOLED_BUFFER_MAX && self.pool.len() < POOLED_BUFFERS && buf.capacity() > 0 {
+    pub(super) fn recycle_buffer(&mut self, mut buf: ThinBuf) {
+        if buf.capacity() <= POOLED_BUFFER_MAX && self.pool.len() < POOLED_BUFFERS {
             buf.clear();
             self.pool.push(buf);
         }
     }
 
+    /// The connection's output queue, ready for appending (a pooled buffer is lent
+    /// when it has none); marks the connection for the end-of-turn flush.
+    pub(super) fn output(&mut self, slot: u32, generation: u32) -> Option<&mut Vec<u8>> {
+        let conn = self.conns.get_mut(slot, generation)?;
+        if !conn.has_queued() && !conn.sending {
+            self.dirty.push(slot);
+        }
+        let pool = &mut self.pool;
+        Some(
+            conn.queued
+                .get_or_insert_with(|| pool.pop().unwrap_or_default()),
+        )
+    }
+
     /// Appends one unfragmented frame to the connection's queue.
-    pub(super) fn enqueue_frame(&mut self, slot: u32, generation: u32, opcode: Opcode, payload: &[u8]) {
+    pub(super) fn enqueue_frame(
+        &mut self,
+        slot: u32,
+        generation: u32,
+        opcode: Opcode,
+        payload: &[u8],
+    ) {
         let Some(conn) = self.conns.get_mut(slot, generation) else {
             return;
         };
@@ -38,32 +54,16 @@ impl Shard {
             self.cut_slow_consumer(slot, generation);
             return;
         }
-        if conn.queued.capacity() == 0 {
-            let buf = self.buffer();
-            if let Some(conn) = self.conns.get_mut(slot, generation) {
-                conn.queued = buf;
-            }
-        }
-        let Some(conn) = self.conns.get_mut(slot, generation) else {
-            return;
-        };
-        let was_empty = conn.queued.is_empty();
-        ws::encode_header(&mut conn.queued, true, opcode, payload.len(), None);
-        conn.queued.extend_from_slice(payload);
-        if was_empty && !conn.sending {
-            self.dirty.push(slot);
+        if let Some(queued) = self.output(slot, generation) {
+            ws::encode_header(queued, true, opcode, payload.len(), None);
+            queued.extend_from_slice(payload);
         }
     }
 
-    /// Appends raw bytes (an HTTP answer) to the queue, whatever the phase.
+    /// Appends raw bytes (an HTTP answer, a close frame) to the queue, whatever the phase.
     pub(super) fn enqueue_raw(&mut self, slot: u32, generation: u32, bytes: &[u8]) {
-        let Some(conn) = self.conns.get_mut(slot, generation) else {
-            return;
-        };
-        let was_empty = conn.queued.is_empty();
-        conn.queued.extend_from_slice(bytes);
-        if was_empty && !conn.sending {
-            self.dirty.push(slot);
+        if let Some(queued) = self.output(slot, generation) {
+            queued.extend_from_slice(bytes);
         }
     }
 
@@ -72,10 +72,17 @@ impl Shard {
     /// behind whatever is already in flight, and the close deadline bounds the wait.
     fn cut_slow_consumer(&mut self, slot: u32, generation: u32) {
         tracing::debug!(shard = self.index, slot, "cutting a slow consumer");
-        if let Some(conn) = self.conns.get_mut(slot, generation) {
-            conn.queued.clear();
+        if let Some(queued) = self
+            .conns
+            .get_mut(slot, generation)
+            .and_then(|c| c.queued.as_mut())
+        {
+            queued.clear();
         }
-        let reason = format!("slow consumer: over {} unsent bytes", self.settings.max_outbound_bytes);
+        let reason = format!(
+            "slow consumer: over {} unsent bytes",
+            self.settings.max_outbound_bytes
+        );
         self.close_with(slot, generation, close_code::TRY_AGAIN_LATER, &reason);
     }
 
@@ -89,36 +96,42 @@ impl Shard {
             Phase::Handshake => return self.teardown(slot, generation),
             Phase::Closing | Phase::Dead => return,
         }
-        let was_empty = conn.queued.is_empty();
-        ws::encode_close(&mut conn.queued, code, reason, None);
-        if was_empty && !conn.sending {
-            self.dirty.push(slot);
+        if let Some(queued) = self.output(slot, generation) {
+            ws::encode_close(queued, code, reason, None);
         }
         self.enter_closing(slot, generation);
     }
 
     /// Answers the request head with an HTTP error and closes.
-    pub(super) fn respond_error(&mut self, slot: u32, generation: u32, status: u16, reason: &str, code: &str, message: &str) {
+    pub(super) fn respond_error(
+        &mut self,
+        slot: u32,
+        generation: u32,
+        status: u16,
+        reason: &str,
+        code: &str,
+        message: &str,
+    ) {
         let body = http::error_body(code, message);
-        self.respond(slot, generation, |out| http::write_json_response(out, status, reason, &body));
+        self.respond(slot, generation, |out| {
+            http::write_json_response(out, status, reason, &body)
+        });
     }
 
     /// Queues a complete HTTP answer written by `write` and closes after it.
     pub(super) fn respond(&mut self, slot: u32, generation: u32, write: impl FnOnce(&mut Vec<u8>)) {
-        let Some(conn) = self.conns.get_mut(slot, generation) else {
+        let Some(queued) = self.output(slot, generation) else {
             return;
         };
-        let was_empty = conn.queued.is_empty();
-        write(&mut conn.queued);
-        conn.head = None;
-        if was_empty && !conn.sending {
-            self.dirty.push(slot);
+        write(queued);
+        if let Some(conn) = self.conns.get_mut(slot, generation) {
+            conn.head = None;
         }
         self.enter_closing(slot, generation);
     }
 
     pub(super) fn enter_closing(&mut self, slot: u32, generation: u32) {
-        let deadline = self.now_ms + self.settings.close_timeout_ms;
+        let deadline = self.deadline_in(self.settings.close_timeout_ms);
         if let Some(conn) = self.conns.get_mut(slot, generation) {
             conn.phase = Phase::Closing;
             conn.deadline_ms = deadline;
@@ -142,7 +155,7 @@ impl Shard {
         if conn.sending || conn.phase == Phase::Dead {
             return;
         }
-        if conn.queued.is_empty() {
+        if !conn.has_queued() {
             if conn.phase == Phase::Closing && !conn.write_shut {
                 // Our close frame or HTTP answer is out: send FIN after it, and keep
                 // reading until the peer closes too (or the deadline passes).
@@ -151,14 +164,23 @@ impl Shard {
             }
             return;
         }
-        let buf = std::mem::take(&mut conn.queued);
+        let Some(buf) = conn.queued.take() else {
+            return;
+        };
         conn.sending = true;
         conn.inflight_len = buf.len() as u32;
         let (fd, generation) = (conn.fd, conn.generation);
-        self.uring.send(fd, buf, token::pack(token::SEND, slot, generation));
+        self.uring
+            .send(fd, buf, token::pack(token::SEND, slot, generation));
     }
 
-    pub(super) fn on_sent(&mut self, slot: u32, generation: u32, result: std::io::Result<usize>, buf: Vec<u8>) {
+    pub(super) fn on_sent(
+        &mut self,
+        slot: u32,
+        generation: u32,
+        result: std::io::Result<usize>,
+        buf: ThinBuf,
+    ) {
         self.recycle_buffer(buf);
         let Some(conn) = self.conns.get_mut(slot, generation) else {
             return;
@@ -186,11 +208,14 @@ impl Shard {
         conn.reader = Default::default();
         conn.head = None;
         conn.user = None;
-        let queued = std::mem::take(&mut conn.queued);
+        let queued = conn.queued.take();
         let recv_armed = conn.recv_armed;
-        self.recycle_buffer(queued);
+        if let Some(queued) = queued {
+            self.recycle_buffer(queued);
+        }
         if recv_armed {
-            self.uring.cancel(token::pack(token::RECV, slot, generation));
+            self.uring
+                .cancel(token::pack(token::RECV, slot, generation));
         }
     }
 

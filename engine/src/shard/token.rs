@@ -14,12 +14,18 @@ pub const WAKE: u8 = 5;
 
 /// Packs a token.
 pub fn pack(kind: u8, slot: u32, generation: u32) -> u64 {
-    (u64::from(kind) << 56) | (u64::from(generation & 0xFF_FFFF) << 24) | u64::from(slot & 0xFF_FFFF)
+    (u64::from(kind) << 56)
+        | (u64::from(generation & 0xFF_FFFF) << 24)
+        | u64::from(slot & 0xFF_FFFF)
 }
 
 /// Unpacks `(kind, slot, generation)`.
 pub fn unpack(token: u64) -> (u8, u32, u32) {
-    ((token >> 56) as u8, (token & 0xFF_FFFF) as u32, ((token >> 24) & 0xFF_FFFF) as u32)
+    (
+        (token >> 56) as u8,
+        (token & 0xFF_FFFF) as u32,
+        ((token >> 24) & 0xFF_FFFF) as u32,
+    )
 }
 
 #[cfg(test)]

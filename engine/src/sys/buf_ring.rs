@@ -35,7 +35,8 @@ impl Mapping {
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        let ptr =
+            NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
         Ok(Mapping { ptr, len })
     }
 }
@@ -79,7 +80,9 @@ impl RecvBuf {
         // than the buffer size); the buffer is out of the ring, so neither the kernel
         // nor any other RecvBuf (ids are unique while out of the ring) aliases it; the
         // Rc keeps the mapping alive for this borrow.
-        unsafe { std::slice::from_raw_parts_mut(self.region.ptr.as_ptr().add(self.offset), self.len) }
+        unsafe {
+            std::slice::from_raw_parts_mut(self.region.ptr.as_ptr().add(self.offset), self.len)
+        }
     }
 }
 
@@ -97,11 +100,20 @@ impl BufRing {
         // SAFETY: the ring mapping is page aligned, sized for `entries` entries, and
         // lives as long as this BufRing, which is dropped together with the IoUring.
         unsafe {
-            uring
-                .submitter()
-                .register_buf_ring_with_flags(ring.ptr.as_ptr() as u64, entries, group, 0)?;
+            uring.submitter().register_buf_ring_with_flags(
+                ring.ptr.as_ptr() as u64,
+                entries,
+                group,
+                0,
+            )?;
         }
-        let mut this = BufRing { ring, buffers, entries, buffer_size, tail: 0 };
+        let mut this = BufRing {
+            ring,
+            buffers,
+            entries,
+            buffer_size,
+            tail: 0,
+        };
         for id in 0..entries {
             this.push(id);
         }
@@ -141,7 +153,12 @@ impl BufRing {
     pub fn take(&mut self, id: u16, len: usize) -> RecvBuf {
         let len = len.min(self.buffer_size as usize);
         let offset = usize::from(id) * self.buffer_size as usize;
-        RecvBuf { region: Rc::clone(&self.buffers), id, offset, len }
+        RecvBuf {
+            region: Rc::clone(&self.buffers),
+            id,
+            offset,
+            len,
+        }
     }
 
     /// Returns a buffer to the kernel.

@@ -67,7 +67,10 @@ pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
     // contract (cpu < CPU_SETSIZE is checked first); sched_setaffinity reads it.
     unsafe {
         if cpu >= libc::CPU_SETSIZE as usize {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cpu index too large"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cpu index too large",
+            ));
         }
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);

@@ -3,6 +3,7 @@
 //! read. Every operation that hands memory to the kernel lives here, so the rest of
 //! the engine never needs `unsafe` to do I/O.
 
+use crate::buffer::ThinBuf;
 use std::io;
 use std::os::fd::RawFd;
 
@@ -47,7 +48,7 @@ pub enum Completion {
         /// Bytes written in total, or the error.
         result: io::Result<usize>,
         /// The buffer, handed back for reuse.
-        buf: Vec<u8>,
+        buf: ThinBuf,
     },
 }
 
@@ -56,7 +57,7 @@ pub enum Completion {
 struct InflightSend {
     fd: RawFd,
     token: u64,
-    buf: Vec<u8>,
+    buf: ThinBuf,
     written: usize,
 }
 
@@ -74,7 +75,10 @@ pub struct Uring {
 impl std::fmt::Debug for Uring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Uring")
-            .field("sends_in_flight", &(self.sends.len() - self.free_sends.len()))
+            .field(
+                "sends_in_flight",
+                &(self.sends.len() - self.free_sends.len()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -92,8 +96,17 @@ impl Uring {
             .setup_coop_taskrun()
             .setup_cqsize(config.cq_entries)
             .build(config.sq_entries)
-            .or_else(|_| IoUring::builder().setup_cqsize(config.cq_entries).build(config.sq_entries))?;
-        let recv_buffers = BufRing::new(&ring, RECV_GROUP, config.recv_buffers, config.recv_buffer_size)?;
+            .or_else(|_| {
+                IoUring::builder()
+                    .setup_cqsize(config.cq_entries)
+                    .build(config.sq_entries)
+            })?;
+        let recv_buffers = BufRing::new(
+            &ring,
+            RECV_GROUP,
+            config.recv_buffers,
+            config.recv_buffer_size,
+        )?;
         Ok(Uring {
             ring,
             recv_buffers,
@@ -132,7 +145,9 @@ impl Uring {
 
     /// Receives on `fd` into the provided buffers until the stream ends or fails.
     pub fn recv_multi(&mut self, fd: RawFd, token: u64) {
-        let entry = opcode::RecvMulti::new(types::Fd(fd), RECV_GROUP).build().user_data(token);
+        let entry = opcode::RecvMulti::new(types::Fd(fd), RECV_GROUP)
+            .build()
+            .user_data(token);
         self.push(entry);
     }
 
@@ -156,8 +171,13 @@ impl Uring {
     }
 
     /// Sends all of `buf` on `fd`; completes once as [`Completion::Sent`].
-    pub fn send(&mut self, fd: RawFd, buf: Vec<u8>, token: u64) {
-        let send = InflightSend { fd, token, buf, written: 0 };
+    pub fn send(&mut self, fd: RawFd, buf: ThinBuf, token: u64) {
+        let send = InflightSend {
+            fd,
+            token,
+            buf,
+            written: 0,
+        };
         let index = match self.free_sends.pop() {
             Some(index) => {
                 self.sends[index as usize] = Some(send);
@@ -185,7 +205,9 @@ impl Uring {
 
     /// Fires [`Completion::Op`] with `token` every `interval` until the ring is dropped.
     pub fn tick_every(&mut self, interval: std::time::Duration, token: u64) {
-        *self.tick = types::Timespec::new().sec(interval.as_secs()).nsec(interval.subsec_nanos());
+        *self.tick = types::Timespec::new()
+            .sec(interval.as_secs())
+            .nsec(interval.subsec_nanos());
         let entry = opcode::Timeout::new(&*self.tick)
             .flags(types::TimeoutFlags::MULTISHOT)
             .build()
@@ -195,9 +217,13 @@ impl Uring {
 
     /// Reads the shard's wake-up eventfd once; re-arm after each completion.
     pub fn read_wake(&mut self, eventfd: RawFd, token: u64) {
-        let entry = opcode::Read::new(types::Fd(eventfd), (&mut *self.wake_buf as *mut u64).cast(), 8)
-            .build()
-            .user_data(token);
+        let entry = opcode::Read::new(
+            types::Fd(eventfd),
+            (&mut *self.wake_buf as *mut u64).cast(),
+            8,
+        )
+        .build()
+        .user_data(token);
         self.push(entry);
     }
 
@@ -206,7 +232,11 @@ impl Uring {
     pub fn wait(&mut self, out: &mut Vec<Completion>) -> io::Result<()> {
         match self.ring.submit_and_wait(1) {
             Ok(_) => {}
-            Err(err) if matches!(err.raw_os_error(), Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)) => {}
+            Err(err)
+                if matches!(
+                    err.raw_os_error(),
+                    Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                ) => {}
             Err(err) => return Err(err),
         }
         self.completions.clear();
@@ -224,7 +254,11 @@ impl Uring {
             return;
         }
         if token & (0xFF << 56) != SEND_KIND {
-            out.push(Completion::Op { token, result: entry.result(), flags: entry.flags() });
+            out.push(Completion::Op {
+                token,
+                result: entry.result(),
+                flags: entry.flags(),
+            });
             return;
         }
         let index = (token & 0xFFFF_FFFF) as u32;
@@ -251,6 +285,10 @@ impl Uring {
         } else {
             Ok(send.written)
         };
-        out.push(Completion::Sent { token: send.token, result, buf: send.buf });
+        out.push(Completion::Sent {
+            token: send.token,
+            result,
+            buf: send.buf,
+        });
     }
 }

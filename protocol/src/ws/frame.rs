@@ -184,7 +184,13 @@ pub fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
 }
 
 /// Appends a frame header to `out`.
-pub fn encode_header(out: &mut Vec<u8>, fin: bool, opcode: Opcode, len: usize, mask: Option<[u8; 4]>) {
+pub fn encode_header(
+    out: &mut Vec<u8>,
+    fin: bool,
+    opcode: Opcode,
+    len: usize,
+    mask: Option<[u8; 4]>,
+) {
     let b0 = if fin { 0x80 } else { 0 } | opcode.bits();
     let mask_bit = if mask.is_some() { 0x80 } else { 0 };
     out.push(b0);
@@ -276,7 +282,9 @@ mod tests {
             let mut out = Vec::new();
             encode_header(&mut out, true, Opcode::Binary, len, None);
             assert_eq!(out.len(), header, "len {len}");
-            let parsed = parse_header(&out, Role::Client, usize::MAX).unwrap().unwrap();
+            let parsed = parse_header(&out, Role::Client, usize::MAX)
+                .unwrap()
+                .unwrap();
             assert_eq!(parsed.payload_len, len);
             assert_eq!(parsed.header_len, header);
         }
@@ -290,11 +298,20 @@ mod tests {
             Err(ProtocolError::UnmaskedClientFrame)
         );
         let rsv = [0xC1, 0x80, 0, 0, 0, 0];
-        assert_eq!(parse_header(&rsv, Role::Server, 100), Err(ProtocolError::ReservedBits));
+        assert_eq!(
+            parse_header(&rsv, Role::Server, 100),
+            Err(ProtocolError::ReservedBits)
+        );
         let opcode3 = [0x83, 0x80, 0, 0, 0, 0];
-        assert_eq!(parse_header(&opcode3, Role::Server, 100), Err(ProtocolError::ReservedOpcode));
+        assert_eq!(
+            parse_header(&opcode3, Role::Server, 100),
+            Err(ProtocolError::ReservedOpcode)
+        );
         let long_ping = [0x89, 0xFE, 0, 126, 0, 0, 0, 0];
-        assert_eq!(parse_header(&long_ping, Role::Server, 1000), Err(ProtocolError::ControlTooLong));
+        assert_eq!(
+            parse_header(&long_ping, Role::Server, 1000),
+            Err(ProtocolError::ControlTooLong)
+        );
         let fragmented_ping = [0x09, 0x80, 0, 0, 0, 0];
         assert_eq!(
             parse_header(&fragmented_ping, Role::Server, 100),
@@ -310,10 +327,22 @@ mod tests {
     #[test]
     fn close_payloads_are_validated() {
         assert_eq!(parse_close_payload(&[]), Ok(None));
-        assert_eq!(parse_close_payload(&[3]), Err(ProtocolError::InvalidClosePayload));
-        assert_eq!(parse_close_payload(&[0x03, 0xE8, b'o', b'k']), Ok(Some((1000, "ok"))));
-        assert_eq!(parse_close_payload(&[0x03, 0xED]), Err(ProtocolError::InvalidCloseCode(1005)));
-        assert_eq!(parse_close_payload(&[0x03, 0xE8, 0xFF]), Err(ProtocolError::InvalidUtf8));
+        assert_eq!(
+            parse_close_payload(&[3]),
+            Err(ProtocolError::InvalidClosePayload)
+        );
+        assert_eq!(
+            parse_close_payload(&[0x03, 0xE8, b'o', b'k']),
+            Ok(Some((1000, "ok")))
+        );
+        assert_eq!(
+            parse_close_payload(&[0x03, 0xED]),
+            Err(ProtocolError::InvalidCloseCode(1005))
+        );
+        assert_eq!(
+            parse_close_payload(&[0x03, 0xE8, 0xFF]),
+            Err(ProtocolError::InvalidUtf8)
+        );
     }
 
     #[test]

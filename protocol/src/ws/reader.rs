@@ -84,7 +84,8 @@ impl Reader {
             Some(pending) if !pending.leftover.is_empty() => {
                 let mut buffered = std::mem::take(&mut pending.leftover);
                 buffered.extend_from_slice(input);
-                let (consumed, stopped) = process(&mut buffered, &mut self.pending, limits, on_event)?;
+                let (consumed, stopped) =
+                    process(&mut buffered, &mut self.pending, limits, on_event)?;
                 buffered.drain(..consumed);
                 if !buffered.is_empty() && !stopped {
                     self.pending.get_or_insert_with(Default::default).leftover = buffered;
@@ -163,9 +164,15 @@ fn handle_frame(
             if in_progress.is_some() {
                 return Err(ProtocolError::ExpectedContinuation);
             }
-            let kind = if header.opcode == Opcode::Text { DataKind::Text } else { DataKind::Binary };
+            let kind = if header.opcode == Opcode::Text {
+                DataKind::Text
+            } else {
+                DataKind::Binary
+            };
             if payload.len() > limits.max_message {
-                return Err(ProtocolError::MessageTooLarge { limit: limits.max_message });
+                return Err(ProtocolError::MessageTooLarge {
+                    limit: limits.max_message,
+                });
             }
             if header.fin {
                 return deliver(kind, payload, on_event);
@@ -180,7 +187,9 @@ fn handle_frame(
                 return Err(ProtocolError::UnexpectedContinuation);
             };
             if state.message.len() + payload.len() > limits.max_message {
-                return Err(ProtocolError::MessageTooLarge { limit: limits.max_message });
+                return Err(ProtocolError::MessageTooLarge {
+                    limit: limits.max_message,
+                });
             }
             state.message.extend_from_slice(payload);
             if !header.fin {
@@ -210,7 +219,11 @@ mod tests {
     use super::*;
     use crate::ws::{encode_frame, encode_header};
 
-    const LIMITS: Limits = Limits { max_frame: 1 << 16, max_message: 1 << 20, role: Role::Server };
+    const LIMITS: Limits = Limits {
+        max_frame: 1 << 16,
+        max_message: 1 << 20,
+        role: Role::Server,
+    };
     const KEY: Option<[u8; 4]> = Some([0x37, 0xfa, 0x21, 0x3d]);
 
     /// What the reader produced, owned so tests can compare it.
@@ -222,7 +235,11 @@ mod tests {
         Close(Option<(u16, String)>),
     }
 
-    fn read_all(reader: &mut Reader, bytes: &[u8], chunk: usize) -> Result<Vec<Owned>, ProtocolError> {
+    fn read_all(
+        reader: &mut Reader,
+        bytes: &[u8],
+        chunk: usize,
+    ) -> Result<Vec<Owned>, ProtocolError> {
         let mut events = Vec::new();
         for piece in bytes.chunks(chunk.max(1)) {
             let mut piece = piece.to_vec();
@@ -245,7 +262,12 @@ mod tests {
     #[test]
     fn a_frame_split_at_every_byte_still_arrives_whole() {
         let mut wire = Vec::new();
-        encode_frame(&mut wire, Opcode::Text, "hello, switchboard".as_bytes(), KEY);
+        encode_frame(
+            &mut wire,
+            Opcode::Text,
+            "hello, switchboard".as_bytes(),
+            KEY,
+        );
         encode_frame(&mut wire, Opcode::Binary, &[0u8; 300], KEY);
         for chunk in 1..wire.len() {
             let mut reader = Reader::default();
@@ -278,7 +300,10 @@ mod tests {
         let events = read_all(&mut reader, &wire, 4).unwrap();
         assert_eq!(
             events,
-            vec![Owned::Ping(b"p".to_vec()), Owned::Message(DataKind::Text, b"abcdef".to_vec())]
+            vec![
+                Owned::Ping(b"p".to_vec()),
+                Owned::Message(DataKind::Text, b"abcdef".to_vec())
+            ]
         );
         assert!(reader.is_idle());
     }
@@ -311,13 +336,19 @@ mod tests {
 
     #[test]
     fn a_message_over_the_limit_is_refused_across_fragments() {
-        let limits = Limits { max_frame: 100, max_message: 150, role: Role::Server };
+        let limits = Limits {
+            max_frame: 100,
+            max_message: 150,
+            role: Role::Server,
+        };
         let mut wire = Vec::new();
         encode_header(&mut wire, false, Opcode::Binary, 100, KEY);
         wire.extend_from_slice(&[0u8; 100]);
         encode_header(&mut wire, true, Opcode::Continuation, 100, KEY);
         wire.extend_from_slice(&[0u8; 100]);
-        let err = Reader::default().feed(&mut wire, &limits, &mut |_| true).unwrap_err();
+        let err = Reader::default()
+            .feed(&mut wire, &limits, &mut |_| true)
+            .unwrap_err();
         assert_eq!(err, ProtocolError::MessageTooLarge { limit: 150 });
         assert_eq!(err.close_code(), 1009);
     }
