@@ -121,13 +121,17 @@ fn direct_to_a_connection_that_left_is_unknown_connection() {
     let mut a = ChatConn::connect(&server, None);
     let b = ChatConn::connect(&server, None);
     let gone = b.welcome.conn;
+    let with_b = server.health()["connections"].as_u64().unwrap();
     drop(b);
-    let got = switchboard_tests::wait_for(std::time::Duration::from_secs(5), || {
-        a.send_direct(gone, "still there?");
-        let got = a.recv();
-        (got["type"] == "error").then_some(got)
+    // A successful direct gets no answer, so first wait until the server has seen b
+    // leave (its connection count drops), then expect the error.
+    switchboard_tests::wait_for(std::time::Duration::from_secs(10), || {
+        (server.health()["connections"].as_u64().unwrap() < with_b).then_some(())
     })
-    .expect("direct to a closed connection never became an error");
+    .expect("server never noticed the closed connection");
+    a.send_direct(gone, "still there?");
+    let got = a.recv();
+    assert_eq!(got["type"], "error", "{got}");
     assert_eq!(got["code"], "unknown_connection", "{got}");
 }
 
