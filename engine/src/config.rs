@@ -90,8 +90,22 @@ impl ServeArgs {
         if self.recv_buffer_size < 512 {
             return Err("--recv-buffer-size must be at least 512".into());
         }
-        if self.shards == Some(0) {
-            return Err("--shards must be at least 1".into());
+        if self.shards == Some(0) || self.shard_count() > crate::mesh::MAX_SHARDS {
+            return Err(format!(
+                "--shards must be between 1 and {}",
+                crate::mesh::MAX_SHARDS
+            ));
+        }
+        let longest = [
+            self.handshake_timeout_ms,
+            self.ping_interval_ms,
+            self.idle_timeout_ms,
+            self.close_timeout_ms,
+        ];
+        if longest.iter().any(|&ms| ms == 0 || ms > MAX_TIMEOUT_MS) {
+            return Err(format!(
+                "timeouts must be between 1 ms and {MAX_TIMEOUT_MS} ms"
+            ));
         }
         if self.max_frame_bytes == 0 || self.max_message_bytes == 0 {
             return Err("frame and message limits must be positive".into());
@@ -137,6 +151,10 @@ impl ServeArgs {
         Duration::from_millis((shortest / 4).clamp(10, 250))
     }
 }
+
+/// Longest timeout: connection clocks are 32-bit milliseconds compared with wrapping
+/// arithmetic, which is exact for spans below 2^31 ms (24 days).
+pub const MAX_TIMEOUT_MS: u64 = 1 << 30;
 
 /// A list of CPU indices.
 #[derive(Debug, Clone, PartialEq, Eq)]

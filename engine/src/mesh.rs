@@ -9,7 +9,8 @@ use crossbeam::utils::CachePadded;
 
 use crate::sys::EventFd;
 
-/// Identifies a connection anywhere in the node: `shard:16 | generation:24 | slot:24`.
+/// Identifies a connection anywhere in the node: `shard:8 | generation:20 | slot:24`,
+/// 52 bits in all, so that a JavaScript client reads every id exactly (below 2^53).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnId(pub u64);
 
@@ -17,14 +18,14 @@ impl ConnId {
     /// Builds the id of `slot` (reused slots get a new `generation`) on `shard`.
     pub fn new(shard: usize, slot: u32, generation: u32) -> Self {
         ConnId(
-            ((shard as u64) << 48)
-                | (u64::from(generation & 0xFF_FFFF) << 24)
+            ((shard as u64 & 0xFF) << 44)
+                | (u64::from(generation & GENERATION_MASK) << 24)
                 | u64::from(slot & 0xFF_FFFF),
         )
     }
     /// The shard that owns the connection.
     pub fn shard(self) -> usize {
-        (self.0 >> 48) as usize
+        (self.0 >> 44) as usize
     }
     /// The connection's slot on its shard.
     pub fn slot(self) -> u32 {
@@ -32,9 +33,14 @@ impl ConnId {
     }
     /// The slot's generation when the connection was accepted.
     pub fn generation(self) -> u32 {
-        ((self.0 >> 24) & 0xFF_FFFF) as u32
+        ((self.0 >> 24) & u64::from(GENERATION_MASK)) as u32
     }
 }
+
+/// Slot generations wrap at 20 bits.
+pub const GENERATION_MASK: u32 = 0xF_FFFF;
+/// Most shards a node runs (8 bits of a connection id).
+pub const MAX_SHARDS: usize = 256;
 
 /// A message from one shard to another.
 #[derive(Debug)]
@@ -150,11 +156,12 @@ mod tests {
 
     #[test]
     fn conn_ids_round_trip() {
-        let id = ConnId::new(3, 0xAB_CDEF, 0x12_3456);
+        let id = ConnId::new(255, 0xFF_FFFF, GENERATION_MASK);
         assert_eq!(
             (id.shard(), id.slot(), id.generation()),
-            (3, 0xAB_CDEF, 0x12_3456)
+            (255, 0xFF_FFFF, GENERATION_MASK)
         );
+        assert!(id.0 < 1 << 53, "ids must stay exact in JavaScript");
     }
 
     #[test]

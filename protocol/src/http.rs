@@ -7,6 +7,9 @@ use sha1::{Digest, Sha1};
 /// Most headers a request may carry; more is refused with 400.
 pub const MAX_HEADERS: usize = 32;
 
+/// `Sec-WebSocket-Protocol` headers looked at; more are ignored.
+pub const MAX_PROTOCOL_HEADERS: usize = 4;
+
 /// GUID appended to the client key (RFC 6455 §1.3).
 const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -33,8 +36,11 @@ pub struct Request<'a> {
     pub websocket_key: Option<&'a str>,
     /// `Sec-WebSocket-Version`.
     pub websocket_version: Option<&'a str>,
-    /// `Sec-WebSocket-Protocol`, as sent (comma-separated).
-    pub protocols: Option<&'a str>,
+    /// `Sec-WebSocket-Protocol` headers, as sent (each comma-separated; a repeated
+    /// header adds to the list, RFC 7230 §3.2.2).
+    pub protocols: [Option<&'a str>; MAX_PROTOCOL_HEADERS],
+    /// HTTP minor version: 1 for HTTP/1.1 (an upgrade needs it), 0 for HTTP/1.0.
+    pub minor_version: u8,
     /// `Authorization`, as sent.
     pub authorization: Option<&'a str>,
     /// Length of the head including the blank line.
@@ -45,17 +51,20 @@ impl<'a> Request<'a> {
     /// Whether the client offered subprotocol `name`.
     pub fn offers_protocol(&self, name: &str) -> bool {
         self.protocols
-            .is_some_and(|list| list.split(',').any(|p| p.trim() == name))
+            .iter()
+            .flatten()
+            .any(|list| list.split(',').any(|p| p.trim() == name))
     }
 
     /// The bearer token, from `?token=` or `Authorization: Bearer`.
     pub fn token(&self) -> Option<&'a str> {
         if let Some(token) = self.query.and_then(|q| query_param(q, "token")) {
-            return Some(token);
+            return (!token.is_empty()).then_some(token);
         }
         let auth = self.authorization?;
         let (scheme, token) = auth.split_once(' ')?;
-        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        let token = token.trim();
+        (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
     }
 }
 
@@ -83,7 +92,8 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request<'_>>, HttpError> {
         wants_websocket: false,
         websocket_key: None,
         websocket_version: None,
-        protocols: None,
+        protocols: [None; MAX_PROTOCOL_HEADERS],
+        minor_version: parsed.version.unwrap_or(0),
         authorization: None,
         head_len,
     };
@@ -95,9 +105,11 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request<'_>>, HttpError> {
         let value = value.trim();
         let name = header.name;
         if name.eq_ignore_ascii_case("upgrade") {
-            upgrade = value.eq_ignore_ascii_case("websocket");
+            upgrade |= value
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("websocket"));
         } else if name.eq_ignore_ascii_case("connection") {
-            connection_upgrade = value
+            connection_upgrade |= value
                 .split(',')
                 .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
         } else if name.eq_ignore_ascii_case("sec-websocket-key") {
@@ -105,7 +117,9 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request<'_>>, HttpError> {
         } else if name.eq_ignore_ascii_case("sec-websocket-version") {
             request.websocket_version = Some(value);
         } else if name.eq_ignore_ascii_case("sec-websocket-protocol") {
-            request.protocols = Some(value);
+            if let Some(free) = request.protocols.iter_mut().find(|p| p.is_none()) {
+                *free = Some(value);
+            }
         } else if name.eq_ignore_ascii_case("authorization") {
             request.authorization = Some(value);
         }
@@ -223,6 +237,17 @@ mod tests {
         assert!(req.offers_protocol("switchboard.v1.json"));
         assert!(!req.offers_protocol("switchboard.v1.bin"));
         assert_eq!(req.head_len, head.len());
+    }
+
+    #[test]
+    fn repeated_headers_add_up_and_empty_tokens_are_none() {
+        let head = b"GET /v1/ws?token= HTTP/1.1\r\nConnection: Upgrade\r\nConnection: keep-alive\r\nUpgrade: websocket\r\nSec-WebSocket-Protocol: switchboard.v1.bin\r\nSec-WebSocket-Protocol: other\r\n\r\n";
+        let req = parse_request(head).unwrap().unwrap();
+        assert!(req.wants_websocket);
+        assert!(req.offers_protocol("switchboard.v1.bin"));
+        assert!(req.offers_protocol("other"));
+        assert_eq!(req.token(), None);
+        assert_eq!(req.minor_version, 1);
     }
 
     #[test]

@@ -131,7 +131,7 @@ proptest! {
         prop_assert_eq!(request.websocket_key, Some(upgrade.key.as_str()));
         prop_assert!(is_valid_key(request.websocket_key.unwrap()));
         prop_assert_eq!(request.websocket_version, Some("13"));
-        prop_assert_eq!(request.protocols, upgrade.protocols.as_deref());
+        prop_assert_eq!(request.protocols[0], upgrade.protocols.as_deref());
         for name in &upgrade.offered {
             prop_assert!(request.offers_protocol(name));
         }

@@ -215,7 +215,7 @@ impl Slab {
         let Entry::Occupied(conn) = entry else {
             return None;
         };
-        let generation = (conn.generation + 1) & 0xFF_FFFF;
+        let generation = (conn.generation + 1) & crate::mesh::GENERATION_MASK;
         let old = std::mem::replace(
             entry,
             Entry::Vacant {

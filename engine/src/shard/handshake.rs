@@ -260,7 +260,7 @@ fn check_upgrade(request: &Request<'_>) -> Option<Vec<u8>> {
             &[("Allow", "GET")],
         ));
     }
-    if !request.wants_websocket {
+    if !request.wants_websocket || request.minor_version < 1 {
         let headers = [("Upgrade", "websocket"), ("Connection", "Upgrade")];
         return Some(error_answer(
             426,

@@ -86,9 +86,14 @@ impl Reader {
                 buffered.extend_from_slice(input);
                 let (consumed, stopped) =
                     process(&mut buffered, &mut self.pending, limits, on_event)?;
-                buffered.drain(..consumed);
-                if !buffered.is_empty() && !stopped {
-                    self.pending.get_or_insert_with(Default::default).leftover = buffered;
+                if consumed < buffered.len() && !stopped {
+                    // Keep only the cut frame: `buffered` may be as big as a whole read.
+                    let rest = if consumed == 0 {
+                        buffered
+                    } else {
+                        buffered[consumed..].to_vec()
+                    };
+                    self.pending.get_or_insert_with(Default::default).leftover = rest;
                 }
                 stopped
             }
@@ -351,6 +356,25 @@ mod tests {
             .unwrap_err();
         assert_eq!(err, ProtocolError::MessageTooLarge { limit: 150 });
         assert_eq!(err.close_code(), 1009);
+    }
+
+    #[test]
+    fn a_cut_frame_after_a_large_read_keeps_only_its_own_bytes() {
+        let mut reader = Reader::default();
+        let mut first = vec![0x82];
+        reader.feed(&mut first, &LIMITS, &mut |_| true).unwrap();
+        let mut wire = vec![0x80];
+        wire.extend_from_slice(&KEY.unwrap());
+        for _ in 0..1000 {
+            encode_frame(&mut wire, Opcode::Binary, &[7u8; 64], KEY);
+        }
+        wire.push(0x82);
+        reader.feed(&mut wire, &LIMITS, &mut |_| true).unwrap();
+        assert!(
+            reader.buffered_bytes() < 64,
+            "kept {} bytes",
+            reader.buffered_bytes()
+        );
     }
 
     #[test]
