@@ -36,11 +36,13 @@ struct Gate {
 struct GateState {
     arrived: usize,
     ready: Ready,
-    go: Option<Instant>,
+    /// Set once: `Some(start)` to run the scenario, `None` to skip it (the parent
+    /// went away before saying go).
+    go: Option<Option<Instant>>,
 }
 
 impl Gate {
-    fn arrive(&self, ok: u64, failed: u64) -> Instant {
+    fn arrive(&self, ok: u64, failed: u64) -> Option<Instant> {
         let mut state = self.state.lock().expect("gate poisoned");
         state.arrived += 1;
         state.ready.ok += ok;
@@ -62,7 +64,7 @@ impl Gate {
         state.ready
     }
 
-    fn open(&self, go: Instant) {
+    fn open(&self, go: Option<Instant>) {
         self.state.lock().expect("gate poisoned").go = Some(go);
         self.changed.notify_all();
     }
@@ -97,10 +99,10 @@ pub fn run_job(
                             };
                         driver.connect_all();
                         let (ok, failed) = driver.connected();
-                        let go = gate.arrive(ok, failed);
-                        match &job.scenario {
-                            Scenario::Echo(plan) => driver.run_echo(plan, go),
-                            Scenario::Idle { hold } => driver.hold(go + *hold),
+                        match (gate.arrive(ok, failed), &job.scenario) {
+                            (Some(go), Scenario::Echo(plan)) => driver.run_echo(plan, go),
+                            (Some(go), Scenario::Idle { hold }) => driver.hold(go + *hold),
+                            (None, _) => {}
                         }
                         driver.close_all();
                         Ok(driver.into_results())
@@ -110,8 +112,8 @@ pub fn run_job(
             .collect();
         let summary = gate.wait_arrived(threads);
         let control = ready(summary).and_then(|()| wait_go());
-        // Release the threads even when the parent went away, so they finish.
-        gate.open(Instant::now());
+        // Release the threads in any case; without a go they only close their sockets.
+        gate.open(control.is_ok().then(Instant::now));
         control?;
         handles
             .into_iter()
