@@ -21,5 +21,6 @@ pub mod config;
 pub mod listener;
 pub mod mesh;
 pub mod node;
+pub mod service;
 pub mod shard;
 mod sys;

@@ -1,0 +1,4 @@
+//! The customer-service layer: routing visitors to agents ([`router`]) and the
+//! conversations owned by each shard.
+
+pub mod router;

@@ -1,0 +1,715 @@
+//! Routing: agents, their status, capacity, weight and groups, the queue of waiting
+//! conversations, and transfers between agents.
+//!
+//! The router is one logical owner (it lives on shard 0): assignment is rare next to
+//! messages, so one owner keeps it simple and lock-free. It is pure logic — events in,
+//! [`RouterOutput`]s out — and the shard turns outputs into mesh messages.
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::mesh::ConnId;
+
+/// How routing behaves; from the command line.
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    /// Visitors whose token carries this tier are VIPs.
+    pub vip_tier: Box<str>,
+    /// Agents in this group serve VIPs first.
+    pub vip_group: Box<str>,
+    /// Concurrent conversations of an agent that did not say otherwise.
+    pub default_capacity: u32,
+    /// How long an agent with no connection keeps its conversations.
+    pub agent_grace_ms: u64,
+    /// How long a transfer offer waits for an answer.
+    pub transfer_timeout_ms: u64,
+}
+
+/// What an agent says it is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentStatus {
+    /// Takes new conversations.
+    Online,
+    /// Keeps its conversations, takes no new ones.
+    Away,
+    /// Takes none; keeps what it has until it ends or is transferred.
+    Offline,
+}
+
+/// One agent as the router sees it.
+#[derive(Debug)]
+pub struct Agent {
+    /// What the agent said it is doing.
+    pub status: AgentStatus,
+    /// Concurrent conversations it takes.
+    pub capacity: u32,
+    /// Routing weight (set by the routing service); spare capacity is multiplied by it.
+    pub weight: u32,
+    /// Groups from the agent's token.
+    pub groups: Box<[Box<str>]>,
+    /// Open connections (devices, tabs).
+    pub conns: Vec<ConnId>,
+    /// Conversations it serves.
+    pub conversations: Vec<u64>,
+    /// When its last connection went away.
+    pub lost_since_ms: Option<u64>,
+}
+
+impl Agent {
+    fn spare(&self) -> u32 {
+        self.capacity
+            .saturating_sub(self.conversations.len() as u32)
+    }
+
+    fn can_take(&self) -> bool {
+        self.status == AgentStatus::Online && !self.conns.is_empty() && self.spare() > 0
+    }
+
+    /// Present: connected, or still within its grace period.
+    fn present(&self) -> bool {
+        !self.conns.is_empty() || self.lost_since_ms.is_some()
+    }
+
+    fn in_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| &**g == group)
+    }
+}
+
+/// A conversation in the queue.
+#[derive(Debug, Clone)]
+struct Waiting {
+    conv: u64,
+    vip: bool,
+    /// The last position the visitor was told (0: none yet).
+    announced: u32,
+}
+
+/// A transfer waiting for the target agent's answer.
+#[derive(Debug, Clone)]
+struct PendingTransfer {
+    from: Box<str>,
+    to: Box<str>,
+    deadline_ms: u64,
+}
+
+/// What the router asks the rest of the node to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouterOutput {
+    /// Create conversation `conv` for `visitor` at its home, attaching `conn`.
+    Create {
+        /// The new conversation.
+        conv: u64,
+        /// Its visitor.
+        visitor: Box<str>,
+        /// Whether the visitor is a VIP.
+        vip: bool,
+        /// The visitor's connection that asked.
+        conn: ConnId,
+    },
+    /// Attach `conn` of `user` to the existing conversation `conv` (snapshot + updates).
+    Attach {
+        /// The conversation.
+        conv: u64,
+        /// The connection.
+        conn: ConnId,
+    },
+    /// `agent` now serves `conv`; attach its connections.
+    Assign {
+        /// The conversation.
+        conv: u64,
+        /// The agent.
+        agent: Box<str>,
+        /// The agent's connections.
+        conns: Vec<ConnId>,
+    },
+    /// Tell the visitor of `conv` its place in the queue.
+    QueuePosition {
+        /// The conversation.
+        conv: u64,
+        /// 1-based position.
+        position: u32,
+    },
+    /// Offer `conv` to the connections of agent `to`.
+    Offer {
+        /// The conversation.
+        conv: u64,
+        /// The agent asking.
+        from: Box<str>,
+        /// The target agent's connections.
+        conns: Vec<ConnId>,
+    },
+    /// The transfer of `conv` was accepted by `agent`; attach its connections.
+    TransferAccepted {
+        /// The conversation.
+        conv: u64,
+        /// The new agent.
+        agent: Box<str>,
+        /// Its connections.
+        conns: Vec<ConnId>,
+    },
+    /// The transfer of `conv` failed (declined, timed out, target unavailable).
+    TransferFailed {
+        /// The conversation.
+        conv: u64,
+        /// Whether the agent that asked can take it back.
+        previous_available: bool,
+    },
+    /// `agent`'s grace period expired: `conv` goes back to the queue.
+    AgentLost {
+        /// The conversation.
+        conv: u64,
+        /// The agent that left.
+        agent: Box<str>,
+    },
+    /// Tell connection `conn` that its request failed.
+    Refuse {
+        /// The asking connection.
+        conn: ConnId,
+        /// Stable error code.
+        code: &'static str,
+        /// Human explanation.
+        message: String,
+    },
+}
+
+/// The router's state.
+#[derive(Debug)]
+pub struct Router {
+    config: RouterConfig,
+    agents: HashMap<Box<str>, Agent>,
+    queue: VecDeque<Waiting>,
+    visitors: HashMap<Box<str>, u64>,
+    transfers: HashMap<u64, PendingTransfer>,
+    next_conv: u64,
+}
+
+impl Router {
+    /// An empty router.
+    pub fn new(config: RouterConfig) -> Self {
+        Router {
+            config,
+            agents: HashMap::new(),
+            queue: VecDeque::new(),
+            visitors: HashMap::new(),
+            transfers: HashMap::new(),
+            next_conv: 1,
+        }
+    }
+
+    /// The agent record of `user`, if known.
+    pub fn agent(&self, user: &str) -> Option<&Agent> {
+        self.agents.get(user)
+    }
+
+    /// Conversations waiting for an agent.
+    pub fn queue_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// A visitor asks for its conversation: the existing one, or a new one.
+    pub fn visitor_start(
+        &mut self,
+        visitor: &str,
+        tier: Option<&str>,
+        conn: ConnId,
+        out: &mut Vec<RouterOutput>,
+    ) {
+        if let Some(&conv) = self.visitors.get(visitor) {
+            out.push(RouterOutput::Attach { conv, conn });
+            return;
+        }
+        let conv = self.next_conv;
+        self.next_conv += 1;
+        let vip = tier == Some(&*self.config.vip_tier);
+        self.visitors.insert(visitor.into(), conv);
+        out.push(RouterOutput::Create {
+            conv,
+            visitor: visitor.into(),
+            vip,
+            conn,
+        });
+        self.queue.push_back(Waiting {
+            conv,
+            vip,
+            announced: 0,
+        });
+        self.assign_waiting(out);
+    }
+
+    /// An agent connection opened.
+    pub fn agent_connected(
+        &mut self,
+        user: &str,
+        groups: &[Box<str>],
+        conn: ConnId,
+        out: &mut Vec<RouterOutput>,
+    ) {
+        let capacity = self.config.default_capacity;
+        let agent = self.agents.entry(user.into()).or_insert_with(|| Agent {
+            status: AgentStatus::Online,
+            capacity,
+            weight: 1,
+            groups: groups.into(),
+            conns: Vec::new(),
+            conversations: Vec::new(),
+            lost_since_ms: None,
+        });
+        agent.groups = groups.into();
+        agent.conns.push(conn);
+        agent.lost_since_ms = None;
+        // A new device of the agent gets every conversation it serves.
+        for &conv in &agent.conversations {
+            out.push(RouterOutput::Attach { conv, conn });
+        }
+        self.assign_waiting(out);
+    }
+
+    /// An agent connection closed; after the grace period its conversations requeue.
+    pub fn agent_disconnected(&mut self, user: &str, conn: ConnId, now_ms: u64) {
+        if let Some(agent) = self.agents.get_mut(user) {
+            agent.conns.retain(|&c| c != conn);
+            if agent.conns.is_empty() {
+                agent.lost_since_ms = Some(now_ms);
+            }
+        }
+    }
+
+    /// An agent sets its status and, optionally, its capacity.
+    pub fn agent_status(
+        &mut self,
+        user: &str,
+        status: AgentStatus,
+        capacity: Option<u32>,
+        out: &mut Vec<RouterOutput>,
+    ) {
+        if let Some(agent) = self.agents.get_mut(user) {
+            agent.status = status;
+            if let Some(capacity) = capacity {
+                agent.capacity = capacity;
+            }
+        }
+        self.assign_waiting(out);
+    }
+
+    /// The routing service sets an agent's weight.
+    pub fn set_weight(&mut self, user: &str, weight: u32, out: &mut Vec<RouterOutput>) {
+        if let Some(agent) = self.agents.get_mut(user) {
+            agent.weight = weight;
+        }
+        self.assign_waiting(out);
+    }
+
+    /// A conversation went back to waiting (its agent was lost, a transfer fell through).
+    pub fn requeue(&mut self, conv: u64, vip: bool, out: &mut Vec<RouterOutput>) {
+        self.release_everywhere(conv);
+        if !self.queue.iter().any(|w| w.conv == conv) {
+            // It waited already: it goes first.
+            self.queue.push_front(Waiting {
+                conv,
+                vip,
+                announced: 0,
+            });
+        }
+        self.assign_waiting(out);
+    }
+
+    /// `agent` no longer serves `conv` (ended, transferred away).
+    pub fn release(&mut self, agent: &str, conv: u64, out: &mut Vec<RouterOutput>) {
+        if let Some(record) = self.agents.get_mut(agent) {
+            record.conversations.retain(|&c| c != conv);
+        }
+        self.assign_waiting(out);
+    }
+
+    /// A conversation ended: forget it everywhere.
+    pub fn ended(&mut self, conv: u64, visitor: &str, out: &mut Vec<RouterOutput>) {
+        if self.visitors.get(visitor) == Some(&conv) {
+            self.visitors.remove(visitor);
+        }
+        self.queue.retain(|w| w.conv != conv);
+        self.transfers.remove(&conv);
+        self.release_everywhere(conv);
+        self.assign_waiting(out);
+    }
+
+    fn release_everywhere(&mut self, conv: u64) {
+        for agent in self.agents.values_mut() {
+            agent.conversations.retain(|&c| c != conv);
+        }
+    }
+
+    /// `from` asks to hand `conv` to agent `to`.
+    pub fn transfer_requested(
+        &mut self,
+        conv: u64,
+        from: &str,
+        to: &str,
+        now_ms: u64,
+        out: &mut Vec<RouterOutput>,
+    ) {
+        let target_ok = to != from && self.agents.get(to).is_some_and(Agent::can_take);
+        if !target_ok {
+            let previous_available = self.agents.get(from).is_some_and(Agent::present);
+            out.push(RouterOutput::TransferFailed {
+                conv,
+                previous_available,
+            });
+            return;
+        }
+        let conns = self
+            .agents
+            .get(to)
+            .map(|a| a.conns.clone())
+            .unwrap_or_default();
+        let deadline_ms = now_ms + self.config.transfer_timeout_ms;
+        self.transfers.insert(
+            conv,
+            PendingTransfer {
+                from: from.into(),
+                to: to.into(),
+                deadline_ms,
+            },
+        );
+        out.push(RouterOutput::Offer {
+            conv,
+            from: from.into(),
+            conns,
+        });
+    }
+
+    /// The target agent answers a transfer offer.
+    pub fn transfer_answer(
+        &mut self,
+        conv: u64,
+        agent: &str,
+        accept: bool,
+        conn: ConnId,
+        out: &mut Vec<RouterOutput>,
+    ) {
+        let Some(pending) = self.transfers.get(&conv) else {
+            let message = format!("no transfer of conversation {conv} is waiting for you");
+            out.push(RouterOutput::Refuse {
+                conn,
+                code: "no_transfer",
+                message,
+            });
+            return;
+        };
+        if &*pending.to != agent {
+            let message =
+                format!("the transfer of conversation {conv} was offered to another agent");
+            out.push(RouterOutput::Refuse {
+                conn,
+                code: "not_your_transfer",
+                message,
+            });
+            return;
+        }
+        let Some(pending) = self.transfers.remove(&conv) else {
+            return;
+        };
+        if !accept {
+            return self.fail_transfer(conv, &pending, out);
+        }
+        if let Some(from) = self.agents.get_mut(&*pending.from) {
+            from.conversations.retain(|&c| c != conv);
+        }
+        let Some(target) = self.agents.get_mut(agent) else {
+            return self.fail_transfer(conv, &pending, out);
+        };
+        target.conversations.push(conv);
+        let conns = target.conns.clone();
+        out.push(RouterOutput::TransferAccepted {
+            conv,
+            agent: agent.into(),
+            conns,
+        });
+        self.assign_waiting(out);
+    }
+
+    fn fail_transfer(&mut self, conv: u64, pending: &PendingTransfer, out: &mut Vec<RouterOutput>) {
+        let previous_available = self.agents.get(&*pending.from).is_some_and(Agent::present);
+        out.push(RouterOutput::TransferFailed {
+            conv,
+            previous_available,
+        });
+    }
+
+    /// Expires grace periods and transfer offers.
+    pub fn tick(&mut self, now_ms: u64, out: &mut Vec<RouterOutput>) {
+        let expired: Vec<u64> = self
+            .transfers
+            .iter()
+            .filter(|(_, t)| t.deadline_ms <= now_ms)
+            .map(|(&conv, _)| conv)
+            .collect();
+        for conv in expired {
+            if let Some(pending) = self.transfers.remove(&conv) {
+                self.fail_transfer(conv, &pending, out);
+            }
+        }
+        let grace = self.config.agent_grace_ms;
+        for (user, agent) in &mut self.agents {
+            let lost = agent
+                .lost_since_ms
+                .is_some_and(|since| since + grace <= now_ms);
+            if lost {
+                agent.lost_since_ms = None;
+                for conv in agent.conversations.drain(..) {
+                    out.push(RouterOutput::AgentLost {
+                        conv,
+                        agent: user.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Assigns waiting conversations in queue order, then tells the rest their place.
+    fn assign_waiting(&mut self, out: &mut Vec<RouterOutput>) {
+        let mut index = 0;
+        while index < self.queue.len() {
+            let waiting = self.queue[index].clone();
+            match self.pick_agent(waiting.vip) {
+                Some(agent) => {
+                    self.queue.remove(index);
+                    let Some(record) = self.agents.get_mut(&agent) else {
+                        continue;
+                    };
+                    record.conversations.push(waiting.conv);
+                    let conns = record.conns.clone();
+                    out.push(RouterOutput::Assign {
+                        conv: waiting.conv,
+                        agent,
+                        conns,
+                    });
+                }
+                None => index += 1,
+            }
+        }
+        for (index, waiting) in self.queue.iter_mut().enumerate() {
+            let position = index as u32 + 1;
+            if waiting.announced != position {
+                waiting.announced = position;
+                out.push(RouterOutput::QueuePosition {
+                    conv: waiting.conv,
+                    position,
+                });
+            }
+        }
+    }
+
+    /// The eligible agent with the most weighted spare capacity; VIPs try VIP-group
+    /// agents first. Ties go to the agent with fewer conversations, then by name, so
+    /// the choice is deterministic.
+    pub fn pick_agent(&self, vip: bool) -> Option<Box<str>> {
+        let best = |vip_only: bool| {
+            self.agents
+                .iter()
+                .filter(|(_, a)| a.can_take() && (!vip_only || a.in_group(&self.config.vip_group)))
+                .max_by(|(an, a), (bn, b)| {
+                    let score = |x: &Agent| u64::from(x.weight) * u64::from(x.spare());
+                    score(a)
+                        .cmp(&score(b))
+                        .then(b.conversations.len().cmp(&a.conversations.len()))
+                        .then(bn.cmp(an))
+                })
+                .map(|(name, _)| name.clone())
+        };
+        if vip {
+            if let Some(agent) = best(true) {
+                return Some(agent);
+            }
+        }
+        best(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn router() -> Router {
+        Router::new(RouterConfig {
+            vip_tier: "vip".into(),
+            vip_group: "vip".into(),
+            default_capacity: 2,
+            agent_grace_ms: 1000,
+            transfer_timeout_ms: 500,
+        })
+    }
+
+    fn conn(n: u32) -> ConnId {
+        ConnId::new(0, n, 0)
+    }
+
+    fn assigned(out: &[RouterOutput]) -> Vec<(u64, String)> {
+        out.iter()
+            .filter_map(|o| match o {
+                RouterOutput::Assign { conv, agent, .. } => Some((*conv, agent.to_string())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_visitor_waits_until_an_agent_connects_and_is_told_its_position() {
+        let mut r = router();
+        let mut out = Vec::new();
+        r.visitor_start("v1", None, conn(1), &mut out);
+        assert!(matches!(out[0], RouterOutput::Create { conv: 1, .. }));
+        assert!(out.contains(&RouterOutput::QueuePosition {
+            conv: 1,
+            position: 1
+        }));
+        out.clear();
+        r.agent_connected("a1", &[], conn(2), &mut out);
+        assert_eq!(assigned(&out), vec![(1, "a1".to_string())]);
+        assert_eq!(r.queue_len(), 0);
+    }
+
+    #[test]
+    fn the_agent_with_most_weighted_spare_capacity_wins() {
+        let mut r = router();
+        let mut out = Vec::new();
+        r.agent_connected("a", &[], conn(1), &mut out);
+        r.agent_connected("b", &[], conn(2), &mut out);
+        r.agent_status("b", AgentStatus::Online, Some(4), &mut out);
+        r.visitor_start("v1", None, conn(3), &mut out);
+        r.visitor_start("v2", None, conn(4), &mut out);
+        r.visitor_start("v3", None, conn(5), &mut out);
+        // b: spare 4,3 then a: 2 vs b: 2 → tie on score, a has fewer conversations.
+        assert_eq!(
+            assigned(&out),
+            vec![(1, "b".into()), (2, "b".into()), (3, "a".into())]
+        );
+        out.clear();
+        r.set_weight("a", 10, &mut out);
+        r.visitor_start("v4", None, conn(6), &mut out);
+        assert_eq!(assigned(&out), vec![(4, "a".into())]);
+    }
+
+    #[test]
+    fn full_agents_leave_visitors_queued_with_positions() {
+        let mut r = router();
+        let mut out = Vec::new();
+        r.agent_connected("a", &[], conn(1), &mut out);
+        for v in 0..4 {
+            r.visitor_start(&format!("v{v}"), None, conn(10 + v), &mut out);
+        }
+        assert_eq!(assigned(&out).len(), 2);
+        assert_eq!(r.queue_len(), 2);
+        out.clear();
+        let first_served = 1;
+        r.ended(first_served, "v0", &mut out);
+        assert_eq!(assigned(&out), vec![(3, "a".into())]);
+        assert!(out.contains(&RouterOutput::QueuePosition {
+            conv: 4,
+            position: 1
+        }));
+    }
+
+    #[test]
+    fn vips_go_to_vip_agents_first_and_others_when_none_is_free() {
+        let mut r = router();
+        let mut out = Vec::new();
+        r.agent_connected("plain", &[], conn(1), &mut out);
+        r.set_weight("plain", 100, &mut out);
+        r.agent_connected("gold", &["vip".into()], conn(2), &mut out);
+        r.visitor_start("rich", Some("vip"), conn(3), &mut out);
+        r.visitor_start("rich2", Some("vip"), conn(4), &mut out);
+        r.visitor_start("rich3", Some("vip"), conn(5), &mut out);
+        assert_eq!(
+            assigned(&out),
+            vec![(1, "gold".into()), (2, "gold".into()), (3, "plain".into())]
+        );
+    }
+
+    #[test]
+    fn a_lost_agent_keeps_its_conversations_for_the_grace_period() {
+        let mut r = router();
+        let mut out = Vec::new();
+        r.agent_connected("a", &[], conn(1), &mut out);
+        r.visitor_start("v", None, conn(2), &mut out);
+        r.agent_disconnected("a", conn(1), 100);
+        out.clear();
+        r.tick(1000, &mut out);
+        assert!(out.is_empty(), "still within grace");
+        r.agent_connected("a", &[], conn(3), &mut out);
+        assert_eq!(
+            out,
+            vec![RouterOutput::Attach {
+                conv: 1,
+                conn: conn(3)
+            }],
+            "new device gets the conversation"
+        );
+        r.agent_disconnected("a", conn(3), 2000);
+        out.clear();
+        r.tick(3000, &mut out);
+        assert_eq!(
+            out,
+            vec![RouterOutput::AgentLost {
+                conv: 1,
+                agent: "a".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn transfers_are_offered_accepted_or_fall_back() {
+        let mut r = router();
+        let mut out = Vec::new();
+        r.agent_connected("a", &[], conn(1), &mut out);
+        r.visitor_start("v", None, conn(2), &mut out);
+        r.agent_connected("b", &[], conn(3), &mut out);
+        out.clear();
+        r.transfer_requested(1, "a", "b", 0, &mut out);
+        assert_eq!(
+            out,
+            vec![RouterOutput::Offer {
+                conv: 1,
+                from: "a".into(),
+                conns: vec![conn(3)]
+            }]
+        );
+        out.clear();
+        r.transfer_answer(1, "a", true, conn(1), &mut out);
+        assert!(matches!(
+            out[0],
+            RouterOutput::Refuse {
+                code: "not_your_transfer",
+                ..
+            }
+        ));
+        out.clear();
+        r.transfer_answer(1, "b", true, conn(3), &mut out);
+        assert_eq!(
+            out[0],
+            RouterOutput::TransferAccepted {
+                conv: 1,
+                agent: "b".into(),
+                conns: vec![conn(3)]
+            }
+        );
+        assert!(r.agent("a").unwrap().conversations.is_empty());
+        out.clear();
+        r.transfer_requested(1, "b", "a", 0, &mut out);
+        r.tick(600, &mut out);
+        assert_eq!(
+            out.last(),
+            Some(&RouterOutput::TransferFailed {
+                conv: 1,
+                previous_available: true
+            })
+        );
+        out.clear();
+        r.transfer_requested(1, "b", "nobody", 0, &mut out);
+        assert_eq!(
+            out,
+            vec![RouterOutput::TransferFailed {
+                conv: 1,
+                previous_available: true
+            }]
+        );
+    }
+}
