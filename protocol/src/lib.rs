@@ -4,11 +4,14 @@
 //!   enforces every rule a server must enforce, without buffering idle connections.
 //! - [`http`]: the HTTP/1.1 request that opens a connection and the answers to it.
 //! - [`chat`]: the chat frames of `/v1/ws`, rkyv binary or JSON per subprotocol.
+//! - [`conversation`]: the life of a conversation (waiting, serving, transferring,
+//!   ended) as a pure function of (state, event, now).
 //!
 //! Everything here is deterministic and is exercised by unit tests, property tests and
 //! fuzz targets; the engine is thin glue between these functions and the sockets.
 #![forbid(unsafe_code)]
 
 pub mod chat;
+pub mod conversation;
 pub mod http;
 pub mod ws;
