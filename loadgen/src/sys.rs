@@ -6,6 +6,7 @@
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
@@ -46,32 +47,49 @@ impl Epoll {
     }
 
     /// Waits up to `timeout` (None: forever) and fills `events`; returns how many.
+    ///
+    /// Uses `epoll_pwait2` for a sub-millisecond timeout (open-loop pacing needs it)
+    /// and falls back on `epoll_wait`, rounded up to a millisecond, on kernels before 5.11.
     pub fn wait(
         &self,
         events: &mut [libc::epoll_event],
         timeout: Option<Duration>,
     ) -> io::Result<usize> {
-        let spec = timeout.map(|t| libc::timespec {
-            tv_sec: t.as_secs() as libc::time_t,
-            tv_nsec: t.subsec_nanos() as libc::c_long,
-        });
-        let spec_ptr = spec
-            .as_ref()
-            .map_or(std::ptr::null(), |s| s as *const libc::timespec);
-        // SAFETY: `events` is writable for `events.len()` entries; `spec_ptr` is null or
-        // points at a live timespec; a null sigmask leaves the mask unchanged.
-        let n = unsafe {
-            libc::epoll_pwait2(
-                self.fd,
-                events.as_mut_ptr(),
-                events.len().min(i32::MAX as usize) as libc::c_int,
-                spec_ptr,
-                std::ptr::null(),
-            )
+        static NO_PWAIT2: AtomicBool = AtomicBool::new(false);
+        let max = events.len().min(i32::MAX as usize) as libc::c_int;
+        let n = if NO_PWAIT2.load(Ordering::Relaxed) {
+            let ms = timeout.map_or(-1, |t| {
+                t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int
+            });
+            // SAFETY: `events` is writable for `max` entries.
+            unsafe { libc::epoll_wait(self.fd, events.as_mut_ptr(), max, ms) }
+        } else {
+            let spec = timeout.map(|t| libc::timespec {
+                tv_sec: t.as_secs() as libc::time_t,
+                tv_nsec: t.subsec_nanos() as libc::c_long,
+            });
+            let spec_ptr = spec
+                .as_ref()
+                .map_or(std::ptr::null(), |s| s as *const libc::timespec);
+            // SAFETY: `events` is writable for `max` entries; `spec_ptr` is null or points
+            // at a live timespec; a null sigmask leaves the mask unchanged.
+            unsafe {
+                libc::epoll_pwait2(
+                    self.fd,
+                    events.as_mut_ptr(),
+                    max,
+                    spec_ptr,
+                    std::ptr::null(),
+                )
+            }
         };
         match check(n) {
             Ok(n) => Ok(n as usize),
             Err(err) if err.kind() == io::ErrorKind::Interrupted => Ok(0),
+            Err(err) if err.raw_os_error() == Some(libc::ENOSYS) => {
+                NO_PWAIT2.store(true, Ordering::Relaxed);
+                Ok(0)
+            }
             Err(err) => Err(err),
         }
     }
