@@ -306,15 +306,19 @@ impl<'a> Driver<'a> {
         }
         let head = std::mem::take(&mut io.head);
         io.key = String::new();
-        let leftover = head.len() - head_end;
-        self.buf[..leftover].copy_from_slice(&head[head_end..]);
         self.conns[i].state = State::Open;
         self.in_setup -= 1;
         self.tally.connections_ok += 1;
-        if leftover > 0 {
-            self.process(i, leftover, Instant::now());
-            self.flush(i);
+        // Frames that came with the 101, in pieces the size of the read buffer.
+        let now = Instant::now();
+        for piece in head[head_end..].chunks(READ_BUFFER) {
+            self.buf[..piece.len()].copy_from_slice(piece);
+            if !self.process(i, piece.len(), now) {
+                return;
+            }
         }
+        // The socket may hold more than the last read took (edge-triggered: no new edge).
+        self.read_frames(i);
     }
 
     fn read_frames(&mut self, i: usize) {
