@@ -1,6 +1,7 @@
 //! The loadgen's accounting against real servers: an honest echo server (the tokio
 //! baseline, started in-process) must give a clean run with zero loss, duplication or
-//! reordering in every mode, and servers that drop or repeat a message must be caught.
+//! reordering in every mode, and servers that drop, repeat, reorder or corrupt a message
+//! must be caught.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -16,6 +17,10 @@ enum Fault {
     DropTenth,
     /// Answer the 10th message of each connection twice.
     RepeatTenth,
+    /// Answer the 10th message of each connection after the 11th.
+    SwapTenthAndEleventh,
+    /// Flip one byte of the 10th message of each connection.
+    CorruptTenth,
 }
 
 /// Starts a server on its own thread and runtime; returns its address.
@@ -49,22 +54,28 @@ async fn faulty_connection(stream: tokio::net::TcpStream, fault: Fault) {
         return;
     };
     let mut count = 0u64;
+    let mut held = None;
     while let Some(Ok(message)) = ws.next().await {
         if !message.is_binary() {
             continue;
         }
         count += 1;
-        let copies = match (fault, count == 10) {
-            (Fault::DropTenth, true) => 0,
-            (Fault::RepeatTenth, true) => 2,
-            _ => 1,
-        };
-        for _ in 0..copies {
-            if ws
-                .send(Message::Binary(message.clone().into_data()))
-                .await
-                .is_err()
-            {
+        let mut data = message.into_data().to_vec();
+        let mut replies = vec![data.clone()];
+        match (fault, count) {
+            (Fault::DropTenth, 10) => replies.clear(),
+            (Fault::RepeatTenth, 10) => replies.push(data),
+            (Fault::SwapTenthAndEleventh, 10) => held = replies.pop(),
+            (Fault::SwapTenthAndEleventh, 11) => replies.extend(held.take()),
+            (Fault::CorruptTenth, 10) => {
+                let last = data.len() - 1;
+                data[last] ^= 0x40;
+                replies = vec![data];
+            }
+            _ => {}
+        }
+        for reply in replies {
+            if ws.send(Message::Binary(reply.into())).await.is_err() {
                 return;
             }
         }
@@ -249,4 +260,51 @@ fn a_repeated_message_is_reported_as_duplicated_and_fails_the_run() {
     assert_eq!(code, 1, "{report:#}");
     assert_eq!(report["duplicated"], 3, "{report:#}");
     assert_eq!(report["lost"], 0);
+}
+
+#[test]
+fn a_reordered_pair_is_reported_as_out_of_order_and_fails_the_run() {
+    let url = url(start_server(Some(Fault::SwapTenthAndEleventh)));
+    let (code, report) = loadgen(&[
+        "echo",
+        "--url",
+        &url,
+        "--connections",
+        "3",
+        "--duration",
+        "500ms",
+        "--warmup",
+        "0s",
+        "--inflight",
+        "4",
+    ]);
+    assert_eq!(code, 1, "{report:#}");
+    // The 11th arrives ahead of the 10th, then the 10th arrives late: two per connection.
+    assert_eq!(report["out_of_order"], 6, "{report:#}");
+    assert_eq!(report["lost"], 0, "{report:#}");
+    assert_eq!(report["duplicated"], 0, "{report:#}");
+}
+
+#[test]
+fn a_corrupted_reply_is_reported_and_fails_the_run() {
+    let url = url(start_server(Some(Fault::CorruptTenth)));
+    let (code, report) = loadgen(&[
+        "echo",
+        "--url",
+        &url,
+        "--connections",
+        "3",
+        "--duration",
+        "500ms",
+        "--warmup",
+        "0s",
+        "--inflight",
+        "4",
+        "--drain",
+        "300ms",
+    ]);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["corrupt"], 3, "{report:#}");
+    // The corrupted reply does not count as an answer: its message is lost.
+    assert_eq!(report["lost"], 3, "{report:#}");
 }
