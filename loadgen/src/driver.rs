@@ -16,6 +16,7 @@ use switchboard_protocol::ws::{
     encode_close, encode_frame, DataKind, Event, Limits, Opcode, Reader, Role,
 };
 
+use crate::handshake::{check_upgrade_response, find_head_end, write_upgrade_request};
 use crate::job::{EchoPlan, Job};
 use crate::payload;
 use crate::report::{new_histogram, Tally, MAX_LATENCY_NS};
@@ -266,13 +267,7 @@ impl<'a> Driver<'a> {
         let conn = &mut self.conns[i];
         conn.io.key = base64::engine::general_purpose::STANDARD.encode(&raw[..16]);
         conn.io.mask = [raw[16], raw[17], raw[18], raw[19]];
-        let target = &self.job.target;
-        let request = format!(
-            "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n",
-            target.path, target.host, conn.io.key
-        );
-        conn.io.out.extend_from_slice(request.as_bytes());
+        write_upgrade_request(&mut conn.io.out, &self.job.target, &conn.io.key);
         conn.state = State::Handshaking;
         self.flush(i);
     }
@@ -657,47 +652,6 @@ fn account_reply(io: &mut ConnIo, tally: &mut Tally, seq: u64) -> bool {
     true
 }
 
-fn find_head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
-}
-
-/// Checks the server's answer to the upgrade: 101, `Upgrade: websocket`, and the
-/// accept key derived from ours.
-fn check_upgrade_response(head: &[u8], key: &str) -> Result<(), String> {
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut response = httparse::Response::new(&mut headers);
-    match response.parse(head) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err("incomplete upgrade response".into()),
-        Err(err) => return Err(format!("bad upgrade response: {err}")),
-    }
-    if response.code != Some(101) {
-        return Err(format!(
-            "upgrade refused: HTTP {}",
-            response.code.unwrap_or(0)
-        ));
-    }
-    let header = |name: &str| {
-        response
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .and_then(|h| std::str::from_utf8(h.value).ok())
-            .map(str::trim)
-    };
-    if !header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
-        return Err("101 without Upgrade: websocket".into());
-    }
-    let expected = switchboard_protocol::http::accept_key(key);
-    match header("sec-websocket-accept") {
-        Some(accept) if accept == expected => Ok(()),
-        Some(accept) => Err(format!(
-            "wrong Sec-WebSocket-Accept {accept:?}, expected {expected:?}"
-        )),
-        None => Err("101 without Sec-WebSocket-Accept".into()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -719,18 +673,5 @@ mod tests {
             (2, 1, 1)
         );
         assert_eq!(io.unique, 3);
-    }
-
-    #[test]
-    fn the_upgrade_answer_must_carry_the_right_accept_key() {
-        let key = "dGhlIHNhbXBsZSBub25jZQ==";
-        let good =
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                    Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
-        assert_eq!(check_upgrade_response(good.as_bytes(), key), Ok(()));
-        let wrong = good.replace("s3pP", "AAAA");
-        assert!(check_upgrade_response(wrong.as_bytes(), key).is_err());
-        let refused = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
-        assert!(check_upgrade_response(refused.as_bytes(), key).is_err());
     }
 }

@@ -23,6 +23,7 @@
 //! lost, duplicated, reordered or corrupted, 2 when the run could not be carried out.
 
 mod driver;
+mod handshake;
 mod job;
 mod payload;
 mod procfs;
