@@ -8,7 +8,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use switchboard_protocol::chat::{
-    encode_client, encode_server, ClientFrame, Decoder, Encoding, ServerFrame,
+    encode_client, encode_server, AgentStatus, ClientFrame, ConversationState, Decoder, Encoding,
+    Role, ServerFrame, SystemKind,
 };
 
 struct Counting;
@@ -52,6 +53,56 @@ fn encoding_and_binary_decoding_allocate_nothing_after_warm_up() {
             conn: 1,
             shard: 0,
             user: "alice",
+            role: Role::Visitor,
+        },
+        ServerFrame::Conversation {
+            conv: 7,
+            state: ConversationState::Serving,
+            visitor: "alice",
+            agent: Some("agent-bob"),
+            last_seq: 12,
+        },
+        ServerFrame::Message {
+            conv: 7,
+            seq: 13,
+            ts: 1_700_000_000_000,
+            from: "alice",
+            client_msg_id: "5f0c8d1e-6a0b-4f7e-9b1f-2d6a4c3e8f10",
+            body,
+        },
+        ServerFrame::System {
+            conv: 7,
+            seq: 14,
+            ts: 1_700_000_000_000,
+            event: SystemKind::TransferFailed,
+            agent: Some("agent-bob"),
+            position: Some(3),
+            reason: Some("timed_out"),
+        },
+        ServerFrame::Sent {
+            conv: 7,
+            client_msg_id: "5f0c8d1e-6a0b-4f7e-9b1f-2d6a4c3e8f10",
+            seq: 13,
+            ts: 1_700_000_000_000,
+        },
+        ServerFrame::Typing {
+            conv: 7,
+            from: "alice",
+        },
+        ServerFrame::Read {
+            conv: 7,
+            from: "alice",
+            seq: 13,
+        },
+        ServerFrame::Gap {
+            conv: 7,
+            after_seq: 1,
+            oldest_seq: 5,
+        },
+        ServerFrame::TransferOffer {
+            conv: 7,
+            from_agent: "agent-bob",
+            visitor: "alice",
         },
         ServerFrame::Delivered { from: 1, body },
         ServerFrame::Error {
@@ -59,23 +110,57 @@ fn encoding_and_binary_decoding_allocate_nothing_after_warm_up() {
             message: "no such connection",
         },
     ];
-    let direct = ClientFrame::Direct {
-        to: 5,
-        body: body.into(),
-    };
+    let clients = [
+        ClientFrame::Direct {
+            to: 5,
+            body: body.into(),
+        },
+        ClientFrame::Start,
+        ClientFrame::Send {
+            conv: 7,
+            client_msg_id: "5f0c8d1e-6a0b-4f7e-9b1f-2d6a4c3e8f10".into(),
+            body: body.into(),
+        },
+        ClientFrame::Ack { conv: 7, seq: 13 },
+        ClientFrame::Resume {
+            conv: 7,
+            after_seq: 13,
+        },
+        ClientFrame::Typing { conv: 7 },
+        ClientFrame::Read { conv: 7, seq: 13 },
+        ClientFrame::End { conv: 7 },
+        ClientFrame::AgentStatus {
+            status: AgentStatus::Online,
+            capacity: Some(4),
+        },
+        ClientFrame::Transfer {
+            conv: 7,
+            to: "agent-carol".into(),
+        },
+        ClientFrame::AcceptTransfer { conv: 7 },
+        ClientFrame::DeclineTransfer { conv: 7 },
+    ];
     let mut out = Vec::with_capacity(4096);
     let mut decoder = Decoder::default();
-    let mut encoded_direct = Vec::new();
-    encode_client(Encoding::Binary, &direct, &mut encoded_direct);
+    let encoded: Vec<(Encoding, Vec<u8>)> = [Encoding::Binary, Encoding::Json]
+        .into_iter()
+        .flat_map(|encoding| {
+            clients.iter().map(move |frame| {
+                let mut bytes = Vec::new();
+                encode_client(encoding, frame, &mut bytes);
+                (encoding, bytes)
+            })
+        })
+        .collect();
     // Warm up: the thread's rkyv arena and the decoder's scratch buffer.
     for encoding in [Encoding::Binary, Encoding::Json] {
         for frame in &frames {
             encode_server(encoding, frame, &mut out);
         }
     }
-    decoder
-        .decode_client(Encoding::Binary, &encoded_direct)
-        .unwrap();
+    for (encoding, bytes) in &encoded {
+        decoder.decode_client(*encoding, bytes).unwrap();
+    }
 
     for encoding in [Encoding::Binary, Encoding::Json] {
         for frame in &frames {
@@ -83,21 +168,19 @@ fn encoding_and_binary_decoding_allocate_nothing_after_warm_up() {
             let count = allocations_during(|| encode_server(encoding, frame, &mut out));
             assert_eq!(count, 0, "{encoding:?} {frame:?}");
         }
-        out.clear();
-        let count = allocations_during(|| encode_client(encoding, &direct, &mut out));
-        assert_eq!(count, 0, "{encoding:?} direct");
+        for frame in &clients {
+            out.clear();
+            let count = allocations_during(|| encode_client(encoding, frame, &mut out));
+            assert_eq!(count, 0, "{encoding:?} {frame:?}");
+        }
     }
-    let count = allocations_during(|| {
-        let frame = decoder
-            .decode_client(Encoding::Binary, &encoded_direct)
-            .unwrap();
-        assert_eq!(frame, direct);
-    });
-    assert_eq!(count, 0, "binary decode after warm-up");
-    let json = br#"{"type":"direct","to":5,"body":"a typical chat line of forty characters."}"#;
-    let count = allocations_during(|| {
-        let frame = decoder.decode_client(Encoding::Json, json).unwrap();
-        assert_eq!(frame, direct);
-    });
-    assert_eq!(count, 0, "json decode of a frame without escapes");
+    // Decoding borrows: binary from the warm scratch buffer, JSON from the payload
+    // (none of these strings has escapes).
+    for ((encoding, bytes), expected) in encoded.iter().zip(clients.iter().cycle()) {
+        let count = allocations_during(|| {
+            let frame = decoder.decode_client(*encoding, bytes).unwrap();
+            assert_eq!(&frame, expected);
+        });
+        assert_eq!(count, 0, "{encoding:?} decode of {expected:?}");
+    }
 }

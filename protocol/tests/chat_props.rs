@@ -4,8 +4,10 @@
 use std::borrow::Cow;
 
 use proptest::prelude::*;
+use proptest::sample::select;
 use switchboard_protocol::chat::{
-    encode_client, encode_server, ClientFrame, Decoder, Encoding, FrameError, OwnedServerFrame,
+    encode_client, encode_server, AgentStatus, ClientFrame, ConversationState, Decoder, Encoding,
+    FrameError, OwnedServerFrame, Role, SystemKind, MAX_CLIENT_MSG_ID_BYTES,
 };
 
 fn encoding() -> impl Strategy<Value = Encoding> {
@@ -31,28 +33,148 @@ fn text() -> impl Strategy<Value = String> {
     ]
 }
 
+fn opt_text() -> impl Strategy<Value = Option<String>> {
+    proptest::option::of(text())
+}
+
+/// A client message id within the limit: any text cut to 64 bytes on a char boundary.
+fn msg_id() -> impl Strategy<Value = String> {
+    text().prop_map(|mut id| {
+        let mut end = id.len().min(MAX_CLIENT_MSG_ID_BYTES);
+        while !id.is_char_boundary(end) {
+            end -= 1;
+        }
+        id.truncate(end);
+        id
+    })
+}
+
+fn client_frame() -> impl Strategy<Value = ClientFrame<'static>> {
+    let owned = |s: String| Cow::<'static, str>::Owned(s);
+    prop_oneof![
+        (id(), text()).prop_map(move |(to, body)| ClientFrame::Direct {
+            to,
+            body: owned(body)
+        }),
+        Just(ClientFrame::Start),
+        (id(), msg_id(), text()).prop_map(move |(conv, client_msg_id, body)| ClientFrame::Send {
+            conv,
+            client_msg_id: owned(client_msg_id),
+            body: owned(body)
+        }),
+        (id(), id()).prop_map(|(conv, seq)| ClientFrame::Ack { conv, seq }),
+        (id(), id()).prop_map(|(conv, after_seq)| ClientFrame::Resume { conv, after_seq }),
+        id().prop_map(|conv| ClientFrame::Typing { conv }),
+        (id(), id()).prop_map(|(conv, seq)| ClientFrame::Read { conv, seq }),
+        id().prop_map(|conv| ClientFrame::End { conv }),
+        (select(AgentStatus::ALL), any::<Option<u32>>())
+            .prop_map(|(status, capacity)| ClientFrame::AgentStatus { status, capacity }),
+        (id(), text()).prop_map(move |(conv, to)| ClientFrame::Transfer {
+            conv,
+            to: owned(to)
+        }),
+        id().prop_map(|conv| ClientFrame::AcceptTransfer { conv }),
+        id().prop_map(|conv| ClientFrame::DeclineTransfer { conv }),
+    ]
+}
+
 fn server_frame() -> impl Strategy<Value = OwnedServerFrame> {
     prop_oneof![
-        (id(), any::<u16>(), text()).prop_map(|(conn, shard, user)| OwnedServerFrame::Welcome {
-            conn,
-            shard,
-            user
+        (id(), any::<u16>(), text(), select(Role::ALL)).prop_map(|(conn, shard, user, role)| {
+            OwnedServerFrame::Welcome {
+                conn,
+                shard,
+                user,
+                role,
+            }
+        }),
+        (
+            id(),
+            select(ConversationState::ALL),
+            text(),
+            opt_text(),
+            id()
+        )
+            .prop_map(|(conv, state, visitor, agent, last_seq)| {
+                OwnedServerFrame::Conversation {
+                    conv,
+                    state,
+                    visitor,
+                    agent,
+                    last_seq,
+                }
+            }),
+        (id(), id(), id(), text(), msg_id(), text()).prop_map(
+            |(conv, seq, ts, from, client_msg_id, body)| OwnedServerFrame::Message {
+                conv,
+                seq,
+                ts,
+                from,
+                client_msg_id,
+                body
+            }
+        ),
+        (
+            (id(), id(), id()),
+            select(SystemKind::ALL),
+            opt_text(),
+            any::<Option<u32>>(),
+            opt_text()
+        )
+            .prop_map(|((conv, seq, ts), event, agent, position, reason)| {
+                OwnedServerFrame::System {
+                    conv,
+                    seq,
+                    ts,
+                    event,
+                    agent,
+                    position,
+                    reason,
+                }
+            }),
+        (id(), msg_id(), id(), id()).prop_map(|(conv, client_msg_id, seq, ts)| {
+            OwnedServerFrame::Sent {
+                conv,
+                client_msg_id,
+                seq,
+                ts,
+            }
+        }),
+        (id(), text()).prop_map(|(conv, from)| OwnedServerFrame::Typing { conv, from }),
+        (id(), text(), id()).prop_map(|(conv, from, seq)| OwnedServerFrame::Read {
+            conv,
+            from,
+            seq
+        }),
+        (id(), id(), id()).prop_map(|(conv, after_seq, oldest_seq)| OwnedServerFrame::Gap {
+            conv,
+            after_seq,
+            oldest_seq
+        }),
+        (id(), text(), text()).prop_map(|(conv, from_agent, visitor)| {
+            OwnedServerFrame::TransferOffer {
+                conv,
+                from_agent,
+                visitor,
+            }
         }),
         (id(), text()).prop_map(|(from, body)| OwnedServerFrame::Delivered { from, body }),
         (text(), text()).prop_map(|(code, message)| OwnedServerFrame::Error { code, message }),
     ]
 }
 
+/// What a decoder may answer to bad bytes: close with 1007, or (a well-formed frame
+/// over a limit) an error frame.
 fn is_decode_error(err: &FrameError) -> bool {
-    err.close_code() == 1007 && !matches!(err, FrameError::WrongMessageKind { .. })
+    err.error_code().is_some()
+        || (err.close_code() == 1007 && !matches!(err, FrameError::WrongMessageKind { .. }))
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn client_frames_round_trip(encoding in encoding(), to in id(), body in text(), prefix in 0usize..9) {
-        let frame = ClientFrame::Direct { to, body: Cow::Owned(body) };
+    fn client_frames_round_trip(encoding in encoding(), frame in client_frame(), prefix in 0usize..9) {
         // Bytes already in `out` (a WebSocket header, another frame) must not matter.
         let mut out = vec![0x5A; prefix];
         encode_client(encoding, &frame, &mut out);
@@ -72,6 +194,40 @@ proptest! {
     }
 
     #[test]
+    fn binary_client_frames_borrow_every_string(frame in client_frame()) {
+        let mut out = Vec::new();
+        encode_client(Encoding::Binary, &frame, &mut out);
+        let mut decoder = Decoder::default();
+        let decoded = decoder.decode_client(Encoding::Binary, &out).unwrap();
+        let borrowed = match &decoded {
+            ClientFrame::Direct { body, .. } => vec![body],
+            ClientFrame::Send { client_msg_id, body, .. } => vec![client_msg_id, body],
+            ClientFrame::Transfer { to, .. } => vec![to],
+            _ => vec![],
+        };
+        prop_assert!(borrowed.iter().all(|s| matches!(s, Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn overlong_client_msg_ids_are_refused_in_both_encodings(
+        encoding in encoding(),
+        conv in id(),
+        extra in 1usize..200,
+        body in text(),
+    ) {
+        let id = "é".repeat((MAX_CLIENT_MSG_ID_BYTES + extra).div_ceil(2));
+        let frame = ClientFrame::Send { conv, client_msg_id: Cow::Owned(id.clone()), body: Cow::Owned(body) };
+        let mut out = Vec::new();
+        encode_client(encoding, &frame, &mut out);
+        let err = Decoder::default().decode_client(encoding, &out).unwrap_err();
+        prop_assert!(
+            matches!(err, FrameError::ClientMsgIdTooLong { len } if len == id.len()),
+            "{:?}", err
+        );
+        prop_assert_eq!(err.error_code(), Some("client_msg_id_too_long"));
+    }
+
+    #[test]
     fn one_decoder_reused_across_frames_of_both_encodings(
         frames in proptest::collection::vec((encoding(), server_frame()), 1..8),
     ) {
@@ -84,16 +240,17 @@ proptest! {
     }
 
     #[test]
-    fn json_output_is_a_plain_json_object_with_a_type(frame in server_frame()) {
+    fn json_output_is_a_plain_json_object_with_a_type(frame in server_frame(), client in client_frame()) {
         let mut out = Vec::new();
         encode_server(Encoding::Json, &frame.as_frame(), &mut out);
         let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        let expected = match &frame {
-            OwnedServerFrame::Welcome { .. } => "welcome",
-            OwnedServerFrame::Delivered { .. } => "delivered",
-            OwnedServerFrame::Error { .. } => "error",
-        };
-        prop_assert_eq!(value["type"].as_str(), Some(expected));
+        prop_assert_eq!(value["type"].as_str(), Some(frame.type_name()));
+        // Absent optional fields are left out rather than written as null.
+        prop_assert!(value.as_object().unwrap().values().all(|v| !v.is_null()));
+        out.clear();
+        encode_client(Encoding::Json, &client, &mut out);
+        let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        prop_assert_eq!(value["type"].as_str(), Some(client.type_name()));
     }
 
     #[test]
@@ -111,35 +268,50 @@ proptest! {
     }
 
     #[test]
-    fn binary_frames_with_the_right_tag_and_random_bodies_never_panic(
-        tag in prop_oneof![Just(0x01u8), Just(0x81), Just(0x82), Just(0x83)],
+    fn binary_frames_with_a_known_tag_and_random_bodies_never_panic(
+        tag in prop_oneof![0x01u8..=0x0c, 0x81u8..=0x8c],
         body in proptest::collection::vec(any::<u8>(), 0..96),
     ) {
         let mut payload = vec![tag];
         payload.extend_from_slice(&body);
         let mut decoder = Decoder::default();
-        if let Ok(ClientFrame::Direct { body, .. }) = decoder.decode_client(Encoding::Binary, &payload) {
-            // Whatever validated is a real &str inside the payload's copy.
-            prop_assert!(body.len() <= payload.len());
+        match decoder.decode_client(Encoding::Binary, &payload) {
+            Ok(ClientFrame::Direct { body, .. }) => {
+                // Whatever validated is a real &str inside the payload's copy.
+                prop_assert!(body.len() <= payload.len());
+            }
+            Ok(_) => {}
+            Err(err) => prop_assert!(is_decode_error(&err), "{err:?}"),
         }
-        let _ = decoder.decode_server(Encoding::Binary, &payload);
+        if let Err(err) = decoder.decode_server(Encoding::Binary, &payload) {
+            prop_assert!(is_decode_error(&err), "{err:?}");
+        }
     }
 
     #[test]
     fn corrupted_valid_frames_never_panic(
         encoding in encoding(),
-        to in id(),
-        body in text(),
+        client in client_frame(),
+        server in server_frame(),
         flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
     ) {
+        let mut decoder = Decoder::default();
         let mut out = Vec::new();
-        encode_client(encoding, &ClientFrame::Direct { to, body: Cow::Owned(body) }, &mut out);
-        for (at, value) in flips {
+        encode_client(encoding, &client, &mut out);
+        for &(at, value) in &flips {
             let at = at.index(out.len());
             out[at] = value;
         }
-        let mut decoder = Decoder::default();
         if let Err(err) = decoder.decode_client(encoding, &out) {
+            prop_assert!(is_decode_error(&err), "{err:?}");
+        }
+        out.clear();
+        encode_server(encoding, &server.as_frame(), &mut out);
+        for &(at, value) in &flips {
+            let at = at.index(out.len());
+            out[at] = value;
+        }
+        if let Err(err) = decoder.decode_server(encoding, &out) {
             prop_assert!(is_decode_error(&err), "{err:?}");
         }
     }

@@ -2,8 +2,13 @@
 
 use crate::ws::{close_code, DataKind};
 
-/// A chat frame that cannot be accepted. Every variant closes the connection with
-/// [`FrameError::close_code`]; the reason sent with it is the error's message.
+/// A chat frame that cannot be accepted.
+///
+/// Most variants mean the bytes are not a frame of this protocol: the connection is
+/// closed with [`FrameError::close_code`] and the error's message as the reason. A
+/// frame that parsed but breaks a limit ([`FrameError::ClientMsgIdTooLong`]) has an
+/// [`FrameError::error_code`] instead: answer it with an `error` frame and keep the
+/// connection.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
     /// A binary payload with no bytes at all (not even the frame-type byte).
@@ -23,6 +28,23 @@ pub enum FrameError {
     /// or duplicate field, wrong field type, number out of range).
     #[error("invalid json frame: {0}")]
     InvalidJson(#[from] serde_json::Error),
+    /// A binary frame whose one-byte enum field (role, status, state, system event)
+    /// holds a code this version does not know.
+    #[error("invalid {field} code {code} in binary frame")]
+    UnknownCode {
+        /// The field, e.g. `status`.
+        field: &'static str,
+        /// The code received.
+        code: u8,
+    },
+    /// A `send` whose `client_msg_id` is longer than
+    /// [`MAX_CLIENT_MSG_ID_BYTES`](super::MAX_CLIENT_MSG_ID_BYTES). Well formed, so
+    /// the connection may stay: see [`FrameError::error_code`].
+    #[error("client_msg_id is {len} bytes, over the {max} allowed", max = super::MAX_CLIENT_MSG_ID_BYTES)]
+    ClientMsgIdTooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
     /// A text message on the binary subprotocol, or a binary message on the JSON one.
     #[error("{got:?} message on a {expected:?} subprotocol")]
     WrongMessageKind {
@@ -36,15 +58,28 @@ pub enum FrameError {
 impl FrameError {
     /// The WebSocket close code to send: 1003 (unsupported data) for a message of the
     /// wrong WebSocket type, 1007 (invalid payload) for everything that does not parse
-    /// or fails validation.
+    /// or fails validation, 1008 (policy violation) for a well-formed frame over a limit
+    /// (if the engine closes for it at all rather than answering [`Self::error_code`]).
     pub fn close_code(&self) -> u16 {
         match self {
             FrameError::WrongMessageKind { .. } => close_code::UNSUPPORTED_DATA,
+            FrameError::ClientMsgIdTooLong { .. } => close_code::POLICY_VIOLATION,
             FrameError::Empty
             | FrameError::UnknownBinaryType(_)
             | FrameError::UnknownJsonType(_)
             | FrameError::InvalidBinary(_)
+            | FrameError::UnknownCode { .. }
             | FrameError::InvalidJson(_) => close_code::INVALID_PAYLOAD,
+        }
+    }
+
+    /// For a well-formed frame refused by a limit, the code of the `error` frame to
+    /// answer with (the connection stays open): `client_msg_id_too_long`. `None` for
+    /// bytes that are not a frame: close with [`Self::close_code`].
+    pub fn error_code(&self) -> Option<&'static str> {
+        match self {
+            FrameError::ClientMsgIdTooLong { .. } => Some("client_msg_id_too_long"),
+            _ => None,
         }
     }
 }

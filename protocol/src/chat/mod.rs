@@ -22,11 +22,15 @@ mod encoding;
 mod error;
 mod frames;
 mod json;
+mod values;
 
 pub use binary::BINARY_FORMAT_VERSION;
 pub use encoding::Encoding;
 pub use error::FrameError;
-pub use frames::{ClientFrame, OwnedServerFrame, ServerFrame};
+pub use frames::{
+    ClientFrame, OwnedServerFrame, ServerFrame, ServerFrameOf, MAX_CLIENT_MSG_ID_BYTES,
+};
+pub use values::{AgentStatus, ConversationState, Role, SystemKind};
 
 /// The largest integer a JavaScript number holds exactly (2^53 - 1). JSON carries ids
 /// as plain numbers and decodes the whole `u64` range exactly, but a browser client
@@ -44,17 +48,24 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// Decodes a client frame. Binary frames borrow from this decoder's scratch buffer,
-    /// JSON frames from `payload` (unless a string had escapes).
+    /// Decodes a client frame and checks its limits. Binary frames borrow from this
+    /// decoder's scratch buffer, JSON frames from `payload` (unless a string had
+    /// escapes).
+    ///
+    /// A frame that parses but breaks a limit is an error with a
+    /// [`FrameError::error_code`] (answer it, keep the connection); every other error
+    /// closes the connection with [`FrameError::close_code`].
     pub fn decode_client<'a>(
         &'a mut self,
         encoding: Encoding,
         payload: &'a [u8],
     ) -> Result<ClientFrame<'a>, FrameError> {
-        match encoding {
+        let frame = match encoding {
             Encoding::Binary => binary::decode_client(&mut self.scratch, payload),
             Encoding::Json => json::decode_client(payload),
-        }
+        }?;
+        check_limits(&frame)?;
+        Ok(frame)
     }
 
     /// Decodes a server frame into owned strings (for tests, clients and the loadgen).
@@ -91,6 +102,20 @@ pub fn encode_client(encoding: Encoding, frame: &ClientFrame<'_>, out: &mut Vec<
     match encoding {
         Encoding::Binary => binary::encode_client(frame, out),
         Encoding::Json => json::encode_client(frame, out),
+    }
+}
+
+/// The limits a well-formed client frame must also respect.
+fn check_limits(frame: &ClientFrame<'_>) -> Result<(), FrameError> {
+    match frame {
+        ClientFrame::Send { client_msg_id, .. }
+            if client_msg_id.len() > MAX_CLIENT_MSG_ID_BYTES =>
+        {
+            Err(FrameError::ClientMsgIdTooLong {
+                len: client_msg_id.len(),
+            })
+        }
+        _ => Ok(()),
     }
 }
 

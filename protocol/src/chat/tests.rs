@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use super::*;
+use crate::chat::values::{AgentStatus, ConversationState, Role, SystemKind};
 use crate::ws::DataKind;
 
 fn server_bytes(encoding: Encoding, frame: ServerFrame<'_>) -> Vec<u8> {
@@ -24,10 +25,11 @@ fn json_frames_have_the_documented_form() {
         conn: 1,
         shard: 0,
         user: "alice",
+        role: Role::Visitor,
     };
     assert_eq!(
         server_bytes(Encoding::Json, welcome),
-        br#"{"type":"welcome","conn":1,"shard":0,"user":"alice"}"#
+        br#"{"type":"welcome","conn":1,"shard":0,"user":"alice","role":"visitor"}"#
     );
     let delivered = ServerFrame::Delivered {
         from: 1,
@@ -88,15 +90,15 @@ fn json_ignores_unknown_fields_in_any_order_and_refuses_unknown_types() {
             body: "hi".into()
         }
     );
-    let unknown = br#"{"type":"typing","conv":1}"#;
+    let unknown = br#"{"type":"subscribe","conv":1}"#;
     let err = decoder.decode_client(Encoding::Json, unknown).unwrap_err();
     assert!(
-        matches!(&err, FrameError::UnknownJsonType(name) if name == "typing"),
+        matches!(&err, FrameError::UnknownJsonType(name) if name == "subscribe"),
         "{err:?}"
     );
     assert_eq!(err.close_code(), 1007);
     // A server frame sent by a client is just as unknown.
-    let welcome = br#"{"type":"welcome","conn":1,"shard":0,"user":"a"}"#;
+    let welcome = br#"{"type":"welcome","conn":1,"shard":0,"user":"a","role":"agent"}"#;
     assert!(matches!(
         decoder.decode_client(Encoding::Json, welcome),
         Err(FrameError::UnknownJsonType(_))
@@ -148,6 +150,7 @@ fn binary_frames_round_trip_and_start_with_their_type_tag() {
             conn: 42,
             shard: 3,
             user: "alice",
+            role: Role::Agent,
         },
         ServerFrame::Delivered {
             from: u64::MAX,
@@ -158,7 +161,7 @@ fn binary_frames_round_trip_and_start_with_their_type_tag() {
             message: "",
         },
     ];
-    for (frame, tag) in frames.into_iter().zip([0x81, 0x82, 0x83]) {
+    for (frame, tag) in frames.into_iter().zip([0x84, 0x82, 0x83]) {
         let bytes = server_bytes(Encoding::Binary, frame);
         assert_eq!(bytes[0], tag);
         assert_eq!(
@@ -256,11 +259,12 @@ fn binary_refuses_empty_unknown_truncated_and_corrupt_frames() {
             conn: 1,
             shard: 0,
             user: "u",
+            role: Role::Visitor,
         },
     );
     assert!(matches!(
         decoder.decode_client(Encoding::Binary, &welcome),
-        Err(FrameError::UnknownBinaryType(0x81))
+        Err(FrameError::UnknownBinaryType(0x84))
     ));
     // An archive shorter than the 16-byte root struct cannot validate. (A longer cut
     // can: rkyv reads the root from the end, and validation proves memory safety and
@@ -347,11 +351,13 @@ fn binary_format_1_bytes_are_pinned() {
             conn: 1041,
             shard: 3,
             user: "alice",
+            role: Role::Visitor,
         },
     );
-    let mut expected = vec![0x81, 0x11, 0x04, 0, 0, 0, 0, 0, 0];
+    // conn @0, user @8, shard @16, role @18, 5 bytes of padding.
+    let mut expected = vec![0x84, 0x11, 0x04, 0, 0, 0, 0, 0, 0];
     expected.extend_from_slice(b"alice\xff\xff\xff");
-    expected.extend_from_slice(&[0x03, 0, 0, 0, 0, 0, 0, 0]);
+    expected.extend_from_slice(&[0x03, 0, 0x00, 0, 0, 0, 0, 0]);
     assert_eq!(welcome, expected);
     // Out of line: the bytes, padding to 8, then {to, len | 0x80 marker, offset back}.
     let body = "Hi, I'd like to change my delivery date.";
@@ -367,4 +373,265 @@ fn binary_format_1_bytes_are_pinned() {
         &long[41..],
         [0x12, 0x04, 0, 0, 0, 0, 0, 0, 0xa8, 0, 0, 0, 0xd0, 0xff, 0xff, 0xff]
     );
+}
+
+#[test]
+fn conversation_frames_have_the_documented_json_form() {
+    let cases: [(ClientFrame<'_>, &str); 11] = [
+        (ClientFrame::Start, r#"{"type":"start"}"#),
+        (
+            ClientFrame::Send {
+                conv: 7,
+                client_msg_id: "c1".into(),
+                body: "hi".into(),
+            },
+            r#"{"type":"send","conv":7,"client_msg_id":"c1","body":"hi"}"#,
+        ),
+        (
+            ClientFrame::Ack { conv: 7, seq: 3 },
+            r#"{"type":"ack","conv":7,"seq":3}"#,
+        ),
+        (
+            ClientFrame::Resume {
+                conv: 7,
+                after_seq: 2,
+            },
+            r#"{"type":"resume","conv":7,"after_seq":2}"#,
+        ),
+        (
+            ClientFrame::Typing { conv: 7 },
+            r#"{"type":"typing","conv":7}"#,
+        ),
+        (
+            ClientFrame::Read { conv: 7, seq: 3 },
+            r#"{"type":"read","conv":7,"seq":3}"#,
+        ),
+        (ClientFrame::End { conv: 7 }, r#"{"type":"end","conv":7}"#),
+        (
+            ClientFrame::AgentStatus {
+                status: AgentStatus::Online,
+                capacity: Some(5),
+            },
+            r#"{"type":"agent_status","status":"online","capacity":5}"#,
+        ),
+        (
+            ClientFrame::Transfer {
+                conv: 7,
+                to: "bob".into(),
+            },
+            r#"{"type":"transfer","conv":7,"to":"bob"}"#,
+        ),
+        (
+            ClientFrame::AcceptTransfer { conv: 7 },
+            r#"{"type":"accept_transfer","conv":7}"#,
+        ),
+        (
+            ClientFrame::DeclineTransfer { conv: 7 },
+            r#"{"type":"decline_transfer","conv":7}"#,
+        ),
+    ];
+    let mut decoder = Decoder::default();
+    for (frame, json) in cases {
+        assert_eq!(client_bytes(Encoding::Json, &frame), json.as_bytes());
+        assert_eq!(
+            decoder
+                .decode_client(Encoding::Json, json.as_bytes())
+                .unwrap(),
+            frame
+        );
+    }
+    let system = ServerFrame::System {
+        conv: 7,
+        seq: 4,
+        ts: 1_700_000_000_000,
+        event: SystemKind::Ended,
+        agent: None,
+        position: None,
+        reason: Some("inactivity"),
+    };
+    assert_eq!(
+        server_bytes(Encoding::Json, system),
+        br#"{"type":"system","conv":7,"seq":4,"ts":1700000000000,"event":"ended","reason":"inactivity"}"#
+    );
+    let snapshot = ServerFrame::Conversation {
+        conv: 7,
+        state: ConversationState::Waiting,
+        visitor: "alice",
+        agent: None,
+        last_seq: 1,
+    };
+    assert_eq!(
+        server_bytes(Encoding::Json, snapshot),
+        br#"{"type":"conversation","conv":7,"state":"waiting","visitor":"alice","last_seq":1}"#
+    );
+}
+
+#[test]
+fn json_optional_fields_may_be_absent_or_null_and_enums_are_checked() {
+    let mut decoder = Decoder::default();
+    for json in [
+        &br#"{"type":"agent_status","status":"away"}"#[..],
+        br#"{"type":"agent_status","status":"away","capacity":null}"#,
+    ] {
+        assert_eq!(
+            decoder.decode_client(Encoding::Json, json).unwrap(),
+            ClientFrame::AgentStatus {
+                status: AgentStatus::Away,
+                capacity: None
+            }
+        );
+    }
+    for bad in [
+        &br#"{"type":"agent_status","status":"busy"}"#[..],
+        br#"{"type":"agent_status","status":"online","capacity":-1}"#,
+        br#"{"type":"agent_status","status":"online","capacity":4294967296}"#,
+        br#"{"type":"send","conv":1,"body":"no client_msg_id"}"#,
+        br#"{"type":"resume","conv":1,"seq":1}"#,
+    ] {
+        let err = decoder.decode_client(Encoding::Json, bad).unwrap_err();
+        assert!(matches!(err, FrameError::InvalidJson(_)), "{err:?}");
+        assert_eq!(err.close_code(), 1007);
+    }
+}
+
+#[test]
+fn an_overlong_client_msg_id_is_answered_not_closed() {
+    let mut decoder = Decoder::default();
+    for (len, ok) in [
+        (MAX_CLIENT_MSG_ID_BYTES, true),
+        (MAX_CLIENT_MSG_ID_BYTES + 1, false),
+    ] {
+        let frame = ClientFrame::Send {
+            conv: 1,
+            client_msg_id: "x".repeat(len).into(),
+            body: "hi".into(),
+        };
+        for encoding in [Encoding::Binary, Encoding::Json] {
+            let bytes = client_bytes(encoding, &frame);
+            let result = decoder.decode_client(encoding, &bytes);
+            if ok {
+                assert_eq!(result.unwrap(), frame);
+            } else {
+                let err = result.unwrap_err();
+                assert!(matches!(err, FrameError::ClientMsgIdTooLong { len: 65 }));
+                assert_eq!(err.error_code(), Some("client_msg_id_too_long"));
+                assert_eq!(err.close_code(), 1008);
+                assert_eq!(
+                    err.to_string(),
+                    "client_msg_id is 65 bytes, over the 64 allowed"
+                );
+            }
+        }
+    }
+    // Every other error closes.
+    let err = decoder.decode_client(Encoding::Json, b"{}").unwrap_err();
+    assert_eq!(err.error_code(), None);
+}
+
+#[test]
+fn binary_enum_codes_are_validated() {
+    let mut decoder = Decoder::default();
+    let mut bytes = client_bytes(
+        Encoding::Binary,
+        &ClientFrame::AgentStatus {
+            status: AgentStatus::Offline,
+            capacity: None,
+        },
+    );
+    // { capacity: ArchivedOption<u32> (8 B), status: u8 } + 3 padding: status @8.
+    assert_eq!(bytes.len(), 1 + 12, "{bytes:02x?}");
+    assert_eq!(bytes[1 + 8], 2);
+    bytes[1 + 8] = 3;
+    let err = decoder.decode_client(Encoding::Binary, &bytes).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FrameError::UnknownCode {
+                field: "status",
+                code: 3
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.close_code(), 1007);
+    for (code, name) in [(0, "online"), (1, "away"), (2, "offline")] {
+        assert_eq!(AgentStatus::from_code(code).unwrap().as_str(), name);
+    }
+    assert_eq!(SystemKind::ALL.len(), 9);
+    for (i, kind) in SystemKind::ALL.iter().enumerate() {
+        assert_eq!(usize::from(kind.code()), i);
+        assert_eq!(SystemKind::from_code(kind.code()), Some(*kind));
+    }
+}
+
+#[test]
+fn binary_start_is_a_bare_tag_and_the_retired_welcome_tag_is_refused() {
+    let mut decoder = Decoder::default();
+    let start = client_bytes(Encoding::Binary, &ClientFrame::Start);
+    assert_eq!(start, [0x02]);
+    assert_eq!(
+        decoder.decode_client(Encoding::Binary, &start).unwrap(),
+        ClientFrame::Start
+    );
+    let mut old_welcome = server_bytes(
+        Encoding::Binary,
+        ServerFrame::Welcome {
+            conn: 1,
+            shard: 0,
+            user: "u",
+            role: Role::Visitor,
+        },
+    );
+    old_welcome[0] = 0x81;
+    assert!(matches!(
+        decoder.decode_server(Encoding::Binary, &old_welcome),
+        Err(FrameError::UnknownBinaryType(0x81))
+    ));
+}
+
+#[test]
+fn binary_message_and_system_bytes_are_pinned() {
+    let message = server_bytes(
+        Encoding::Binary,
+        ServerFrame::Message {
+            conv: 7,
+            seq: 12,
+            ts: 1_700_000_000_000,
+            from: "alice",
+            client_msg_id: "m-1",
+            body: "hi",
+        },
+    );
+    let mut expected = vec![0x86];
+    expected.extend_from_slice(&7u64.to_le_bytes());
+    expected.extend_from_slice(&12u64.to_le_bytes());
+    expected.extend_from_slice(&1_700_000_000_000u64.to_le_bytes());
+    expected
+        .extend_from_slice(b"alice\xff\xff\xffm-1\xff\xff\xff\xff\xffhi\xff\xff\xff\xff\xff\xff");
+    assert_eq!(message, expected);
+
+    let system = server_bytes(
+        Encoding::Binary,
+        ServerFrame::System {
+            conv: 7,
+            seq: 13,
+            ts: 1_700_000_000_000,
+            event: SystemKind::Assigned,
+            agent: Some("bob"),
+            position: None,
+            reason: None,
+        },
+    );
+    let mut expected = vec![0x87];
+    expected.extend_from_slice(&7u64.to_le_bytes());
+    expected.extend_from_slice(&13u64.to_le_bytes());
+    expected.extend_from_slice(&1_700_000_000_000u64.to_le_bytes());
+    // agent: Some (tag 1, 3 padding, inline string); reason: None (tag 0, zeroes);
+    // position: None (tag 0, zeroes); event: 3; 7 bytes of padding to 64.
+    expected.extend_from_slice(&[1, 0, 0, 0]);
+    expected.extend_from_slice(b"bob\xff\xff\xff\xff\xff");
+    expected.extend_from_slice(&[0; 12]);
+    expected.extend_from_slice(&[0; 8]);
+    expected.extend_from_slice(&[3, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(system, expected, "{system:02x?}");
 }

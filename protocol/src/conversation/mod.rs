@@ -40,6 +40,7 @@
 //! ```
 
 mod effects;
+mod frames;
 mod step;
 
 pub use effects::{Effects, MAX_EFFECTS};

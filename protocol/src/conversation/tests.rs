@@ -514,3 +514,48 @@ fn rejection_codes_are_snake_case_and_distinct() {
         .iter()
         .all(|c| c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
 }
+
+#[test]
+fn announcements_become_system_frames() {
+    use crate::chat::{ConversationState, ServerFrame, SystemKind};
+    let failed = Announcement::TransferFailed {
+        to: "b".into(),
+        why: TransferFailure::TimedOut,
+        fell_back_to: Some("a".into()),
+    };
+    assert_eq!(
+        failed.to_frame(7, 3, 99),
+        ServerFrame::System {
+            conv: 7,
+            seq: 3,
+            ts: 99,
+            event: SystemKind::TransferFailed,
+            agent: Some("a"),
+            position: None,
+            reason: Some("timed_out"),
+        }
+    );
+    let requeued = Announcement::Requeued {
+        why: RequeueReason::AgentLost,
+    };
+    assert_eq!(
+        (requeued.kind(), requeued.agent(), requeued.reason()),
+        (SystemKind::Requeued, None, Some("agent_lost"))
+    );
+    let transferred = Announcement::Transferred {
+        from: "a".into(),
+        to: "b".into(),
+    };
+    assert_eq!(transferred.agent(), Some("b"));
+    let conv = transferring();
+    assert_eq!(
+        conv.snapshot(5),
+        ServerFrame::Conversation {
+            conv: 1,
+            state: ConversationState::Transferring,
+            visitor: "v",
+            agent: Some("a"),
+            last_seq: 5,
+        }
+    );
+}

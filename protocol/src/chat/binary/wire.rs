@@ -7,25 +7,70 @@
 //! looks for its root, which old peers would misread. Change a frame by adding a new
 //! tag instead.
 //!
+//! Frames with the same fields share a struct (the tag tells them apart); enum fields
+//! (role, status, state, system event) are one byte, decoded by the enum's `from_code`.
+//!
 //! Strings are `Cow` so that encoding borrows the caller's `&str` (no allocation) and
 //! decoding reads `&str` straight out of the validated archive.
 
 use std::borrow::Cow;
 
-use rkyv::with::AsOwned;
+use rkyv::with::{AsOwned, Map};
 use rkyv::{Archive, Deserialize, Serialize};
 
 /// Type tags: client-to-server frames use `0x01..=0x7f`, server-to-client frames
-/// `0x80..=0xff`, so a frame sent the wrong way is refused as an unknown type.
+/// `0x80..=0xff`, so a frame sent the wrong way is refused as an unknown type. Tags are
+/// never reused.
 pub(crate) mod tag {
-    /// [`super::DirectWire`].
+    /// `direct`: [`super::DirectWire`].
     pub(crate) const DIRECT: u8 = 0x01;
-    /// [`super::WelcomeWire`].
-    pub(crate) const WELCOME: u8 = 0x81;
-    /// [`super::DeliveredWire`].
+    /// `start`: [`super::StartWire`].
+    pub(crate) const START: u8 = 0x02;
+    /// `send`: [`super::SendWire`].
+    pub(crate) const SEND: u8 = 0x03;
+    /// `ack`: [`super::ConvSeqWire`].
+    pub(crate) const ACK: u8 = 0x04;
+    /// `resume`: [`super::ConvSeqWire`] (`seq` = `after_seq`).
+    pub(crate) const RESUME: u8 = 0x05;
+    /// `typing` (client): [`super::ConvWire`].
+    pub(crate) const TYPING: u8 = 0x06;
+    /// `read` (client): [`super::ConvSeqWire`].
+    pub(crate) const READ: u8 = 0x07;
+    /// `end`: [`super::ConvWire`].
+    pub(crate) const END: u8 = 0x08;
+    /// `agent_status`: [`super::AgentStatusWire`].
+    pub(crate) const AGENT_STATUS: u8 = 0x09;
+    /// `transfer`: [`super::ConvUserWire`] (`user` = `to`).
+    pub(crate) const TRANSFER: u8 = 0x0a;
+    /// `accept_transfer`: [`super::ConvWire`].
+    pub(crate) const ACCEPT_TRANSFER: u8 = 0x0b;
+    /// `decline_transfer`: [`super::ConvWire`].
+    pub(crate) const DECLINE_TRANSFER: u8 = 0x0c;
+
+    // 0x81 was the first `welcome`, `{ conn, user, shard }` without a role. Retired
+    // before any release: refused as unknown, never reused.
+    /// `delivered`: [`super::DeliveredWire`].
     pub(crate) const DELIVERED: u8 = 0x82;
-    /// [`super::ErrorWire`].
+    /// `error`: [`super::ErrorWire`].
     pub(crate) const ERROR: u8 = 0x83;
+    /// `welcome`: [`super::WelcomeWire`].
+    pub(crate) const WELCOME: u8 = 0x84;
+    /// `conversation`: [`super::ConversationWire`].
+    pub(crate) const CONVERSATION: u8 = 0x85;
+    /// `message`: [`super::MessageWire`].
+    pub(crate) const MESSAGE: u8 = 0x86;
+    /// `system`: [`super::SystemWire`].
+    pub(crate) const SYSTEM: u8 = 0x87;
+    /// `sent`: [`super::SentWire`].
+    pub(crate) const SENT: u8 = 0x88;
+    /// `typing` (server): [`super::ConvUserWire`] (`user` = `from`).
+    pub(crate) const TYPING_FROM: u8 = 0x89;
+    /// `read` (server): [`super::ReadWire`].
+    pub(crate) const READ_FROM: u8 = 0x8a;
+    /// `gap`: [`super::GapWire`].
+    pub(crate) const GAP: u8 = 0x8b;
+    /// `transfer_offer`: [`super::TransferOfferWire`].
+    pub(crate) const TRANSFER_OFFER: u8 = 0x8c;
 }
 
 /// `direct` (client to server).
@@ -36,6 +81,48 @@ pub(crate) struct DirectWire<'a> {
     pub(crate) body: Cow<'a, str>,
 }
 
+/// `start` (client to server): no fields, an empty archive.
+#[derive(Debug, Archive, Serialize, Deserialize)]
+pub(crate) struct StartWire {}
+
+/// `send` (client to server).
+#[derive(Debug, Archive, Serialize, Deserialize)]
+pub(crate) struct SendWire<'a> {
+    pub(crate) conv: u64,
+    #[rkyv(with = AsOwned)]
+    pub(crate) client_msg_id: Cow<'a, str>,
+    #[rkyv(with = AsOwned)]
+    pub(crate) body: Cow<'a, str>,
+}
+
+/// `typing`, `end`, `accept_transfer`, `decline_transfer` (client to server).
+#[derive(Debug, Archive, Serialize, Deserialize)]
+pub(crate) struct ConvWire {
+    pub(crate) conv: u64,
+}
+
+/// `ack`, `resume`, `read` (client to server).
+#[derive(Debug, Archive, Serialize, Deserialize)]
+pub(crate) struct ConvSeqWire {
+    pub(crate) conv: u64,
+    pub(crate) seq: u64,
+}
+
+/// `transfer` (client to server) and `typing` (server to client).
+#[derive(Debug, Archive, Serialize, Deserialize)]
+pub(crate) struct ConvUserWire<'a> {
+    pub(crate) conv: u64,
+    #[rkyv(with = AsOwned)]
+    pub(crate) user: Cow<'a, str>,
+}
+
+/// `agent_status` (client to server).
+#[derive(Debug, Archive, Serialize, Deserialize)]
+pub(crate) struct AgentStatusWire {
+    pub(crate) capacity: Option<u32>,
+    pub(crate) status: u8,
+}
+
 /// `welcome` (server to client).
 #[derive(Debug, Archive, Serialize, Deserialize)]
 pub(crate) struct WelcomeWire<'a> {
@@ -43,6 +130,84 @@ pub(crate) struct WelcomeWire<'a> {
     #[rkyv(with = AsOwned)]
     pub(crate) user: Cow<'a, str>,
     pub(crate) shard: u16,
+    pub(crate) role: u8,
+}
+
+/// `conversation` (server to client).
+#[derive(Debug, Archive, Serialize, Deserialize)]
+pub(crate) struct ConversationWire<'a> {
+    pub(crate) conv: u64,
+    pub(crate) last_seq: u64,
+    #[rkyv(with = AsOwned)]
+    pub(crate) visitor: Cow<'a, str>,
+    #[rkyv(with = Map<AsOwned>)]
+    pub(crate) agent: Option<Cow<'a, str>>,
+    pub(crate) state: u8,
+}
+
+/// `message` (server to client).
+#[derive(Debug, Archive, Serialize, Deserialize)]
+pub(crate) struct MessageWire<'a> {
+    pub(crate) conv: u64,
+    pub(crate) seq: u64,
+    pub(crate) ts: u64,
+    #[rkyv(with = AsOwned)]
+    pub(crate) from: Cow<'a, str>,
+    #[rkyv(with = AsOwned)]
+    pub(crate) client_msg_id: Cow<'a, str>,
+    #[rkyv(with = AsOwned)]
+    pub(crate) body: Cow<'a, str>,
+}
+
+/// `system` (server to client).
+#[derive(Debug, Archive, Serialize, Deserialize)]
+pub(crate) struct SystemWire<'a> {
+    pub(crate) conv: u64,
+    pub(crate) seq: u64,
+    pub(crate) ts: u64,
+    #[rkyv(with = Map<AsOwned>)]
+    pub(crate) agent: Option<Cow<'a, str>>,
+    #[rkyv(with = Map<AsOwned>)]
+    pub(crate) reason: Option<Cow<'a, str>>,
+    pub(crate) position: Option<u32>,
+    pub(crate) event: u8,
+}
+
+/// `sent` (server to client).
+#[derive(Debug, Archive, Serialize, Deserialize)]
+pub(crate) struct SentWire<'a> {
+    pub(crate) conv: u64,
+    pub(crate) seq: u64,
+    pub(crate) ts: u64,
+    #[rkyv(with = AsOwned)]
+    pub(crate) client_msg_id: Cow<'a, str>,
+}
+
+/// `read` (server to client).
+#[derive(Debug, Archive, Serialize, Deserialize)]
+pub(crate) struct ReadWire<'a> {
+    pub(crate) conv: u64,
+    pub(crate) seq: u64,
+    #[rkyv(with = AsOwned)]
+    pub(crate) from: Cow<'a, str>,
+}
+
+/// `gap` (server to client).
+#[derive(Debug, Archive, Serialize, Deserialize)]
+pub(crate) struct GapWire {
+    pub(crate) conv: u64,
+    pub(crate) after_seq: u64,
+    pub(crate) oldest_seq: u64,
+}
+
+/// `transfer_offer` (server to client).
+#[derive(Debug, Archive, Serialize, Deserialize)]
+pub(crate) struct TransferOfferWire<'a> {
+    pub(crate) conv: u64,
+    #[rkyv(with = AsOwned)]
+    pub(crate) from_agent: Cow<'a, str>,
+    #[rkyv(with = AsOwned)]
+    pub(crate) visitor: Cow<'a, str>,
 }
 
 /// `delivered` (server to client).

@@ -3,23 +3,143 @@
 //!
 //! Decoding rules (see `docs/protocol.md`): unknown fields are ignored, so a newer
 //! client may add optional fields; an unknown `"type"` is refused; a missing,
-//! duplicate or mistyped field is refused; ids must be integers in `0..2^64`.
+//! duplicate or mistyped field is refused (an optional field may be absent or `null`);
+//! ids must be integers in `0..2^64`.
 
 mod wire;
 
-use self::wire::{ClientOut, DeliveredIn, DirectIn, ErrorIn, ServerOut, TypeTag, WelcomeIn};
+use serde::Deserialize;
+
+use self::wire::*;
 use super::{ClientFrame, FrameError, OwnedServerFrame, ServerFrame};
 
 pub(crate) fn encode_client(frame: &ClientFrame<'_>, out: &mut Vec<u8>) {
     let wire = match frame {
         ClientFrame::Direct { to, body } => ClientOut::Direct { to: *to, body },
+        ClientFrame::Start => ClientOut::Start {},
+        ClientFrame::Send {
+            conv,
+            client_msg_id,
+            body,
+        } => ClientOut::Send {
+            conv: *conv,
+            client_msg_id,
+            body,
+        },
+        ClientFrame::Ack { conv, seq } => ClientOut::Ack {
+            conv: *conv,
+            seq: *seq,
+        },
+        ClientFrame::Resume { conv, after_seq } => ClientOut::Resume {
+            conv: *conv,
+            after_seq: *after_seq,
+        },
+        ClientFrame::Typing { conv } => ClientOut::Typing { conv: *conv },
+        ClientFrame::Read { conv, seq } => ClientOut::Read {
+            conv: *conv,
+            seq: *seq,
+        },
+        ClientFrame::End { conv } => ClientOut::End { conv: *conv },
+        ClientFrame::AgentStatus { status, capacity } => ClientOut::AgentStatus {
+            status: *status,
+            capacity: *capacity,
+        },
+        ClientFrame::Transfer { conv, to } => ClientOut::Transfer { conv: *conv, to },
+        ClientFrame::AcceptTransfer { conv } => ClientOut::AcceptTransfer { conv: *conv },
+        ClientFrame::DeclineTransfer { conv } => ClientOut::DeclineTransfer { conv: *conv },
     };
     write(&wire, out);
 }
 
 pub(crate) fn encode_server(frame: &ServerFrame<'_>, out: &mut Vec<u8>) {
     let wire = match *frame {
-        ServerFrame::Welcome { conn, shard, user } => ServerOut::Welcome { conn, shard, user },
+        ServerFrame::Welcome {
+            conn,
+            shard,
+            user,
+            role,
+        } => ServerOut::Welcome {
+            conn,
+            shard,
+            user,
+            role,
+        },
+        ServerFrame::Conversation {
+            conv,
+            state,
+            visitor,
+            agent,
+            last_seq,
+        } => ServerOut::Conversation {
+            conv,
+            state,
+            visitor,
+            agent,
+            last_seq,
+        },
+        ServerFrame::Message {
+            conv,
+            seq,
+            ts,
+            from,
+            client_msg_id,
+            body,
+        } => ServerOut::Message {
+            conv,
+            seq,
+            ts,
+            from,
+            client_msg_id,
+            body,
+        },
+        ServerFrame::System {
+            conv,
+            seq,
+            ts,
+            event,
+            agent,
+            position,
+            reason,
+        } => ServerOut::System {
+            conv,
+            seq,
+            ts,
+            event,
+            agent,
+            position,
+            reason,
+        },
+        ServerFrame::Sent {
+            conv,
+            client_msg_id,
+            seq,
+            ts,
+        } => ServerOut::Sent {
+            conv,
+            client_msg_id,
+            seq,
+            ts,
+        },
+        ServerFrame::Typing { conv, from } => ServerOut::Typing { conv, from },
+        ServerFrame::Read { conv, from, seq } => ServerOut::Read { conv, from, seq },
+        ServerFrame::Gap {
+            conv,
+            after_seq,
+            oldest_seq,
+        } => ServerOut::Gap {
+            conv,
+            after_seq,
+            oldest_seq,
+        },
+        ServerFrame::TransferOffer {
+            conv,
+            from_agent,
+            visitor,
+        } => ServerOut::TransferOffer {
+            conv,
+            from_agent,
+            visitor,
+        },
         ServerFrame::Delivered { from, body } => ServerOut::Delivered { from, body },
         ServerFrame::Error { code, message } => ServerOut::Error { code, message },
     };
@@ -33,44 +153,194 @@ fn write(wire: &impl serde::Serialize, out: &mut Vec<u8>) {
     }
 }
 
+/// The fields of one frame type, from the whole payload (its `"type"` is skipped).
+fn fields<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, FrameError> {
+    Ok(serde_json::from_slice(payload)?)
+}
+
 pub(crate) fn decode_client(payload: &[u8]) -> Result<ClientFrame<'_>, FrameError> {
-    let tag: TypeTag<'_> = serde_json::from_slice(payload)?;
-    match &*tag.kind {
+    let tag: TypeTag<'_> = fields(payload)?;
+    let conv = |payload| fields::<ConvIn>(payload).map(|c| c.conv);
+    Ok(match &*tag.kind {
         "direct" => {
-            let direct: DirectIn<'_> = serde_json::from_slice(payload)?;
-            Ok(ClientFrame::Direct {
+            let direct: DirectIn<'_> = fields(payload)?;
+            ClientFrame::Direct {
                 to: direct.to,
                 body: direct.body,
-            })
+            }
         }
-        other => Err(unknown_type(other)),
-    }
+        "start" => ClientFrame::Start,
+        "send" => {
+            let send: SendIn<'_> = fields(payload)?;
+            ClientFrame::Send {
+                conv: send.conv,
+                client_msg_id: send.client_msg_id,
+                body: send.body,
+            }
+        }
+        "ack" => {
+            let ConvSeqIn { conv, seq } = fields(payload)?;
+            ClientFrame::Ack { conv, seq }
+        }
+        "resume" => {
+            let ResumeIn { conv, after_seq } = fields(payload)?;
+            ClientFrame::Resume { conv, after_seq }
+        }
+        "typing" => ClientFrame::Typing {
+            conv: conv(payload)?,
+        },
+        "read" => {
+            let ConvSeqIn { conv, seq } = fields(payload)?;
+            ClientFrame::Read { conv, seq }
+        }
+        "end" => ClientFrame::End {
+            conv: conv(payload)?,
+        },
+        "agent_status" => {
+            let AgentStatusIn { status, capacity } = fields(payload)?;
+            ClientFrame::AgentStatus { status, capacity }
+        }
+        "transfer" => {
+            let transfer: TransferIn<'_> = fields(payload)?;
+            ClientFrame::Transfer {
+                conv: transfer.conv,
+                to: transfer.to,
+            }
+        }
+        "accept_transfer" => ClientFrame::AcceptTransfer {
+            conv: conv(payload)?,
+        },
+        "decline_transfer" => ClientFrame::DeclineTransfer {
+            conv: conv(payload)?,
+        },
+        other => return Err(unknown_type(other)),
+    })
 }
 
 pub(crate) fn decode_server(payload: &[u8]) -> Result<OwnedServerFrame, FrameError> {
-    let tag: TypeTag<'_> = serde_json::from_slice(payload)?;
+    let tag: TypeTag<'_> = fields(payload)?;
     Ok(match &*tag.kind {
         "welcome" => {
-            let welcome: WelcomeIn<'_> = serde_json::from_slice(payload)?;
+            let WelcomeIn {
+                conn,
+                shard,
+                user,
+                role,
+            } = fields(payload)?;
             OwnedServerFrame::Welcome {
-                conn: welcome.conn,
-                shard: welcome.shard,
-                user: welcome.user.into_owned(),
+                conn,
+                shard,
+                user,
+                role,
+            }
+        }
+        "conversation" => {
+            let ConversationIn {
+                conv,
+                state,
+                visitor,
+                agent,
+                last_seq,
+            } = fields(payload)?;
+            OwnedServerFrame::Conversation {
+                conv,
+                state,
+                visitor,
+                agent,
+                last_seq,
+            }
+        }
+        "message" => {
+            let MessageIn {
+                conv,
+                seq,
+                ts,
+                from,
+                client_msg_id,
+                body,
+            } = fields(payload)?;
+            OwnedServerFrame::Message {
+                conv,
+                seq,
+                ts,
+                from,
+                client_msg_id,
+                body,
+            }
+        }
+        "system" => {
+            let SystemIn {
+                conv,
+                seq,
+                ts,
+                event,
+                agent,
+                position,
+                reason,
+            } = fields(payload)?;
+            OwnedServerFrame::System {
+                conv,
+                seq,
+                ts,
+                event,
+                agent,
+                position,
+                reason,
+            }
+        }
+        "sent" => {
+            let SentIn {
+                conv,
+                client_msg_id,
+                seq,
+                ts,
+            } = fields(payload)?;
+            OwnedServerFrame::Sent {
+                conv,
+                client_msg_id,
+                seq,
+                ts,
+            }
+        }
+        "typing" => {
+            let TypingIn { conv, from } = fields(payload)?;
+            OwnedServerFrame::Typing { conv, from }
+        }
+        "read" => {
+            let ReadIn { conv, from, seq } = fields(payload)?;
+            OwnedServerFrame::Read { conv, from, seq }
+        }
+        "gap" => {
+            let GapIn {
+                conv,
+                after_seq,
+                oldest_seq,
+            } = fields(payload)?;
+            OwnedServerFrame::Gap {
+                conv,
+                after_seq,
+                oldest_seq,
+            }
+        }
+        "transfer_offer" => {
+            let TransferOfferIn {
+                conv,
+                from_agent,
+                visitor,
+            } = fields(payload)?;
+            OwnedServerFrame::TransferOffer {
+                conv,
+                from_agent,
+                visitor,
             }
         }
         "delivered" => {
-            let delivered: DeliveredIn<'_> = serde_json::from_slice(payload)?;
-            OwnedServerFrame::Delivered {
-                from: delivered.from,
-                body: delivered.body.into_owned(),
-            }
+            let DeliveredIn { from, body } = fields(payload)?;
+            OwnedServerFrame::Delivered { from, body }
         }
         "error" => {
-            let error: ErrorIn<'_> = serde_json::from_slice(payload)?;
-            OwnedServerFrame::Error {
-                code: error.code.into_owned(),
-                message: error.message.into_owned(),
-            }
+            let ErrorIn { code, message } = fields(payload)?;
+            OwnedServerFrame::Error { code, message }
         }
         other => return Err(unknown_type(other)),
     })
