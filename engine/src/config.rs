@@ -76,6 +76,48 @@ pub struct ServeArgs {
     /// Messages a shard may have queued towards one other shard before it holds them back.
     #[arg(long, default_value_t = 65_536)]
     pub mesh_queue: usize,
+    /// HS256 secret that signs visitor and agent tokens (JWT) of `/v1/ws`.
+    #[arg(long, env = "SWITCHBOARD_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// File holding the HS256 secret (one trailing newline is ignored).
+    #[arg(long)]
+    pub jwt_secret_file: Option<std::path::PathBuf>,
+    /// PEM file with the Ed25519 (EdDSA) or RSA (RS256) public key that verifies tokens.
+    #[arg(long)]
+    pub jwt_public_key: Option<std::path::PathBuf>,
+    /// Let visitors in without a token (they get an issued id `anon-<conn>`).
+    #[arg(long)]
+    pub anonymous_visitors: bool,
+    /// Ordered items (messages, system events) kept per conversation for resume.
+    #[arg(long, default_value_t = 1000)]
+    pub history_len: usize,
+    /// Concurrent conversations of an agent that has not set its own capacity.
+    #[arg(long, default_value_t = 5)]
+    pub agent_capacity: u32,
+    /// How long an agent whose last connection dropped keeps its conversations.
+    #[arg(long, default_value_t = 30_000)]
+    pub agent_grace_ms: u64,
+    /// How long a transfer offer waits for the target agent's answer.
+    #[arg(long, default_value_t = 60_000)]
+    pub transfer_timeout_ms: u64,
+    /// A conversation with no message or transition for this long ends.
+    #[arg(long, default_value_t = 30 * 60 * 1000)]
+    pub inactivity_timeout_ms: u64,
+    /// How long an ended conversation stays readable (resume, late acks).
+    #[arg(long, default_value_t = 5 * 60 * 1000)]
+    pub ended_retention_ms: u64,
+    /// Connections following one conversation at most (tabs and devices of both sides).
+    #[arg(long, default_value_t = 32)]
+    pub max_followers: usize,
+    /// Typing indicators pass at most once per this interval per connection.
+    #[arg(long, default_value_t = 1000)]
+    pub typing_interval_ms: u64,
+    /// Token tier (`tier` claim) that makes a visitor a VIP.
+    #[arg(long, default_value = "vip")]
+    pub vip_tier: String,
+    /// Agent group that serves VIP visitors first.
+    #[arg(long, default_value = "vip")]
+    pub vip_group: String,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     pub log_level: tracing::Level,

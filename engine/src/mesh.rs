@@ -37,6 +37,16 @@ impl ConnId {
     }
 }
 
+/// A connection and the encoding it speaks, so that whoever sends it frames can encode
+/// them once for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    /// The connection.
+    pub conn: ConnId,
+    /// Its chat encoding.
+    pub encoding: switchboard_protocol::chat::Encoding,
+}
+
 /// Slot generations wrap at 20 bits.
 pub const GENERATION_MASK: u32 = 0xF_FFFF;
 /// Most shards a node runs (8 bits of a connection id).
@@ -53,6 +63,24 @@ pub enum ShardMsg {
         from: ConnId,
         /// The message body.
         body: Box<str>,
+    },
+    /// A command for the router (shard 0).
+    Router(crate::service::commands::RouterCmd),
+    /// A command for the home of conversation `conv`.
+    Home {
+        /// The conversation.
+        conv: u64,
+        /// What to do.
+        cmd: crate::service::commands::HomeCmd,
+    },
+    /// An encoded chat frame of conversation `conv` for connection `to`.
+    Frame {
+        /// The receiving connection.
+        to: ConnId,
+        /// The conversation it belongs to (to unfollow a connection that is gone).
+        conv: u64,
+        /// The payload, encoded in the connection's encoding.
+        payload: std::sync::Arc<[u8]>,
     },
     /// A delivery to `target` failed: tell connection `to` (its sender).
     DeliveryFailed {

@@ -9,11 +9,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 
-use crate::auth::{Authenticator, DevAuthenticator};
+use switchboard_protocol::conversation::Rules;
+
+use crate::auth::{self, Authenticator, DevAuthenticator, JwtOptions};
 use crate::config::ServeArgs;
 use crate::listener;
 use crate::mesh::Mesh;
-use crate::shard::{Shard, ShardSetup};
+use crate::service::home::HomeLimits;
+use crate::service::router::RouterConfig;
+use crate::shard::{ServiceSettings, Shard, ShardSetup};
 use crate::sys;
 
 /// What a shard thread reports to the node.
@@ -31,14 +35,19 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let shards = args.shard_count();
     let (listeners, bound) = listener::bind_group(args.listen, shards, args.backlog)?;
     let mesh = Arc::new(Mesh::new(shards, args.mesh_queue).context("creating the shard mesh")?);
-    let auth: Arc<dyn Authenticator> = Arc::new(DevAuthenticator);
-    tracing::warn!("no token verification configured: /v1/ws accepts any token as the user id (dev authenticator)");
+    let auth = authenticator(&args)?;
     tracing::info!("eBPF steering and shedding are not built in this version: the kernel's SO_REUSEPORT hash spreads connections");
     let args = Arc::new(args);
     let (reports, inbox) = mpsc::channel();
     let mut threads = Vec::with_capacity(shards);
     for (index, listener) in listeners.into_iter().enumerate() {
         let setup = ShardSetup {
+            router: router_config(&args),
+            conversations: conversation_rules(&args),
+            service: ServiceSettings {
+                vip_tier: args.vip_tier.as_str().into(),
+                typing_interval_ms: args.typing_interval_ms,
+            },
             index,
             listener,
             args: Arc::clone(&args),
@@ -67,6 +76,48 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The token verifier the flags ask for, or the dev authenticator (with a warning).
+fn authenticator(args: &ServeArgs) -> anyhow::Result<Arc<dyn Authenticator>> {
+    let options = JwtOptions {
+        secret: args.jwt_secret.clone(),
+        secret_file: args.jwt_secret_file.clone(),
+        public_key_file: args.jwt_public_key.clone(),
+        anonymous_visitors: args.anonymous_visitors,
+        ..JwtOptions::default()
+    };
+    match auth::from_options(&options).context("configuring token verification")? {
+        Some(verifier) => Ok(verifier),
+        None => {
+            tracing::warn!(
+                "no --jwt-secret/--jwt-public-key: /v1/ws uses the dev authenticator (token `alice` is visitor alice, `agent:bob` is agent bob); never in production"
+            );
+            Ok(Arc::new(DevAuthenticator))
+        }
+    }
+}
+
+fn router_config(args: &ServeArgs) -> RouterConfig {
+    RouterConfig {
+        vip_tier: args.vip_tier.as_str().into(),
+        vip_group: args.vip_group.as_str().into(),
+        default_capacity: args.agent_capacity,
+        agent_grace_ms: args.agent_grace_ms,
+    }
+}
+
+fn conversation_rules(args: &ServeArgs) -> (Rules, HomeLimits) {
+    let rules = Rules {
+        inactivity_timeout_ms: args.inactivity_timeout_ms,
+        transfer_timeout_ms: args.transfer_timeout_ms,
+    };
+    let limits = HomeLimits {
+        history_len: args.history_len,
+        max_followers: args.max_followers,
+        ended_retention_ms: args.ended_retention_ms,
+    };
+    (rules, limits)
 }
 
 fn run_shard(setup: ShardSetup, cpu: usize, reports: &mpsc::Sender<ShardReport>) {

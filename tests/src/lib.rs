@@ -35,6 +35,8 @@ use switchboard_protocol::ws::{self, DataKind, Event, Limits, Opcode, Reader, Ro
 pub use switchboard_protocol;
 pub use tungstenite;
 
+pub mod jwt;
+
 /// How long any single blocking step of a test may take before the test fails.
 /// Generous on purpose: the machine is shared and noisy.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);

@@ -30,7 +30,9 @@ fn raw_bin(server: &Server, token: &str) -> (RawWs, u64, u16, String) {
         Some("switchboard.v1.bin")
     );
     match decode_bin(&mut ws) {
-        OwnedServerFrame::Welcome { conn, shard, user } => (ws, conn, shard, user),
+        OwnedServerFrame::Welcome {
+            conn, shard, user, ..
+        } => (ws, conn, shard, user),
         other => panic!("first binary frame is not welcome: {other:?}"),
     }
 }

@@ -7,7 +7,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::mesh::ConnId;
+pub use switchboard_protocol::chat::AgentStatus;
+
+use crate::mesh::{ConnId, Peer};
 
 /// How routing behaves; from the command line.
 #[derive(Debug, Clone)]
@@ -20,19 +22,6 @@ pub struct RouterConfig {
     pub default_capacity: u32,
     /// How long an agent with no connection keeps its conversations.
     pub agent_grace_ms: u64,
-    /// How long a transfer offer waits for an answer.
-    pub transfer_timeout_ms: u64,
-}
-
-/// What an agent says it is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AgentStatus {
-    /// Takes new conversations.
-    Online,
-    /// Keeps its conversations, takes no new ones.
-    Away,
-    /// Takes none; keeps what it has until it ends or is transferred.
-    Offline,
 }
 
 /// One agent as the router sees it.
@@ -47,7 +36,7 @@ pub struct Agent {
     /// Groups from the agent's token.
     pub groups: Box<[Box<str>]>,
     /// Open connections (devices, tabs).
-    pub conns: Vec<ConnId>,
+    pub conns: Vec<Peer>,
     /// Conversations it serves.
     pub conversations: Vec<u64>,
     /// When its last connection went away.
@@ -64,11 +53,6 @@ impl Agent {
         self.status == AgentStatus::Online && !self.conns.is_empty() && self.spare() > 0
     }
 
-    /// Present: connected, or still within its grace period.
-    fn present(&self) -> bool {
-        !self.conns.is_empty() || self.lost_since_ms.is_some()
-    }
-
     fn in_group(&self, group: &str) -> bool {
         self.groups.iter().any(|g| &**g == group)
     }
@@ -83,14 +67,6 @@ struct Waiting {
     announced: u32,
 }
 
-/// A transfer waiting for the target agent's answer.
-#[derive(Debug, Clone)]
-struct PendingTransfer {
-    from: Box<str>,
-    to: Box<str>,
-    deadline_ms: u64,
-}
-
 /// What the router asks the rest of the node to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouterOutput {
@@ -103,14 +79,18 @@ pub enum RouterOutput {
         /// Whether the visitor is a VIP.
         vip: bool,
         /// The visitor's connection that asked.
-        conn: ConnId,
+        peer: Peer,
     },
-    /// Attach `conn` of `user` to the existing conversation `conv` (snapshot + updates).
+    /// Attach a connection to the existing conversation `conv` (snapshot + updates).
     Attach {
         /// The conversation.
         conv: u64,
         /// The connection.
-        conn: ConnId,
+        peer: Peer,
+        /// Its user.
+        user: Box<str>,
+        /// Whether the user is an agent.
+        agent: bool,
     },
     /// `agent` now serves `conv`; attach its connections.
     Assign {
@@ -119,7 +99,7 @@ pub enum RouterOutput {
         /// The agent.
         agent: Box<str>,
         /// The agent's connections.
-        conns: Vec<ConnId>,
+        peers: Vec<Peer>,
     },
     /// Tell the visitor of `conv` its place in the queue.
     QueuePosition {
@@ -134,24 +114,30 @@ pub enum RouterOutput {
         conv: u64,
         /// The agent asking.
         from: Box<str>,
+        /// The conversation's visitor.
+        visitor: Box<str>,
         /// The target agent's connections.
-        conns: Vec<ConnId>,
+        peers: Vec<Peer>,
     },
-    /// The transfer of `conv` was accepted by `agent`; attach its connections.
-    TransferAccepted {
+    /// The target of a transfer cannot take it (unknown, offline, full).
+    TransferUnavailable {
         /// The conversation.
         conv: u64,
-        /// The new agent.
+        /// The target agent.
+        to: Box<str>,
+    },
+    /// A target agent's answer to an offer, with its connections, for the home.
+    TransferAnswer {
+        /// The conversation.
+        conv: u64,
+        /// The answering agent.
         agent: Box<str>,
-        /// Its connections.
-        conns: Vec<ConnId>,
-    },
-    /// The transfer of `conv` failed (declined, timed out, target unavailable).
-    TransferFailed {
-        /// The conversation.
-        conv: u64,
-        /// Whether the agent that asked can take it back.
-        previous_available: bool,
+        /// Whether it accepts.
+        accept: bool,
+        /// The connection that answered.
+        peer: Peer,
+        /// All of the agent's connections (they follow the conversation on accept).
+        peers: Vec<Peer>,
     },
     /// `agent`'s grace period expired: `conv` goes back to the queue.
     AgentLost {
@@ -159,15 +145,6 @@ pub enum RouterOutput {
         conv: u64,
         /// The agent that left.
         agent: Box<str>,
-    },
-    /// Tell connection `conn` that its request failed.
-    Refuse {
-        /// The asking connection.
-        conn: ConnId,
-        /// Stable error code.
-        code: &'static str,
-        /// Human explanation.
-        message: String,
     },
 }
 
@@ -178,7 +155,6 @@ pub struct Router {
     agents: HashMap<Box<str>, Agent>,
     queue: VecDeque<Waiting>,
     visitors: HashMap<Box<str>, u64>,
-    transfers: HashMap<u64, PendingTransfer>,
     next_conv: u64,
 }
 
@@ -190,7 +166,6 @@ impl Router {
             agents: HashMap::new(),
             queue: VecDeque::new(),
             visitors: HashMap::new(),
-            transfers: HashMap::new(),
             next_conv: 1,
         }
     }
@@ -209,23 +184,27 @@ impl Router {
     pub fn visitor_start(
         &mut self,
         visitor: &str,
-        tier: Option<&str>,
-        conn: ConnId,
+        vip: bool,
+        peer: Peer,
         out: &mut Vec<RouterOutput>,
     ) {
         if let Some(&conv) = self.visitors.get(visitor) {
-            out.push(RouterOutput::Attach { conv, conn });
+            out.push(RouterOutput::Attach {
+                conv,
+                peer,
+                user: visitor.into(),
+                agent: false,
+            });
             return;
         }
         let conv = self.next_conv;
         self.next_conv += 1;
-        let vip = tier == Some(&*self.config.vip_tier);
         self.visitors.insert(visitor.into(), conv);
         out.push(RouterOutput::Create {
             conv,
             visitor: visitor.into(),
             vip,
-            conn,
+            peer,
         });
         self.queue.push_back(Waiting {
             conv,
@@ -240,7 +219,7 @@ impl Router {
         &mut self,
         user: &str,
         groups: &[Box<str>],
-        conn: ConnId,
+        peer: Peer,
         out: &mut Vec<RouterOutput>,
     ) {
         let capacity = self.config.default_capacity;
@@ -254,11 +233,16 @@ impl Router {
             lost_since_ms: None,
         });
         agent.groups = groups.into();
-        agent.conns.push(conn);
+        agent.conns.push(peer);
         agent.lost_since_ms = None;
         // A new device of the agent gets every conversation it serves.
         for &conv in &agent.conversations {
-            out.push(RouterOutput::Attach { conv, conn });
+            out.push(RouterOutput::Attach {
+                conv,
+                peer,
+                user: user.into(),
+                agent: true,
+            });
         }
         self.assign_waiting(out);
     }
@@ -266,7 +250,7 @@ impl Router {
     /// An agent connection closed; after the grace period its conversations requeue.
     pub fn agent_disconnected(&mut self, user: &str, conn: ConnId, now_ms: u64) {
         if let Some(agent) = self.agents.get_mut(user) {
-            agent.conns.retain(|&c| c != conn);
+            agent.conns.retain(|p| p.conn != conn);
             if agent.conns.is_empty() {
                 agent.lost_since_ms = Some(now_ms);
             }
@@ -326,9 +310,20 @@ impl Router {
             self.visitors.remove(visitor);
         }
         self.queue.retain(|w| w.conv != conv);
-        self.transfers.remove(&conv);
         self.release_everywhere(conv);
         self.assign_waiting(out);
+    }
+
+    /// The conversation moved from agent `from` to agent `to` (a transfer completed).
+    pub fn moved(&mut self, conv: u64, from: &str, to: &str) {
+        if let Some(record) = self.agents.get_mut(from) {
+            record.conversations.retain(|&c| c != conv);
+        }
+        if let Some(record) = self.agents.get_mut(to) {
+            if !record.conversations.contains(&conv) {
+                record.conversations.push(conv);
+            }
+        }
     }
 
     fn release_everywhere(&mut self, conv: u64) {
@@ -337,116 +332,56 @@ impl Router {
         }
     }
 
-    /// `from` asks to hand `conv` to agent `to`.
+    /// The serving agent `from` asks to hand `conv` to agent `to`: offer it to `to`'s
+    /// connections if `to` can take it. The home's state machine decides the rest.
     pub fn transfer_requested(
         &mut self,
         conv: u64,
         from: &str,
         to: &str,
-        now_ms: u64,
+        visitor: &str,
         out: &mut Vec<RouterOutput>,
     ) {
-        let target_ok = to != from && self.agents.get(to).is_some_and(Agent::can_take);
-        if !target_ok {
-            let previous_available = self.agents.get(from).is_some_and(Agent::present);
-            out.push(RouterOutput::TransferFailed {
+        match self.agents.get(to).filter(|a| to != from && a.can_take()) {
+            Some(target) => out.push(RouterOutput::Offer {
                 conv,
-                previous_available,
-            });
-            return;
-        }
-        let conns = self
-            .agents
-            .get(to)
-            .map(|a| a.conns.clone())
-            .unwrap_or_default();
-        let deadline_ms = now_ms + self.config.transfer_timeout_ms;
-        self.transfers.insert(
-            conv,
-            PendingTransfer {
                 from: from.into(),
+                visitor: visitor.into(),
+                peers: target.conns.clone(),
+            }),
+            None => out.push(RouterOutput::TransferUnavailable {
+                conv,
                 to: to.into(),
-                deadline_ms,
-            },
-        );
-        out.push(RouterOutput::Offer {
-            conv,
-            from: from.into(),
-            conns,
-        });
+            }),
+        }
     }
 
-    /// The target agent answers a transfer offer.
+    /// An agent answers an offer: the answer goes to the home with the agent's
+    /// connections (the home checks that the offer was for this agent).
     pub fn transfer_answer(
         &mut self,
         conv: u64,
         agent: &str,
         accept: bool,
-        conn: ConnId,
+        peer: Peer,
         out: &mut Vec<RouterOutput>,
     ) {
-        let Some(pending) = self.transfers.get(&conv) else {
-            let message = format!("no transfer of conversation {conv} is waiting for you");
-            out.push(RouterOutput::Refuse {
-                conn,
-                code: "no_transfer",
-                message,
-            });
-            return;
-        };
-        if &*pending.to != agent {
-            let message =
-                format!("the transfer of conversation {conv} was offered to another agent");
-            out.push(RouterOutput::Refuse {
-                conn,
-                code: "not_your_transfer",
-                message,
-            });
-            return;
-        }
-        let Some(pending) = self.transfers.remove(&conv) else {
-            return;
-        };
-        if !accept {
-            return self.fail_transfer(conv, &pending, out);
-        }
-        if let Some(from) = self.agents.get_mut(&*pending.from) {
-            from.conversations.retain(|&c| c != conv);
-        }
-        let Some(target) = self.agents.get_mut(agent) else {
-            return self.fail_transfer(conv, &pending, out);
-        };
-        target.conversations.push(conv);
-        let conns = target.conns.clone();
-        out.push(RouterOutput::TransferAccepted {
+        let peers = self
+            .agents
+            .get(agent)
+            .map(|a| a.conns.clone())
+            .unwrap_or_else(|| vec![peer]);
+        out.push(RouterOutput::TransferAnswer {
             conv,
             agent: agent.into(),
-            conns,
-        });
-        self.assign_waiting(out);
-    }
-
-    fn fail_transfer(&mut self, conv: u64, pending: &PendingTransfer, out: &mut Vec<RouterOutput>) {
-        let previous_available = self.agents.get(&*pending.from).is_some_and(Agent::present);
-        out.push(RouterOutput::TransferFailed {
-            conv,
-            previous_available,
+            accept,
+            peer,
+            peers,
         });
     }
 
-    /// Expires grace periods and transfer offers.
+    /// Expires grace periods of agents that lost every connection.
     pub fn tick(&mut self, now_ms: u64, out: &mut Vec<RouterOutput>) {
-        let expired: Vec<u64> = self
-            .transfers
-            .iter()
-            .filter(|(_, t)| t.deadline_ms <= now_ms)
-            .map(|(&conv, _)| conv)
-            .collect();
-        for conv in expired {
-            if let Some(pending) = self.transfers.remove(&conv) {
-                self.fail_transfer(conv, &pending, out);
-            }
-        }
         let grace = self.config.agent_grace_ms;
         for (user, agent) in &mut self.agents {
             let lost = agent
@@ -476,11 +411,11 @@ impl Router {
                         continue;
                     };
                     record.conversations.push(waiting.conv);
-                    let conns = record.conns.clone();
+                    let peers = record.conns.clone();
                     out.push(RouterOutput::Assign {
                         conv: waiting.conv,
                         agent,
-                        conns,
+                        peers,
                     });
                 }
                 None => index += 1,
@@ -526,6 +461,8 @@ impl Router {
 
 #[cfg(test)]
 mod tests {
+    use switchboard_protocol::chat::Encoding;
+
     use super::*;
 
     fn router() -> Router {
@@ -534,12 +471,14 @@ mod tests {
             vip_group: "vip".into(),
             default_capacity: 2,
             agent_grace_ms: 1000,
-            transfer_timeout_ms: 500,
         })
     }
 
-    fn conn(n: u32) -> ConnId {
-        ConnId::new(0, n, 0)
+    fn peer(n: u32) -> Peer {
+        Peer {
+            conn: ConnId::new(0, n, 0),
+            encoding: Encoding::Json,
+        }
     }
 
     fn assigned(out: &[RouterOutput]) -> Vec<(u64, String)> {
@@ -555,14 +494,25 @@ mod tests {
     fn a_visitor_waits_until_an_agent_connects_and_is_told_its_position() {
         let mut r = router();
         let mut out = Vec::new();
-        r.visitor_start("v1", None, conn(1), &mut out);
+        r.visitor_start("v1", false, peer(1), &mut out);
         assert!(matches!(out[0], RouterOutput::Create { conv: 1, .. }));
         assert!(out.contains(&RouterOutput::QueuePosition {
             conv: 1,
             position: 1
         }));
         out.clear();
-        r.agent_connected("a1", &[], conn(2), &mut out);
+        r.visitor_start("v1", false, peer(9), &mut out);
+        assert_eq!(
+            out,
+            vec![RouterOutput::Attach {
+                conv: 1,
+                peer: peer(9),
+                user: "v1".into(),
+                agent: false
+            }]
+        );
+        out.clear();
+        r.agent_connected("a1", &[], peer(2), &mut out);
         assert_eq!(assigned(&out), vec![(1, "a1".to_string())]);
         assert_eq!(r.queue_len(), 0);
     }
@@ -571,20 +521,21 @@ mod tests {
     fn the_agent_with_most_weighted_spare_capacity_wins() {
         let mut r = router();
         let mut out = Vec::new();
-        r.agent_connected("a", &[], conn(1), &mut out);
-        r.agent_connected("b", &[], conn(2), &mut out);
+        r.agent_connected("a", &[], peer(1), &mut out);
+        r.agent_connected("b", &[], peer(2), &mut out);
         r.agent_status("b", AgentStatus::Online, Some(4), &mut out);
-        r.visitor_start("v1", None, conn(3), &mut out);
-        r.visitor_start("v2", None, conn(4), &mut out);
-        r.visitor_start("v3", None, conn(5), &mut out);
-        // b: spare 4,3 then a: 2 vs b: 2 → tie on score, a has fewer conversations.
+        r.visitor_start("v1", false, peer(3), &mut out);
+        r.visitor_start("v2", false, peer(4), &mut out);
+        r.visitor_start("v3", false, peer(5), &mut out);
+        // b: spare 4, then 3; then a: 2 vs b: 2, a tie on score that the agent with
+        // fewer conversations wins.
         assert_eq!(
             assigned(&out),
             vec![(1, "b".into()), (2, "b".into()), (3, "a".into())]
         );
         out.clear();
         r.set_weight("a", 10, &mut out);
-        r.visitor_start("v4", None, conn(6), &mut out);
+        r.visitor_start("v4", false, peer(6), &mut out);
         assert_eq!(assigned(&out), vec![(4, "a".into())]);
     }
 
@@ -592,15 +543,14 @@ mod tests {
     fn full_agents_leave_visitors_queued_with_positions() {
         let mut r = router();
         let mut out = Vec::new();
-        r.agent_connected("a", &[], conn(1), &mut out);
+        r.agent_connected("a", &[], peer(1), &mut out);
         for v in 0..4 {
-            r.visitor_start(&format!("v{v}"), None, conn(10 + v), &mut out);
+            r.visitor_start(&format!("v{v}"), false, peer(10 + v), &mut out);
         }
         assert_eq!(assigned(&out).len(), 2);
         assert_eq!(r.queue_len(), 2);
         out.clear();
-        let first_served = 1;
-        r.ended(first_served, "v0", &mut out);
+        r.ended(1, "v0", &mut out);
         assert_eq!(assigned(&out), vec![(3, "a".into())]);
         assert!(out.contains(&RouterOutput::QueuePosition {
             conv: 4,
@@ -609,15 +559,27 @@ mod tests {
     }
 
     #[test]
+    fn away_agents_take_nothing_new() {
+        let mut r = router();
+        let mut out = Vec::new();
+        r.agent_connected("a", &[], peer(1), &mut out);
+        r.agent_status("a", AgentStatus::Away, None, &mut out);
+        r.visitor_start("v", false, peer(2), &mut out);
+        assert!(assigned(&out).is_empty());
+        r.agent_status("a", AgentStatus::Online, None, &mut out);
+        assert_eq!(assigned(&out), vec![(1, "a".into())]);
+    }
+
+    #[test]
     fn vips_go_to_vip_agents_first_and_others_when_none_is_free() {
         let mut r = router();
         let mut out = Vec::new();
-        r.agent_connected("plain", &[], conn(1), &mut out);
+        r.agent_connected("plain", &[], peer(1), &mut out);
         r.set_weight("plain", 100, &mut out);
-        r.agent_connected("gold", &["vip".into()], conn(2), &mut out);
-        r.visitor_start("rich", Some("vip"), conn(3), &mut out);
-        r.visitor_start("rich2", Some("vip"), conn(4), &mut out);
-        r.visitor_start("rich3", Some("vip"), conn(5), &mut out);
+        r.agent_connected("gold", &["vip".into()], peer(2), &mut out);
+        r.visitor_start("rich", true, peer(3), &mut out);
+        r.visitor_start("rich2", true, peer(4), &mut out);
+        r.visitor_start("rich3", true, peer(5), &mut out);
         assert_eq!(
             assigned(&out),
             vec![(1, "gold".into()), (2, "gold".into()), (3, "plain".into())]
@@ -628,22 +590,23 @@ mod tests {
     fn a_lost_agent_keeps_its_conversations_for_the_grace_period() {
         let mut r = router();
         let mut out = Vec::new();
-        r.agent_connected("a", &[], conn(1), &mut out);
-        r.visitor_start("v", None, conn(2), &mut out);
-        r.agent_disconnected("a", conn(1), 100);
+        r.agent_connected("a", &[], peer(1), &mut out);
+        r.visitor_start("v", false, peer(2), &mut out);
+        r.agent_disconnected("a", peer(1).conn, 100);
         out.clear();
         r.tick(1000, &mut out);
         assert!(out.is_empty(), "still within grace");
-        r.agent_connected("a", &[], conn(3), &mut out);
+        r.agent_connected("a", &[], peer(3), &mut out);
         assert_eq!(
             out,
             vec![RouterOutput::Attach {
                 conv: 1,
-                conn: conn(3)
-            }],
-            "new device gets the conversation"
+                peer: peer(3),
+                user: "a".into(),
+                agent: true
+            }]
         );
-        r.agent_disconnected("a", conn(3), 2000);
+        r.agent_disconnected("a", peer(3).conn, 2000);
         out.clear();
         r.tick(3000, &mut out);
         assert_eq!(
@@ -656,60 +619,46 @@ mod tests {
     }
 
     #[test]
-    fn transfers_are_offered_accepted_or_fall_back() {
+    fn transfers_are_offered_only_to_agents_that_can_take_them() {
         let mut r = router();
         let mut out = Vec::new();
-        r.agent_connected("a", &[], conn(1), &mut out);
-        r.visitor_start("v", None, conn(2), &mut out);
-        r.agent_connected("b", &[], conn(3), &mut out);
+        r.agent_connected("a", &[], peer(1), &mut out);
+        r.visitor_start("v", false, peer(2), &mut out);
+        r.agent_connected("b", &[], peer(3), &mut out);
         out.clear();
-        r.transfer_requested(1, "a", "b", 0, &mut out);
+        r.transfer_requested(1, "a", "b", "v", &mut out);
         assert_eq!(
             out,
             vec![RouterOutput::Offer {
                 conv: 1,
                 from: "a".into(),
-                conns: vec![conn(3)]
+                visitor: "v".into(),
+                peers: vec![peer(3)]
             }]
         );
         out.clear();
-        r.transfer_answer(1, "a", true, conn(1), &mut out);
-        assert!(matches!(
-            out[0],
-            RouterOutput::Refuse {
-                code: "not_your_transfer",
-                ..
-            }
-        ));
-        out.clear();
-        r.transfer_answer(1, "b", true, conn(3), &mut out);
-        assert_eq!(
-            out[0],
-            RouterOutput::TransferAccepted {
-                conv: 1,
-                agent: "b".into(),
-                conns: vec![conn(3)]
-            }
-        );
-        assert!(r.agent("a").unwrap().conversations.is_empty());
-        out.clear();
-        r.transfer_requested(1, "b", "a", 0, &mut out);
-        r.tick(600, &mut out);
-        assert_eq!(
-            out.last(),
-            Some(&RouterOutput::TransferFailed {
-                conv: 1,
-                previous_available: true
-            })
-        );
-        out.clear();
-        r.transfer_requested(1, "b", "nobody", 0, &mut out);
+        r.transfer_requested(1, "a", "nobody", "v", &mut out);
         assert_eq!(
             out,
-            vec![RouterOutput::TransferFailed {
+            vec![RouterOutput::TransferUnavailable {
                 conv: 1,
-                previous_available: true
+                to: "nobody".into()
             }]
         );
+        out.clear();
+        r.transfer_answer(1, "b", true, peer(3), &mut out);
+        assert_eq!(
+            out,
+            vec![RouterOutput::TransferAnswer {
+                conv: 1,
+                agent: "b".into(),
+                accept: true,
+                peer: peer(3),
+                peers: vec![peer(3)]
+            }]
+        );
+        r.moved(1, "a", "b");
+        assert!(r.agent("a").unwrap().conversations.is_empty());
+        assert_eq!(r.agent("b").unwrap().conversations, vec![1]);
     }
 }

@@ -4,7 +4,7 @@
 use crate::buffer::ThinBuf;
 use std::os::fd::RawFd;
 
-use switchboard_protocol::chat::Encoding;
+use switchboard_protocol::chat::{Encoding, Role};
 use switchboard_protocol::ws::Reader;
 
 /// Where a connection is in its life.
@@ -28,8 +28,19 @@ pub enum Endpoint {
     None,
     /// `/echo`.
     Echo,
-    /// `/v1/ws` with the chosen encoding.
-    Chat(Encoding),
+    /// `/v1/ws`.
+    Chat(ChatSession),
+}
+
+/// Who is on a `/v1/ws` connection and how it speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatSession {
+    /// The chosen encoding.
+    pub encoding: Encoding,
+    /// Visitor or agent.
+    pub role: Role,
+    /// A visitor of the VIP tier.
+    pub vip: bool,
 }
 
 /// One client connection.
@@ -55,8 +66,8 @@ pub struct Connection {
     pub inflight_len: u32,
     /// Shard clock (ms, wrapping) of the last byte received.
     pub last_rx_ms: u32,
-    /// Handshake or close deadline on the shard clock (ms, wrapping); meaningful only
-    /// in the handshake and closing phases.
+    /// Handshake or close deadline on the shard clock (ms, wrapping) in those phases;
+    /// while open, when the last typing indicator was let through (rate limit).
     pub deadline_ms: u32,
     /// WebSocket reading state (one pointer while idle).
     pub reader: Reader,

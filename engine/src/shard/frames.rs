@@ -1,10 +1,10 @@
 //! WebSocket messages of open connections: `/echo` echoes, `/v1/ws` decodes chat
 //! frames and delivers them, on this shard or through the mesh to another one.
 
-use switchboard_protocol::chat::{ClientFrame, Encoding, ServerFrame};
-use switchboard_protocol::ws::{self, close_code, DataKind, Event, Opcode};
+use switchboard_protocol::chat::ServerFrame;
+use switchboard_protocol::ws::{self, DataKind, Event, Opcode};
 
-use super::conn::{Endpoint, Phase};
+use super::conn::{ChatSession, Endpoint, Phase};
 use super::Shard;
 use crate::mesh::{ConnId, ShardMsg};
 
@@ -50,8 +50,8 @@ impl Shard {
                     };
                     self.enqueue_frame(slot, generation, opcode, payload);
                 }
-                Endpoint::Chat(encoding) => {
-                    self.on_chat_message(slot, generation, encoding, kind, payload)
+                Endpoint::Chat(session) => {
+                    self.on_chat_message(slot, generation, session, kind, payload)
                 }
                 Endpoint::None => {}
             },
@@ -82,39 +82,23 @@ impl Shard {
         &mut self,
         slot: u32,
         generation: u32,
-        encoding: Encoding,
+        session: ChatSession,
         kind: DataKind,
         payload: &[u8],
     ) {
-        let expected = match encoding {
-            Encoding::Binary => DataKind::Binary,
-            Encoding::Json => DataKind::Text,
-        };
-        if kind != expected {
-            let reason = format!(
-                "only {} messages on {}",
-                if expected == DataKind::Text {
-                    "text"
-                } else {
-                    "binary"
-                },
-                encoding.subprotocol()
-            );
-            return self.close_with(slot, generation, close_code::UNSUPPORTED_DATA, &reason);
+        if let Err(err) = session.encoding.check_data_kind(kind) {
+            return self.close_with(slot, generation, err.close_code(), &err.to_string());
         }
         let mut decoder = std::mem::take(&mut self.decoder);
-        match decoder.decode_client(encoding, payload) {
-            Ok(ClientFrame::Direct { to, body }) => {
-                let from = self.conn_id(slot, generation);
-                self.direct(from, ConnId(to), &body);
-            }
+        match decoder.decode_client(session.encoding, payload) {
+            Ok(frame) => self.on_client_frame(slot, generation, session, frame),
             Err(err) => self.close_with(slot, generation, err.close_code(), &err.to_string()),
         }
         self.decoder = decoder;
     }
 
     /// Delivers `body` from `from` (a connection of this shard) to `to`, anywhere.
-    fn direct(&mut self, from: ConnId, to: ConnId, body: &str) {
+    pub(super) fn direct(&mut self, from: ConnId, to: ConnId, body: &str) {
         let shard = to.shard();
         if shard == self.index {
             if !self.deliver_local(to, from, body) {
@@ -161,7 +145,7 @@ impl Shard {
 
     /// Encodes `frame` in the connection's encoding and queues it.
     pub(super) fn enqueue_chat(&mut self, slot: u32, generation: u32, frame: &ServerFrame<'_>) {
-        let Some(Endpoint::Chat(encoding)) =
+        let Some(Endpoint::Chat(ChatSession { encoding, .. })) =
             self.conns.get_mut(slot, generation).map(|c| c.endpoint)
         else {
             return;
@@ -169,16 +153,15 @@ impl Shard {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         switchboard_protocol::chat::encode_server(encoding, frame, &mut scratch);
-        let opcode = match encoding {
-            Encoding::Binary => Opcode::Binary,
-            Encoding::Json => Opcode::Text,
-        };
-        self.enqueue_frame(slot, generation, opcode, &scratch);
+        self.enqueue_frame(slot, generation, encoding.opcode(), &scratch);
         self.scratch = scratch;
     }
 
     pub(super) fn on_mesh_message(&mut self, msg: ShardMsg) {
         match msg {
+            ShardMsg::Router(cmd) => self.on_router_cmd(cmd),
+            ShardMsg::Home { conv, cmd } => self.on_home_cmd(conv, cmd),
+            ShardMsg::Frame { to, conv, payload } => self.deliver_frame(to, conv, payload),
             ShardMsg::Deliver { to, from, body } => {
                 if !self.deliver_local(to, from, &body) {
                     self.send_to_shard(

@@ -5,11 +5,14 @@
 //! head cut across reads is copied, up to `--max-handshake-bytes`.
 
 use crate::buffer::ThinBuf;
-use switchboard_protocol::chat::{Encoding, ServerFrame};
+use switchboard_protocol::chat::{Encoding, Role, ServerFrame};
 use switchboard_protocol::http::{self, Request};
 
-use super::conn::{Endpoint, Phase};
+use super::conn::{ChatSession, Endpoint, Phase};
 use super::Shard;
+use crate::auth::Identity;
+use crate::mesh::Peer;
+use crate::service::commands::RouterCmd;
 
 /// What to do with a complete request head.
 enum Decision {
@@ -18,7 +21,7 @@ enum Decision {
         endpoint: Endpoint,
         accept: [u8; http::ACCEPT_LEN],
         protocol: Option<&'static str>,
-        user: Option<Box<str>>,
+        identity: Option<Identity>,
     },
     /// Answer and close.
     Respond(Vec<u8>),
@@ -118,14 +121,11 @@ impl Shard {
         let endpoint = match request.path {
             "/health" => return self.health(request),
             "/echo" => Endpoint::Echo,
-            "/v1/ws" => {
-                let encoding = if request.offers_protocol(Encoding::BINARY_SUBPROTOCOL) {
-                    Encoding::Binary
-                } else {
-                    Encoding::Json
-                };
-                Endpoint::Chat(encoding)
-            }
+            "/v1/ws" => Endpoint::Chat(ChatSession {
+                encoding: Encoding::Json,
+                role: Role::Visitor,
+                vip: false,
+            }),
             _ => {
                 let message = format!("no route for {}", request.path);
                 return Decision::Respond(error_answer(
@@ -140,11 +140,24 @@ impl Shard {
         if let Some(refusal) = check_upgrade(request) {
             return Decision::Respond(refusal);
         }
-        let user = match endpoint {
-            Endpoint::Chat(_) => {
+        let (endpoint, identity) = match endpoint {
+            Endpoint::Chat(mut session) => {
+                session.encoding = if request.offers_protocol(Encoding::BINARY_SUBPROTOCOL) {
+                    Encoding::Binary
+                } else {
+                    Encoding::Json
+                };
                 let conn = self.conn_id(slot, generation).0;
                 match self.auth.authenticate(request.token(), conn) {
-                    Ok(identity) => Some(identity.user),
+                    Ok(identity) => {
+                        session.role = if identity.is_agent() {
+                            Role::Agent
+                        } else {
+                            Role::Visitor
+                        };
+                        session.vip = identity.tier.as_deref() == Some(&*self.service.vip_tier);
+                        (Endpoint::Chat(session), Some(identity))
+                    }
                     Err(err) => {
                         let answer = error_answer(
                             401,
@@ -157,12 +170,12 @@ impl Shard {
                     }
                 }
             }
-            _ => None,
+            other => (other, None),
         };
         let key = request.websocket_key.unwrap_or_default();
         let protocol = match endpoint {
-            Endpoint::Chat(encoding) if request.offers_protocol(encoding.subprotocol()) => {
-                Some(encoding.subprotocol())
+            Endpoint::Chat(session) if request.offers_protocol(session.encoding.subprotocol()) => {
+                Some(session.encoding.subprotocol())
             }
             _ => None,
         };
@@ -170,7 +183,7 @@ impl Shard {
             endpoint,
             accept: http::accept_key_bytes(key),
             protocol,
-            user,
+            identity,
         }
     }
 
@@ -205,7 +218,7 @@ impl Shard {
                 endpoint,
                 accept,
                 protocol,
-                user,
+                identity,
             } => {
                 let Some(conn) = self.conns.get_mut(slot, generation) else {
                     return;
@@ -213,38 +226,41 @@ impl Shard {
                 conn.phase = Phase::Open;
                 conn.endpoint = endpoint;
                 conn.head = None;
-                conn.user = user;
+                conn.deadline_ms = 0;
                 if let Some(queued) = self.output(slot, generation) {
                     http::write_switching_protocols(queued, &accept, protocol);
                 }
-                if let Endpoint::Chat(_) = endpoint {
-                    self.welcome(slot, generation);
+                if let (Endpoint::Chat(session), Some(identity)) = (endpoint, identity) {
+                    self.open_chat(slot, generation, session, identity);
                 }
             }
         }
     }
 
-    fn welcome(&mut self, slot: u32, generation: u32) {
-        let conn = self.conn_id(slot, generation).0;
-        let Some(user) = self
-            .conns
-            .get_mut(slot, generation)
-            .and_then(|c| c.user.take())
-        else {
-            return;
+    /// Greets a new `/v1/ws` connection and, for an agent, tells the router.
+    fn open_chat(&mut self, slot: u32, generation: u32, session: ChatSession, identity: Identity) {
+        let conn = self.conn_id(slot, generation);
+        let frame = ServerFrame::Welcome {
+            conn: conn.0,
+            shard: self.index as u16,
+            user: &identity.user,
+            role: session.role,
         };
-        let shard = self.index as u16;
-        self.enqueue_chat(
-            slot,
-            generation,
-            &ServerFrame::Welcome {
+        self.enqueue_chat(slot, generation, &frame);
+        if session.role == Role::Agent {
+            let peer = Peer {
                 conn,
-                shard,
-                user: &user,
-            },
-        );
+                encoding: session.encoding,
+            };
+            let cmd = RouterCmd::AgentConnected {
+                user: identity.user.clone(),
+                groups: identity.groups,
+                peer,
+            };
+            self.send_router(cmd);
+        }
         if let Some(c) = self.conns.get_mut(slot, generation) {
-            c.user = Some(user);
+            c.user = Some(identity.user);
         }
     }
 }

@@ -11,6 +11,7 @@ mod conn;
 mod frames;
 mod handshake;
 mod output;
+mod service;
 mod token;
 
 use crate::buffer::ThinBuf;
@@ -25,8 +26,11 @@ use switchboard_protocol::ws::{self, close_code};
 use crate::auth::Authenticator;
 use crate::config::ServeArgs;
 use crate::mesh::{ConnId, Mesh, ShardMsg};
+use crate::service::home::{HomeLimits, HomeOutput, Homes};
+use crate::service::router::{Router, RouterConfig, RouterOutput};
 use crate::sys::{self, Completion, Uring, UringConfig};
 use conn::{Phase, Slab};
+use switchboard_protocol::conversation::Rules;
 
 /// Timeouts and limits a shard applies, copied out of the flags.
 #[derive(Debug, Clone, Copy)]
@@ -74,6 +78,12 @@ pub struct ShardSetup {
     pub mesh: Arc<Mesh>,
     /// Who may connect to `/v1/ws`.
     pub auth: Arc<dyn Authenticator>,
+    /// Routing settings (the router runs on shard 0).
+    pub router: RouterConfig,
+    /// Conversation rules and limits.
+    pub conversations: (Rules, HomeLimits),
+    /// Customer-service settings.
+    pub service: ServiceSettings,
 }
 
 /// One shard's event loop and everything it owns.
@@ -104,6 +114,29 @@ pub struct Shard {
     now_ms: u64,
     shutdown_started_ms: Option<u64>,
     rejected: u64,
+    /// Wall-clock milliseconds since the Unix epoch, read once per loop turn
+    /// (timestamps of messages, conversation timeouts).
+    wall_ms: u64,
+    /// The router, on shard 0 only.
+    router: Option<Router>,
+    /// The conversations this shard is home to.
+    homes: Homes,
+    /// Customer-service settings.
+    service: ServiceSettings,
+    /// Service commands this shard sent itself, run before the turn ends.
+    local: VecDeque<ShardMsg>,
+    router_out: Vec<RouterOutput>,
+    home_out: Vec<HomeOutput>,
+    tick_out: Vec<(u64, HomeOutput)>,
+}
+
+/// Customer-service settings a shard needs at hand.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    /// Tokens with this tier are VIP visitors.
+    pub vip_tier: Box<str>,
+    /// Typing indicators pass at most once per this interval per connection.
+    pub typing_interval_ms: u64,
 }
 
 impl Shard {
@@ -142,6 +175,14 @@ impl Shard {
             now_ms: 0,
             shutdown_started_ms: None,
             rejected: 0,
+            wall_ms: wall_clock_ms(),
+            router: (setup.index == 0).then(|| Router::new(setup.router.clone())),
+            homes: Homes::new(setup.conversations.0, setup.conversations.1),
+            service: setup.service.clone(),
+            local: VecDeque::new(),
+            router_out: Vec::new(),
+            home_out: Vec::new(),
+            tick_out: Vec::new(),
         };
         shard
             .uring
@@ -165,9 +206,11 @@ impl Shard {
             completions.clear();
             self.uring.wait(&mut completions)?;
             self.now_ms = self.started.elapsed().as_millis() as u64;
+            self.wall_ms = wall_clock_ms();
             for completion in completions.drain(..) {
                 self.handle(completion);
             }
+            self.run_local();
             self.flush_dirty();
             self.flush_mesh();
             if self.finished() {
@@ -313,6 +356,7 @@ impl Shard {
     }
 
     fn on_tick(&mut self) {
+        self.service_tick();
         let now = self.now32();
         for slot in 0..self.conns.capacity_slots() {
             let Some(conn) = self.conns.slot_mut(slot) else {
@@ -436,4 +480,11 @@ impl Shard {
 /// Whether the wrapping clock value `deadline` has passed at `now`.
 fn reached(now: u32, deadline: u32) -> bool {
     now.wrapping_sub(deadline) as i32 >= 0
+}
+
+/// Milliseconds since the Unix epoch.
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -10,7 +10,7 @@ use crate::buffer::ThinBuf;
 use switchboard_protocol::http;
 use switchboard_protocol::ws::{self, close_code, Opcode};
 
-use super::conn::Phase;
+use super::conn::{Endpoint, Phase};
 use super::{token, Shard, POOLED_BUFFERS, POOLED_BUFFER_MAX};
 use crate::sys;
 
@@ -207,7 +207,8 @@ impl Shard {
         conn.phase = Phase::Dead;
         conn.reader = Default::default();
         conn.head = None;
-        conn.user = None;
+        let user = conn.user.take();
+        let endpoint = conn.endpoint;
         let queued = conn.queued.take();
         let recv_armed = conn.recv_armed;
         if let Some(queued) = queued {
@@ -216,6 +217,9 @@ impl Shard {
         if recv_armed {
             self.uring
                 .cancel(token::pack(token::RECV, slot, generation));
+        }
+        if let (Endpoint::Chat(session), Some(user)) = (endpoint, user) {
+            self.chat_connection_closed(self.conn_id(slot, generation), session, user);
         }
     }
 

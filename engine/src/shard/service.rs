@@ -1,0 +1,499 @@
+//! Glue between a shard and the customer-service layer: chat frames from clients
+//! become router and home commands; commands from any shard (or this one) run against
+//! the router (on shard 0) and this shard's conversation homes; their outputs become
+//! frames for connections, here or on other shards.
+//!
+//! Commands for this very shard go through `local` instead of being handled at once,
+//! so that a router output that lands on a home of the same shard (and back) never
+//! re-enters code that is still running.
+
+use std::sync::Arc;
+
+use switchboard_protocol::chat::{ClientFrame, Role, ServerFrame};
+
+use super::conn::{ChatSession, Endpoint, Phase};
+use super::Shard;
+use crate::mesh::{ConnId, Peer, ShardMsg};
+use crate::service::commands::{HomeCmd, RouterCmd};
+use crate::service::home::{Actor, HomeOutput, RouterNote};
+use crate::service::router::RouterOutput;
+
+impl Shard {
+    /// The shard that is home to conversation `conv`.
+    pub(super) fn home_of(&self, conv: u64) -> usize {
+        (conv % self.mesh.shards() as u64) as usize
+    }
+
+    pub(super) fn send_router(&mut self, cmd: RouterCmd) {
+        self.post(0, ShardMsg::Router(cmd));
+    }
+
+    fn send_home(&mut self, conv: u64, cmd: HomeCmd) {
+        let home = self.home_of(conv);
+        self.post(home, ShardMsg::Home { conv, cmd });
+    }
+
+    fn post(&mut self, shard: usize, msg: ShardMsg) {
+        if shard == self.index {
+            self.local.push_back(msg);
+        } else {
+            self.send_to_shard(shard, msg);
+        }
+    }
+
+    /// Runs the commands this shard sent itself during the turn.
+    pub(super) fn run_local(&mut self) {
+        while let Some(msg) = self.local.pop_front() {
+            self.on_mesh_message(msg);
+        }
+    }
+
+    /// A chat frame from connection `slot`.
+    pub(super) fn on_client_frame(
+        &mut self,
+        slot: u32,
+        generation: u32,
+        session: ChatSession,
+        frame: ClientFrame<'_>,
+    ) {
+        let conn = self.conn_id(slot, generation);
+        let peer = Peer {
+            conn,
+            encoding: session.encoding,
+        };
+        let Some(user) = self
+            .conns
+            .get_mut(slot, generation)
+            .and_then(|c| c.user.clone())
+        else {
+            return;
+        };
+        let role = session.role;
+        let agents_only = |shard: &mut Shard| {
+            if role != Role::Agent {
+                shard.refuse(slot, generation, "agents_only", "only agents may do this");
+                return true;
+            }
+            false
+        };
+        match frame {
+            ClientFrame::Direct { to, body } => self.direct(conn, ConnId(to), &body),
+            ClientFrame::Start => {
+                if role != Role::Visitor {
+                    return self.refuse(
+                        slot,
+                        generation,
+                        "visitors_only",
+                        "only visitors start conversations",
+                    );
+                }
+                self.send_router(RouterCmd::VisitorStart {
+                    visitor: user,
+                    vip: session.vip,
+                    peer,
+                });
+            }
+            ClientFrame::Send {
+                conv,
+                client_msg_id,
+                body,
+            } => {
+                let cmd = HomeCmd::Send {
+                    peer,
+                    user,
+                    role,
+                    client_msg_id: client_msg_id.into(),
+                    body: body.into(),
+                };
+                self.send_home(conv, cmd);
+            }
+            ClientFrame::Ack { conv, seq } => self.send_home(conv, HomeCmd::Ack { conn, seq }),
+            ClientFrame::Resume { conv, after_seq } => {
+                self.send_home(
+                    conv,
+                    HomeCmd::Attach {
+                        peer,
+                        user,
+                        role,
+                        after_seq,
+                    },
+                );
+            }
+            ClientFrame::Typing { conv } => {
+                if self.typing_allowed(slot, generation) {
+                    self.send_home(
+                        conv,
+                        HomeCmd::Ephemeral {
+                            peer,
+                            user,
+                            role,
+                            read_seq: None,
+                        },
+                    );
+                }
+            }
+            ClientFrame::Read { conv, seq } => {
+                self.send_home(
+                    conv,
+                    HomeCmd::Ephemeral {
+                        peer,
+                        user,
+                        role,
+                        read_seq: Some(seq),
+                    },
+                );
+            }
+            ClientFrame::End { conv } => self.send_home(conv, HomeCmd::End { peer, user, role }),
+            ClientFrame::AgentStatus { status, capacity } => {
+                if !agents_only(self) {
+                    self.send_router(RouterCmd::AgentStatus {
+                        user,
+                        status,
+                        capacity,
+                    });
+                }
+            }
+            ClientFrame::Transfer { conv, to } => {
+                if !agents_only(self) {
+                    self.send_home(
+                        conv,
+                        HomeCmd::Transfer {
+                            peer,
+                            user,
+                            to: to.into(),
+                        },
+                    );
+                }
+            }
+            ClientFrame::AcceptTransfer { conv } | ClientFrame::DeclineTransfer { conv } => {
+                if !agents_only(self) {
+                    let accept = matches!(frame, ClientFrame::AcceptTransfer { .. });
+                    self.send_router(RouterCmd::TransferAnswer {
+                        conv,
+                        agent: user,
+                        accept,
+                        peer,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Typing indicators are let through at most once per `--typing-interval-ms` per
+    /// connection; the rest are dropped (they are ephemeral by design).
+    fn typing_allowed(&mut self, slot: u32, generation: u32) -> bool {
+        let now = self.now_ms as u32;
+        let interval = self.service.typing_interval_ms;
+        let Some(conn) = self.conns.get_mut(slot, generation) else {
+            return false;
+        };
+        if conn.deadline_ms != 0 && u64::from(now.wrapping_sub(conn.deadline_ms)) < interval {
+            return false;
+        }
+        conn.deadline_ms = now.max(1);
+        true
+    }
+
+    fn refuse(&mut self, slot: u32, generation: u32, code: &str, message: &str) {
+        self.enqueue_chat(slot, generation, &ServerFrame::Error { code, message });
+    }
+
+    /// A command for the router; only shard 0 gets them.
+    pub(super) fn on_router_cmd(&mut self, cmd: RouterCmd) {
+        let Some(mut router) = self.router.take() else {
+            tracing::warn!(
+                shard = self.index,
+                "router command on a shard without the router"
+            );
+            return;
+        };
+        let mut out = std::mem::take(&mut self.router_out);
+        let now = self.wall_ms;
+        match cmd {
+            RouterCmd::VisitorStart { visitor, vip, peer } => {
+                router.visitor_start(&visitor, vip, peer, &mut out)
+            }
+            RouterCmd::AgentConnected { user, groups, peer } => {
+                router.agent_connected(&user, &groups, peer, &mut out)
+            }
+            RouterCmd::AgentDisconnected { user, conn } => {
+                router.agent_disconnected(&user, conn, now)
+            }
+            RouterCmd::AgentStatus {
+                user,
+                status,
+                capacity,
+            } => router.agent_status(&user, status, capacity, &mut out),
+            RouterCmd::TransferAnswer {
+                conv,
+                agent,
+                accept,
+                peer,
+            } => router.transfer_answer(conv, &agent, accept, peer, &mut out),
+            RouterCmd::Note(note) => match note {
+                RouterNote::Requeue { conv, vip } => router.requeue(conv, vip, &mut out),
+                RouterNote::Release { agent, conv } => router.release(&agent, conv, &mut out),
+                RouterNote::Ended { conv, visitor } => router.ended(conv, &visitor, &mut out),
+                RouterNote::TransferRequested {
+                    conv,
+                    from,
+                    to,
+                    visitor,
+                } => router.transfer_requested(conv, &from, &to, &visitor, &mut out),
+                RouterNote::Moved { conv, from, to } => router.moved(conv, &from, &to),
+            },
+        }
+        self.router = Some(router);
+        self.carry_out_router(&mut out);
+        self.router_out = out;
+    }
+
+    pub(super) fn carry_out_router(&mut self, out: &mut Vec<RouterOutput>) {
+        for output in out.drain(..) {
+            match output {
+                RouterOutput::Create {
+                    conv,
+                    visitor,
+                    vip,
+                    peer,
+                } => self.send_home(conv, HomeCmd::Create { visitor, vip, peer }),
+                RouterOutput::Attach {
+                    conv,
+                    peer,
+                    user,
+                    agent,
+                } => {
+                    let role = if agent { Role::Agent } else { Role::Visitor };
+                    self.send_home(
+                        conv,
+                        HomeCmd::Attach {
+                            peer,
+                            user,
+                            role,
+                            after_seq: 0,
+                        },
+                    )
+                }
+                RouterOutput::Assign { conv, agent, peers } => {
+                    self.send_home(conv, HomeCmd::Assign { agent, peers })
+                }
+                RouterOutput::QueuePosition { conv, position } => {
+                    self.send_home(conv, HomeCmd::QueuePosition { position })
+                }
+                RouterOutput::Offer {
+                    conv,
+                    from,
+                    visitor,
+                    peers,
+                } => {
+                    for peer in peers {
+                        let frame = ServerFrame::TransferOffer {
+                            conv,
+                            from_agent: &from,
+                            visitor: &visitor,
+                        };
+                        let mut payload = Vec::with_capacity(64);
+                        switchboard_protocol::chat::encode_server(
+                            peer.encoding,
+                            &frame,
+                            &mut payload,
+                        );
+                        self.deliver_frame(peer.conn, conv, payload.into());
+                    }
+                }
+                RouterOutput::TransferUnavailable { conv, to } => {
+                    self.send_home(conv, HomeCmd::TransferUnavailable { to })
+                }
+                RouterOutput::TransferAnswer {
+                    conv,
+                    agent,
+                    accept,
+                    peer,
+                    peers,
+                } => self.send_home(
+                    conv,
+                    HomeCmd::TransferAnswer {
+                        agent,
+                        accept,
+                        peer,
+                        peers,
+                    },
+                ),
+                RouterOutput::AgentLost { conv, agent } => {
+                    self.send_home(conv, HomeCmd::AgentLost { agent })
+                }
+            }
+        }
+    }
+
+    /// A command for a conversation this shard is home to.
+    pub(super) fn on_home_cmd(&mut self, conv: u64, cmd: HomeCmd) {
+        let mut out = std::mem::take(&mut self.home_out);
+        let now = self.wall_ms;
+        let homes = &mut self.homes;
+        match cmd {
+            HomeCmd::Create { visitor, vip, peer } => {
+                homes.create(conv, &visitor, vip, peer, now, &mut out)
+            }
+            HomeCmd::Attach {
+                peer,
+                user,
+                role,
+                after_seq,
+            } => homes.attach(
+                conv,
+                Actor {
+                    peer,
+                    user: &user,
+                    role,
+                },
+                after_seq,
+                &mut out,
+            ),
+            HomeCmd::Assign { agent, peers } => homes.assign(conv, &agent, &peers, now, &mut out),
+            HomeCmd::QueuePosition { position } => {
+                homes.queue_position(conv, position, now, &mut out)
+            }
+            HomeCmd::Send {
+                peer,
+                user,
+                role,
+                client_msg_id,
+                body,
+            } => homes.send(
+                conv,
+                Actor {
+                    peer,
+                    user: &user,
+                    role,
+                },
+                &client_msg_id,
+                &body,
+                now,
+                &mut out,
+            ),
+            HomeCmd::Ack { conn, seq } => homes.ack(conv, conn, seq),
+            HomeCmd::Ephemeral {
+                peer,
+                user,
+                role,
+                read_seq,
+            } => homes.ephemeral(
+                conv,
+                Actor {
+                    peer,
+                    user: &user,
+                    role,
+                },
+                read_seq,
+                &mut out,
+            ),
+            HomeCmd::End { peer, user, role } => homes.end(
+                conv,
+                Some(Actor {
+                    peer,
+                    user: &user,
+                    role,
+                }),
+                now,
+                &mut out,
+            ),
+            HomeCmd::Transfer { peer, user, to } => homes.transfer(
+                conv,
+                Actor {
+                    peer,
+                    user: &user,
+                    role: Role::Agent,
+                },
+                &to,
+                now,
+                &mut out,
+            ),
+            HomeCmd::TransferAnswer {
+                agent,
+                accept,
+                peer,
+                peers,
+            } => {
+                let actor = Actor {
+                    peer,
+                    user: &agent,
+                    role: Role::Agent,
+                };
+                homes.transfer_answer(conv, actor, accept, &peers, now, &mut out)
+            }
+            HomeCmd::TransferUnavailable { to } => {
+                homes.transfer_unavailable(conv, &to, now, &mut out)
+            }
+            HomeCmd::AgentLost { agent } => homes.agent_lost(conv, &agent, now, &mut out),
+            HomeCmd::Unfollow { conn } => homes.unfollow(conv, conn),
+        }
+        self.carry_out_home(conv, &mut out);
+        self.home_out = out;
+    }
+
+    pub(super) fn carry_out_home(&mut self, conv: u64, out: &mut Vec<HomeOutput>) {
+        for output in out.drain(..) {
+            match output {
+                HomeOutput::Frame { to, payload } => self.deliver_frame(to, conv, payload),
+                HomeOutput::Router(note) => self.send_router(RouterCmd::Note(note)),
+            }
+        }
+    }
+
+    /// Queues an encoded chat frame on connection `to`, here or on its shard. A
+    /// connection that is gone stops following the conversation.
+    pub(super) fn deliver_frame(&mut self, to: ConnId, conv: u64, payload: Arc<[u8]>) {
+        if to.shard() != self.index {
+            self.send_to_shard(to.shard(), ShardMsg::Frame { to, conv, payload });
+            return;
+        }
+        let (slot, generation) = (to.slot(), to.generation());
+        let session = match self.conns.get_mut(slot, generation) {
+            Some(conn) if conn.phase == Phase::Open => match conn.endpoint {
+                Endpoint::Chat(session) => Some(session),
+                _ => None,
+            },
+            _ => None,
+        };
+        match session {
+            Some(session) => {
+                self.enqueue_frame(slot, generation, session.encoding.opcode(), &payload)
+            }
+            None => self.send_home(conv, HomeCmd::Unfollow { conn: to }),
+        }
+    }
+
+    /// A `/v1/ws` connection is going away: an agent's router record loses it.
+    pub(super) fn chat_connection_closed(
+        &mut self,
+        conn: ConnId,
+        session: ChatSession,
+        user: Box<str>,
+    ) {
+        if session.role == Role::Agent {
+            self.send_router(RouterCmd::AgentDisconnected { user, conn });
+        }
+    }
+
+    /// Periodic work of the router and the homes.
+    pub(super) fn service_tick(&mut self) {
+        let now = self.wall_ms;
+        if let Some(mut router) = self.router.take() {
+            let mut out = std::mem::take(&mut self.router_out);
+            router.tick(now, &mut out);
+            self.router = Some(router);
+            self.carry_out_router(&mut out);
+            self.router_out = out;
+        }
+        let mut out = std::mem::take(&mut self.home_out);
+        let mut by_conv = std::mem::take(&mut self.tick_out);
+        self.homes.tick(now, &mut by_conv);
+        for (conv, output) in by_conv.drain(..) {
+            out.push(output);
+            self.carry_out_home(conv, &mut out);
+        }
+        self.tick_out = by_conv;
+        self.home_out = out;
+    }
+}
