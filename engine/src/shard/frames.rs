@@ -92,7 +92,21 @@ impl Shard {
         let mut decoder = std::mem::take(&mut self.decoder);
         match decoder.decode_client(session.encoding, payload) {
             Ok(frame) => self.on_client_frame(slot, generation, session, frame),
-            Err(err) => self.close_with(slot, generation, err.close_code(), &err.to_string()),
+            Err(err) => match err.error_code() {
+                // A well-formed frame with a value over a limit: answer, keep the connection.
+                Some(code) => {
+                    let message = err.to_string();
+                    self.enqueue_chat(
+                        slot,
+                        generation,
+                        &ServerFrame::Error {
+                            code,
+                            message: &message,
+                        },
+                    );
+                }
+                None => self.close_with(slot, generation, err.close_code(), &err.to_string()),
+            },
         }
         self.decoder = decoder;
     }
