@@ -118,6 +118,10 @@ pub struct ServeArgs {
     /// Agent group that serves VIP visitors first.
     #[arg(long, default_value = "vip")]
     pub vip_group: String,
+    /// A user opening another connection: keep all (`allow`) or close the older ones
+    /// (`replace`, close code 4001).
+    #[arg(long, value_enum, default_value = "allow")]
+    pub relogin: crate::service::presence::ReloginPolicy,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     pub log_level: tracing::Level,

@@ -82,6 +82,25 @@ pub enum ShardMsg {
         /// The payload, encoded in the connection's encoding.
         payload: std::sync::Arc<[u8]>,
     },
+    /// Connection `conn` of `user` opened (`login`) or closed, for the user's
+    /// presence home.
+    Presence {
+        /// The user.
+        user: Box<str>,
+        /// The connection.
+        conn: ConnId,
+        /// Opened (true) or closed.
+        login: bool,
+    },
+    /// Close connection `conn` (relogin policy, admin kick) with `reason`.
+    Kick {
+        /// The connection.
+        conn: ConnId,
+        /// WebSocket close code.
+        code: u16,
+        /// Close reason.
+        reason: Box<str>,
+    },
     /// A delivery to `target` failed: tell connection `to` (its sender).
     DeliveryFailed {
         /// The sender, owned by the destination shard.

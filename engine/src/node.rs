@@ -47,6 +47,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             service: ServiceSettings {
                 vip_tier: args.vip_tier.as_str().into(),
                 typing_interval_ms: args.typing_interval_ms,
+                relogin: args.relogin,
             },
             index,
             listener,

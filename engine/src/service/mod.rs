@@ -3,4 +3,5 @@
 
 pub mod commands;
 pub mod home;
+pub mod presence;
 pub mod router;

@@ -174,6 +174,8 @@ impl Shard {
     pub(super) fn on_mesh_message(&mut self, msg: ShardMsg) {
         match msg {
             ShardMsg::Router(cmd) => self.on_router_cmd(cmd),
+            ShardMsg::Presence { user, conn, login } => self.on_presence(&user, conn, login),
+            ShardMsg::Kick { conn, code, reason } => self.on_kick(conn, code, &reason),
             ShardMsg::Home { conv, cmd } => self.on_home_cmd(conv, cmd),
             ShardMsg::Frame { to, conv, payload } => self.deliver_frame(to, conv, payload),
             ShardMsg::Deliver { to, from, body } => {

@@ -259,6 +259,7 @@ impl Shard {
             };
             self.send_router(cmd);
         }
+        self.chat_connection_opened(conn, &identity.user);
         if let Some(c) = self.conns.get_mut(slot, generation) {
             c.user = Some(identity.user);
         }

@@ -27,6 +27,7 @@ use crate::auth::Authenticator;
 use crate::config::ServeArgs;
 use crate::mesh::{ConnId, Mesh, ShardMsg};
 use crate::service::home::{HomeLimits, HomeOutput, Homes};
+use crate::service::presence::{Presence, ReloginPolicy};
 use crate::service::router::{Router, RouterConfig, RouterOutput};
 use crate::sys::{self, Completion, Uring, UringConfig};
 use conn::{Phase, Slab};
@@ -121,6 +122,8 @@ pub struct Shard {
     router: Option<Router>,
     /// The conversations this shard is home to.
     homes: Homes,
+    /// The users whose presence lives on this shard.
+    presence: Presence,
     /// Customer-service settings.
     service: ServiceSettings,
     /// Service commands this shard sent itself, run before the turn ends.
@@ -137,6 +140,8 @@ pub struct ServiceSettings {
     pub vip_tier: Box<str>,
     /// Typing indicators pass at most once per this interval per connection.
     pub typing_interval_ms: u64,
+    /// Several connections per user, or the newest only.
+    pub relogin: ReloginPolicy,
 }
 
 impl Shard {
@@ -178,6 +183,7 @@ impl Shard {
             wall_ms: wall_clock_ms(),
             router: (setup.index == 0).then(|| Router::new(setup.router.clone())),
             homes: Homes::new(setup.conversations.0, setup.conversations.1),
+            presence: Presence::new(setup.service.relogin),
             service: setup.service.clone(),
             local: VecDeque::new(),
             router_out: Vec::new(),

@@ -16,6 +16,11 @@ use super::Shard;
 use crate::mesh::{ConnId, Peer, ShardMsg};
 use crate::service::commands::{HomeCmd, RouterCmd};
 use crate::service::home::{Actor, HomeOutput, RouterNote};
+use crate::service::presence::home_of_user;
+
+/// Close code of a connection replaced by a newer one of the same user (`--relogin
+/// replace`); 4000–4999 are for applications.
+pub const RELOGIN_CLOSE_CODE: u16 = 4001;
 use crate::service::router::RouterOutput;
 
 impl Shard {
@@ -464,16 +469,70 @@ impl Shard {
         }
     }
 
-    /// A `/v1/ws` connection is going away: an agent's router record loses it.
+    /// A `/v1/ws` connection opened: the user's presence home learns it.
+    pub(super) fn chat_connection_opened(&mut self, conn: ConnId, user: &str) {
+        let home = home_of_user(user, self.mesh.shards());
+        self.post(
+            home,
+            ShardMsg::Presence {
+                user: user.into(),
+                conn,
+                login: true,
+            },
+        );
+    }
+
+    /// A `/v1/ws` connection is going away: presence and, for an agent, the router.
     pub(super) fn chat_connection_closed(
         &mut self,
         conn: ConnId,
         session: ChatSession,
         user: Box<str>,
     ) {
+        let home = home_of_user(&user, self.mesh.shards());
         if session.role == Role::Agent {
+            self.post(
+                home,
+                ShardMsg::Presence {
+                    user: user.clone(),
+                    conn,
+                    login: false,
+                },
+            );
             self.send_router(RouterCmd::AgentDisconnected { user, conn });
+        } else {
+            self.post(
+                home,
+                ShardMsg::Presence {
+                    user,
+                    conn,
+                    login: false,
+                },
+            );
         }
+    }
+
+    /// Presence news for a user homed here; applies the relogin policy.
+    pub(super) fn on_presence(&mut self, user: &str, conn: ConnId, login: bool) {
+        if !login {
+            return self.presence.logout(user, conn);
+        }
+        for old in self.presence.login(user, conn) {
+            let reason = "replaced by a newer connection of the same user".into();
+            self.post(
+                old.shard(),
+                ShardMsg::Kick {
+                    conn: old,
+                    code: RELOGIN_CLOSE_CODE,
+                    reason,
+                },
+            );
+        }
+    }
+
+    /// Closes a connection of this shard on another shard's request.
+    pub(super) fn on_kick(&mut self, conn: ConnId, code: u16, reason: &str) {
+        self.close_with(conn.slot(), conn.generation(), code, reason);
     }
 
     /// Periodic work of the router and the homes.
