@@ -20,6 +20,7 @@ pub mod buffer;
 pub mod config;
 pub mod listener;
 pub mod mesh;
+pub mod metrics;
 pub mod node;
 pub mod service;
 pub mod shard;

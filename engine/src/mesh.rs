@@ -2,11 +2,11 @@
 //! plus an eventfd per shard to wake it. A shard only ever pushes to its own row of
 //! queues and pops from its own column, so no lock is taken on the message path.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam::queue::ArrayQueue;
-use crossbeam::utils::CachePadded;
 
+use crate::metrics::Metrics;
 use crate::sys::EventFd;
 
 /// Identifies a connection anywhere in the node: `shard:8 | generation:20 | slot:24`,
@@ -81,6 +81,8 @@ pub enum ShardMsg {
         conv: u64,
         /// The payload, encoded in the connection's encoding.
         payload: std::sync::Arc<[u8]>,
+        /// When the home published it (delivery latency).
+        at: std::time::Instant,
     },
     /// Connection `conn` of `user` opened (`login`) or closed, for the user's
     /// presence home.
@@ -117,7 +119,8 @@ pub struct Mesh {
     queues: Vec<ArrayQueue<ShardMsg>>,
     wakers: Vec<EventFd>,
     shutdown: AtomicBool,
-    connections: Vec<CachePadded<AtomicUsize>>,
+    draining: AtomicBool,
+    metrics: Metrics,
 }
 
 impl Mesh {
@@ -129,15 +132,13 @@ impl Mesh {
         let wakers = (0..shards)
             .map(|_| EventFd::new())
             .collect::<Result<_, _>>()?;
-        let connections = (0..shards)
-            .map(|_| CachePadded::new(AtomicUsize::new(0)))
-            .collect();
         Ok(Mesh {
             shards,
             queues,
             wakers,
             shutdown: AtomicBool::new(false),
-            connections,
+            draining: AtomicBool::new(false),
+            metrics: Metrics::new(shards),
         })
     }
 
@@ -178,6 +179,19 @@ impl Mesh {
         }
     }
 
+    /// Asks every shard to drain: stop accepting and ask clients to reconnect elsewhere.
+    pub fn begin_drain(&self) {
+        self.draining.store(true, Ordering::Release);
+        for shard in 0..self.shards {
+            self.wake(shard);
+        }
+    }
+
+    /// Whether the node is draining.
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
     /// Whether shutdown was asked for.
     pub fn shutting_down(&self) -> bool {
         self.shutdown.load(Ordering::Acquire)
@@ -185,15 +199,20 @@ impl Mesh {
 
     /// Publishes shard `shard`'s connection count (only that shard writes it).
     pub fn set_connections(&self, shard: usize, count: usize) {
-        self.connections[shard].store(count, Ordering::Relaxed);
+        self.metrics
+            .shard(shard)
+            .connections
+            .store(count as u64, Ordering::Relaxed);
     }
 
     /// Connections held by the whole node.
     pub fn total_connections(&self) -> usize {
-        self.connections
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .sum()
+        self.metrics.total(|s| &s.connections) as usize
+    }
+
+    /// Every shard's counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 }
 

@@ -7,6 +7,7 @@ use switchboard_protocol::ws::{self, DataKind, Event, Opcode};
 use super::conn::{ChatSession, Endpoint, Phase};
 use super::Shard;
 use crate::mesh::{ConnId, ShardMsg};
+use crate::metrics::ShardCounters;
 
 impl Shard {
     /// Feeds received bytes to the connection's WebSocket reader.
@@ -27,6 +28,7 @@ impl Shard {
             conn.reader = reader;
         }
         if let Err(err) = result {
+            ShardCounters::bump(&self.counters().protocol_errors);
             self.close_with(slot, generation, err.close_code(), &err.to_string());
         }
     }
@@ -40,6 +42,9 @@ impl Shard {
             return false;
         }
         let endpoint = conn.endpoint;
+        if matches!(event, Event::Message { .. }) {
+            ShardCounters::bump(&self.counters().messages_in);
+        }
         match event {
             Event::Message { kind, payload } => match endpoint {
                 Endpoint::Echo => {
@@ -177,7 +182,12 @@ impl Shard {
             ShardMsg::Presence { user, conn, login } => self.on_presence(&user, conn, login),
             ShardMsg::Kick { conn, code, reason } => self.on_kick(conn, code, &reason),
             ShardMsg::Home { conv, cmd } => self.on_home_cmd(conv, cmd),
-            ShardMsg::Frame { to, conv, payload } => self.deliver_frame(to, conv, payload),
+            ShardMsg::Frame {
+                to,
+                conv,
+                payload,
+                at,
+            } => self.deliver_frame(to, conv, payload, at),
             ShardMsg::Deliver { to, from, body } => {
                 if !self.deliver_local(to, from, &body) {
                     self.send_to_shard(

@@ -26,11 +26,13 @@ use switchboard_protocol::ws::{self, close_code};
 use crate::auth::Authenticator;
 use crate::config::ServeArgs;
 use crate::mesh::{ConnId, Mesh, ShardMsg};
+use crate::metrics::ShardCounters;
 use crate::service::home::{HomeLimits, HomeOutput, Homes};
 use crate::service::presence::{Presence, ReloginPolicy};
 use crate::service::router::{Router, RouterConfig, RouterOutput};
 use crate::sys::{self, Completion, Uring, UringConfig};
 use conn::{Phase, Slab};
+use std::sync::atomic::Ordering;
 use switchboard_protocol::conversation::Rules;
 
 /// Timeouts and limits a shard applies, copied out of the flags.
@@ -114,7 +116,7 @@ pub struct Shard {
     started: Instant,
     now_ms: u64,
     shutdown_started_ms: Option<u64>,
-    rejected: u64,
+    last_tick: Instant,
     /// Wall-clock milliseconds since the Unix epoch, read once per loop turn
     /// (timestamps of messages, conversation timeouts).
     wall_ms: u64,
@@ -179,7 +181,7 @@ impl Shard {
             started: Instant::now(),
             now_ms: 0,
             shutdown_started_ms: None,
-            rejected: 0,
+            last_tick: Instant::now(),
             wall_ms: wall_clock_ms(),
             router: (setup.index == 0).then(|| Router::new(setup.router.clone())),
             homes: Homes::new(setup.conversations.0, setup.conversations.1),
@@ -294,14 +296,14 @@ impl Shard {
     }
 
     fn admit(&mut self, fd: RawFd) {
-        if self.conns.len() >= self.settings.max_connections || self.shutdown_started_ms.is_some() {
-            self.rejected += 1;
+        if self.conns.len() >= self.settings.max_connections || !self.accepting_new() {
+            ShardCounters::bump(&self.counters().rejects);
             sys::close(fd);
             return;
         }
         let deadline = self.deadline_in(self.settings.handshake_timeout_ms);
         let Some((slot, generation)) = self.conns.insert(fd, self.now32(), deadline) else {
-            self.rejected += 1;
+            ShardCounters::bump(&self.counters().rejects);
             sys::close(fd);
             return;
         };
@@ -310,7 +312,18 @@ impl Shard {
         }
         self.uring
             .recv_multi(fd, token::pack(token::RECV, slot, generation));
+        ShardCounters::bump(&self.counters().accepts);
         self.publish_connections();
+    }
+
+    /// This shard's counters.
+    pub(super) fn counters(&self) -> &ShardCounters {
+        self.mesh.metrics().shard(self.index)
+    }
+
+    /// Whether new connections are taken (not shutting down, not draining).
+    fn accepting_new(&self) -> bool {
+        self.shutdown_started_ms.is_none() && !self.mesh.draining()
     }
 
     fn on_recv(&mut self, slot: u32, generation: u32, result: i32, flags: u32) {
@@ -362,13 +375,16 @@ impl Shard {
     }
 
     fn on_tick(&mut self) {
+        self.measure_lag();
         self.service_tick();
         let now = self.now32();
+        let mut unsent = 0u64;
         for slot in 0..self.conns.capacity_slots() {
             let Some(conn) = self.conns.slot_mut(slot) else {
                 continue;
             };
             let generation = conn.generation;
+            unsent += conn.unsent_bytes() as u64;
             let quiet = u64::from(now.wrapping_sub(conn.last_rx_ms));
             let overdue = reached(now, conn.deadline_ms);
             match conn.phase {
@@ -396,6 +412,22 @@ impl Shard {
             }
             self.finish_teardown(slot, generation);
         }
+        self.counters()
+            .outbound_queue_bytes
+            .store(unsent, Ordering::Relaxed);
+    }
+
+    /// Event-loop lag: how much later than its period this tick ran.
+    fn measure_lag(&mut self) {
+        let now = Instant::now();
+        let late = now.saturating_duration_since(self.last_tick + self.tick);
+        self.last_tick = now;
+        self.counters()
+            .loop_lag_us
+            .store(late.as_micros() as u64, Ordering::Relaxed);
+        self.counters()
+            .conversations
+            .store(self.homes.len() as u64, Ordering::Relaxed);
     }
 
     fn on_wake(&mut self) {

@@ -12,6 +12,7 @@ use switchboard_protocol::ws::{self, close_code, Opcode};
 
 use super::conn::{Endpoint, Phase};
 use super::{token, Shard, POOLED_BUFFERS, POOLED_BUFFER_MAX};
+use crate::metrics::ShardCounters;
 use crate::sys;
 
 impl Shard {
@@ -57,6 +58,7 @@ impl Shard {
         if let Some(queued) = self.output(slot, generation) {
             ws::encode_header(queued, true, opcode, payload.len(), None);
             queued.extend_from_slice(payload);
+            ShardCounters::bump(&self.counters().messages_out);
         }
     }
 
@@ -72,6 +74,7 @@ impl Shard {
     /// behind whatever is already in flight, and the close deadline bounds the wait.
     fn cut_slow_consumer(&mut self, slot: u32, generation: u32) {
         tracing::debug!(shard = self.index, slot, "cutting a slow consumer");
+        ShardCounters::bump(&self.counters().slow_consumers);
         if let Some(queued) = self
             .conns
             .get_mut(slot, generation)

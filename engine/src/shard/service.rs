@@ -8,6 +8,7 @@
 //! re-enters code that is still running.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use switchboard_protocol::chat::{ClientFrame, Role, ServerFrame};
 
@@ -303,7 +304,7 @@ impl Shard {
                             &frame,
                             &mut payload,
                         );
-                        self.deliver_frame(peer.conn, conv, payload.into());
+                        self.deliver_frame(peer.conn, conv, payload.into(), Instant::now());
                     }
                 }
                 RouterOutput::TransferUnavailable { conv, to } => {
@@ -438,9 +439,12 @@ impl Shard {
     }
 
     pub(super) fn carry_out_home(&mut self, conv: u64, out: &mut Vec<HomeOutput>) {
+        let published = Instant::now();
         for output in out.drain(..) {
             match output {
-                HomeOutput::Frame { to, payload } => self.deliver_frame(to, conv, payload),
+                HomeOutput::Frame { to, payload } => {
+                    self.deliver_frame(to, conv, payload, published)
+                }
                 HomeOutput::Router(note) => self.send_router(RouterCmd::Note(note)),
             }
         }
@@ -448,11 +452,21 @@ impl Shard {
 
     /// Queues an encoded chat frame on connection `to`, here or on its shard. A
     /// connection that is gone stops following the conversation.
-    pub(super) fn deliver_frame(&mut self, to: ConnId, conv: u64, payload: Arc<[u8]>) {
+    pub(super) fn deliver_frame(&mut self, to: ConnId, conv: u64, payload: Arc<[u8]>, at: Instant) {
         if to.shard() != self.index {
-            self.send_to_shard(to.shard(), ShardMsg::Frame { to, conv, payload });
+            self.send_to_shard(
+                to.shard(),
+                ShardMsg::Frame {
+                    to,
+                    conv,
+                    payload,
+                    at,
+                },
+            );
             return;
         }
+        self.counters()
+            .observe_latency(at.elapsed().as_micros() as u64);
         let (slot, generation) = (to.slot(), to.generation());
         let session = match self.conns.get_mut(slot, generation) {
             Some(conn) if conn.phase == Phase::Open => match conn.endpoint {
