@@ -1,0 +1,446 @@
+//! The JSON bodies of the control API: what the server sends and accepts, and what the
+//! [`Engine`](crate::Engine) trait takes and returns.
+//!
+//! Conventions: ids (`conv`, `conn`) and sequence numbers are `u64`; times named `*_ms`
+//! are milliseconds — `ts`/`*_at_ms` since the Unix epoch (the same clock as the `ts`
+//! of chat frames), `age_ms`/`idle_ms`/`elapsed_ms` durations. User ids are strings.
+//! Request bodies reject unknown fields; the server validates their ranges
+//! ([`crate::limits`]) before the engine sees them.
+
+use serde::{Deserialize, Serialize};
+
+/// Counters of one shard (one CPU core's event loop).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardStats {
+    /// The shard's index (0-based).
+    pub shard: u32,
+    /// Connections open now (WebSocket and not yet upgraded).
+    pub connections: u64,
+    /// Connections accepted since start.
+    pub accepts: u64,
+    /// Connections refused since start (over a limit, shedding, draining).
+    pub rejects: u64,
+    /// Messages (WebSocket data frames) received from clients since start.
+    pub messages_in: u64,
+    /// Messages (WebSocket data frames) queued to clients since start.
+    pub messages_out: u64,
+    /// Chat items (messages and system items) delivered to followers since start.
+    pub deliveries: u64,
+    /// Bytes queued for clients but not yet written to their sockets, now.
+    pub outbound_queue_bytes: u64,
+    /// How late the shard's last loop turn ran behind its timer, in microseconds.
+    pub loop_lag_us: u64,
+}
+
+/// Node-wide sums of the shard counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeTotals {
+    /// Sum of [`ShardStats::connections`].
+    pub connections: u64,
+    /// Sum of [`ShardStats::accepts`].
+    pub accepts: u64,
+    /// Sum of [`ShardStats::rejects`].
+    pub rejects: u64,
+    /// Sum of [`ShardStats::messages_in`].
+    pub messages_in: u64,
+    /// Sum of [`ShardStats::messages_out`].
+    pub messages_out: u64,
+    /// Sum of [`ShardStats::deliveries`].
+    pub deliveries: u64,
+    /// Sum of [`ShardStats::outbound_queue_bytes`].
+    pub outbound_queue_bytes: u64,
+    /// The largest [`ShardStats::loop_lag_us`].
+    pub max_loop_lag_us: u64,
+}
+
+/// How many conversations the node holds in each state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationCounts {
+    /// In the routing queue.
+    pub waiting: u64,
+    /// Served by an agent.
+    pub serving: u64,
+    /// Offered to another agent.
+    pub transferring: u64,
+    /// Over, still kept for late readers.
+    pub ended: u64,
+}
+
+/// `GET /v1/stats`: the node and each of its shards.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStats {
+    /// The engine's version (`CARGO_PKG_VERSION` of the binary).
+    pub version: String,
+    /// Milliseconds since the node started.
+    pub uptime_ms: u64,
+    /// True while the node drains (see [`DrainStatus`]).
+    pub draining: bool,
+    /// Sums over the shards.
+    pub totals: NodeTotals,
+    /// Conversations by state.
+    pub conversations: ConversationCounts,
+    /// Conversations waiting in the routing queue.
+    pub queue_length: u64,
+    /// One entry per shard, in shard order.
+    pub shards: Vec<ShardStats>,
+}
+
+/// The phase of a conversation (the protocol's `ConversationState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationState {
+    /// In the routing queue, no agent yet.
+    Waiting,
+    /// An agent serves it.
+    Serving,
+    /// Offered by its agent to another agent who has not answered yet.
+    Transferring,
+    /// Over.
+    Ended,
+}
+
+impl ConversationState {
+    /// The wire name: `waiting`, `serving`, `transferring` or `ended`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationState::Waiting => "waiting",
+            ConversationState::Serving => "serving",
+            ConversationState::Transferring => "transferring",
+            ConversationState::Ended => "ended",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "waiting" => ConversationState::Waiting,
+            "serving" => ConversationState::Serving,
+            "transferring" => ConversationState::Transferring,
+            "ended" => ConversationState::Ended,
+            _ => return None,
+        })
+    }
+}
+
+/// `GET /v1/conversations` query: which conversations to list. Every condition given
+/// must hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationFilter {
+    /// Only conversations in this state.
+    pub state: Option<ConversationState>,
+    /// Only conversations this agent serves, or is offered in a transfer.
+    pub agent: Option<String>,
+    /// Only conversations at least this old (since creation).
+    pub min_age_ms: Option<u64>,
+    /// At most this many, oldest first (1..=[`crate::limits::MAX_LIST_LIMIT`]; the
+    /// server fills in [`crate::limits::DEFAULT_LIST_LIMIT`] when absent).
+    pub limit: usize,
+}
+
+impl Default for ConversationFilter {
+    fn default() -> Self {
+        ConversationFilter {
+            state: None,
+            agent: None,
+            min_age_ms: None,
+            limit: crate::limits::DEFAULT_LIST_LIMIT,
+        }
+    }
+}
+
+/// One conversation, without its items.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationSummary {
+    /// The conversation id.
+    pub id: u64,
+    /// Its phase.
+    pub state: ConversationState,
+    /// The visitor's user id.
+    pub visitor: String,
+    /// The serving agent (during a transfer: the origin agent, until the target
+    /// accepts); absent while waiting, and after the end if none served it.
+    pub agent: Option<String>,
+    /// During a transfer, the agent it is offered to.
+    pub transfer_to: Option<String>,
+    /// Whether the visitor is a VIP (routed to the VIP group first).
+    pub vip: bool,
+    /// When it was created (ms since the Unix epoch).
+    pub created_at_ms: u64,
+    /// Milliseconds since it was created.
+    pub age_ms: u64,
+    /// Milliseconds since its last message or transition.
+    pub idle_ms: u64,
+    /// The seq of its last item (0: none yet).
+    pub last_seq: u64,
+    /// Its position in the routing queue (1 = next), while waiting.
+    pub queue_position: Option<u32>,
+}
+
+/// One ordered item of a conversation, as its history keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ConversationItem {
+    /// A chat message of a party, the system or a bot.
+    Message {
+        /// Its place in the conversation.
+        seq: u64,
+        /// Server time it was accepted (ms since the Unix epoch).
+        ts: u64,
+        /// The sender's user id (`system`, or the bot's name for posted messages).
+        from: String,
+        /// The sender's id for the message (dedupe key).
+        client_msg_id: String,
+        /// The text.
+        body: String,
+    },
+    /// A system event (the protocol's `system` frame).
+    System {
+        /// Its place in the conversation.
+        seq: u64,
+        /// Server time it happened (ms since the Unix epoch).
+        ts: u64,
+        /// What it announces: the protocol's `SystemKind` wire name (`created`,
+        /// `queued`, `queue_position`, `assigned`, `transfer_requested`,
+        /// `transferred`, `transfer_failed`, `requeued`, `ended`).
+        event: String,
+        /// The agent it names, if any.
+        agent: Option<String>,
+        /// The queue position it names, if any.
+        position: Option<u32>,
+        /// The reason it gives, if any.
+        reason: Option<String>,
+    },
+}
+
+/// `GET /v1/conversations/{id}`: one conversation with its most recent items.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationDetail {
+    /// The conversation.
+    pub conversation: ConversationSummary,
+    /// Its most recent items in seq order (at most the `recent` asked for; fewer if
+    /// the history is shorter or was trimmed).
+    pub items: Vec<ConversationItem>,
+    /// Connections following it now.
+    pub followers: u32,
+}
+
+/// `POST /v1/conversations/{id}/assign`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRequest {
+    /// The agent to serve it (a known agent; capacity and status are not checked —
+    /// the admin decides).
+    pub agent: String,
+}
+
+/// `POST /v1/conversations/{id}/transfer`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    /// The agent to offer it to (it accepts or declines from its console).
+    pub to: String,
+}
+
+/// Who a posted message is from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sender {
+    /// The system: JSON `"system"`; the message's `from` is `system`.
+    System,
+    /// A named bot: JSON `{"bot": "name"}`; the message's `from` is `bot:<name>`.
+    Bot(String),
+}
+
+/// `POST /v1/conversations/{id}/messages`: a message into the conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostMessage {
+    /// Who it is from.
+    pub from: Sender,
+    /// The text (1..=[`crate::limits::MAX_MESSAGE_BODY`] bytes).
+    pub body: String,
+    /// Dedupe key: a retry with the same id is not delivered twice and returns the
+    /// first seq. The server makes one up when absent.
+    #[serde(default)]
+    pub client_msg_id: Option<String>,
+}
+
+/// What `POST .../messages` returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostedMessage {
+    /// The conversation.
+    pub conv: u64,
+    /// The message's seq.
+    pub seq: u64,
+    /// Its server time (ms since the Unix epoch).
+    pub ts: u64,
+    /// The client message id it was stored under.
+    pub client_msg_id: String,
+    /// True when the id had been seen: nothing new was delivered.
+    pub duplicate: bool,
+}
+
+/// `POST /v1/users/{user}/events`: an application event for every connection of a user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushEvent {
+    /// The event's name (1..=[`crate::limits::MAX_NAME`] printable ASCII).
+    pub name: String,
+    /// Any JSON value, passed through (at most [`crate::limits::MAX_EVENT_DATA`] bytes
+    /// once serialized).
+    #[serde(default)]
+    pub data: serde_json::Value,
+}
+
+/// What `POST /v1/users/{user}/events` returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResult {
+    /// The user.
+    pub user: String,
+    /// Connections the event was queued to (0 when the user is not connected).
+    pub connections: u32,
+}
+
+/// An agent's availability (the protocol's `AgentStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    /// Takes new conversations up to its capacity.
+    Online,
+    /// Keeps its conversations, takes no new ones.
+    Away,
+    /// Signed off: its conversations go back to the queue.
+    Offline,
+}
+
+impl AgentStatus {
+    /// The wire name: `online`, `away` or `offline`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentStatus::Online => "online",
+            AgentStatus::Away => "away",
+            AgentStatus::Offline => "offline",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "online" => AgentStatus::Online,
+            "away" => AgentStatus::Away,
+            "offline" => AgentStatus::Offline,
+            _ => return None,
+        })
+    }
+}
+
+/// One agent as the router knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentView {
+    /// The agent's user id.
+    pub user: String,
+    /// Its availability.
+    pub status: AgentStatus,
+    /// Concurrent conversations it takes.
+    pub capacity: u32,
+    /// Routing weight; spare capacity is multiplied by it (0: never picked).
+    pub weight: u32,
+    /// Its groups (e.g. the VIP group).
+    pub groups: Vec<String>,
+    /// Its open connections.
+    pub connections: u32,
+    /// The conversations it serves (its load is their number).
+    pub conversations: Vec<u64>,
+    /// While it has no connection: milliseconds left before its conversations are
+    /// requeued.
+    pub grace_left_ms: Option<u64>,
+}
+
+/// `PATCH /v1/agents/{user}`: fields to change; absent fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentPatch {
+    /// New availability.
+    #[serde(default)]
+    pub status: Option<AgentStatus>,
+    /// New capacity (0..=[`crate::limits::MAX_CAPACITY`]).
+    #[serde(default)]
+    pub capacity: Option<u32>,
+    /// New routing weight (0..=[`crate::limits::MAX_WEIGHT`]).
+    #[serde(default)]
+    pub weight: Option<u32>,
+    /// New groups, replacing the old ones (at most [`crate::limits::MAX_GROUPS`], each
+    /// 1..=[`crate::limits::MAX_NAME`] printable ASCII without spaces).
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
+}
+
+/// `DELETE /v1/connections/{conn}` and `DELETE /v1/users/{user}/connections` body
+/// (optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KickRequest {
+    /// The WebSocket close reason (at most [`crate::limits::MAX_REASON`] bytes, the
+    /// close frame's limit); the server uses [`crate::limits::DEFAULT_KICK_REASON`]
+    /// when absent.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// What a kick returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KickResult {
+    /// Connections asked to close (with close code 4002 and the reason).
+    pub closed: u32,
+}
+
+/// `POST /v1/drain` and `GET /v1/drain`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainStatus {
+    /// True once draining started (it cannot be undone; restart the node).
+    pub draining: bool,
+    /// When it started (ms since the Unix epoch).
+    pub started_at_ms: Option<u64>,
+    /// Milliseconds since it started.
+    pub elapsed_ms: Option<u64>,
+    /// Client connections still open.
+    pub connections_left: u64,
+    /// True when draining and no connection is left.
+    pub done: bool,
+}
+
+/// `GET /v1/degradation`: the pressure level.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DegradationView {
+    /// The level in force, 0 (normal) ..= 3 (heaviest shedding).
+    pub level: u8,
+    /// True when an operator pinned it; false when the engine sets it itself.
+    pub pinned: bool,
+    /// Why it is at this level (e.g. `pinned`, `loop lag 40 ms on shard 2`).
+    pub cause: Option<String>,
+}
+
+/// `PUT /v1/degradation`: pin a level, or `{"level": null}` to return to automatic.
+/// The field is required (an empty object is refused so that a typo cannot unpin).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DegradationRequest {
+    /// 0..=3 pins that level; null returns to automatic.
+    pub level: Option<u8>,
+}
+
+/// The JSON body of every error answer: `{"error": {"code": ..., "message": ...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// The inside of [`ErrorBody`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// A stable machine-readable code (see [`crate::ApiError::code`]).
+    pub code: String,
+    /// A human-readable explanation; may change between versions.
+    pub message: String,
+}
