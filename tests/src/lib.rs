@@ -35,6 +35,7 @@ use switchboard_protocol::ws::{self, DataKind, Event, Limits, Opcode, Reader, Ro
 pub use switchboard_protocol;
 pub use tungstenite;
 
+pub mod chat_client;
 pub mod jwt;
 
 /// How long any single blocking step of a test may take before the test fails.
