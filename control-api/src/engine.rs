@@ -146,6 +146,9 @@ pub enum ApiError {
         /// What was wrong.
         message: String,
     },
+    /// The request did not arrive in time. 408 `request_timeout` (server only).
+    #[error("the request did not arrive in time")]
+    RequestTimeout,
     /// A bug: the engine failed in a way it should not. 500 `internal`.
     #[error("{message}")]
     Internal {
@@ -200,6 +203,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
+            ApiError::RequestTimeout => "request_timeout",
             ApiError::Internal { .. } => "internal",
         }
     }
@@ -215,6 +219,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::UnsupportedMediaType { .. } => 415,
+            ApiError::RequestTimeout => 408,
             ApiError::Internal { .. } => 500,
         }
     }

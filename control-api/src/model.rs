@@ -444,3 +444,24 @@ pub struct ErrorDetail {
     /// A human-readable explanation; may change between versions.
     pub message: String,
 }
+
+/// `GET /v1/conversations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationList {
+    /// The conversations matching the filter, oldest first.
+    pub conversations: Vec<ConversationSummary>,
+}
+
+/// `GET /v1/agents`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentList {
+    /// Every agent the router knows, sorted by user id.
+    pub agents: Vec<AgentView>,
+}
+
+/// `GET /livez` and `GET /readyz` when they succeed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Probe {
+    /// `live` or `ready`.
+    pub status: String,
+}
