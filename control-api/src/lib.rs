@@ -14,6 +14,8 @@
 //! token is set.
 #![forbid(unsafe_code)]
 
+pub mod client;
+mod ctl;
 pub mod engine;
 mod handlers;
 mod http;
@@ -22,6 +24,7 @@ pub mod model;
 pub mod routes;
 mod server;
 
+pub use ctl::{run_ctl, run_ctl_to, table, CtlArgs, CtlCommand};
 pub use engine::{ApiError, Engine};
 pub use http::percent_encode;
 pub use server::{

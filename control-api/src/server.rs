@@ -286,7 +286,10 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
                 (response, req.keep_alive)
             }
             Err(ReadError::Io(e))
-                if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
             {
                 (Response::error(&ApiError::RequestTimeout), false)
             }
