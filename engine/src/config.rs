@@ -122,6 +122,16 @@ pub struct ServeArgs {
     /// (`replace`, close code 4001).
     #[arg(long, value_enum, default_value = "allow")]
     pub relogin: crate::service::presence::ReloginPolicy,
+    /// Address of the control API (HTTP JSON for the admin and routing services), or
+    /// `off`. A non-loopback address requires a token.
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    pub control_listen: String,
+    /// Bearer token the control API requires.
+    #[arg(long, env = "SWITCHBOARD_CONTROL_TOKEN", hide_env_values = true)]
+    pub control_token: Option<String>,
+    /// File holding the control API's bearer token.
+    #[arg(long)]
+    pub control_token_file: Option<std::path::PathBuf>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     pub log_level: tracing::Level,

@@ -6,7 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam::queue::ArrayQueue;
 
+use crate::control::ControlRequest;
 use crate::metrics::Metrics;
+
+/// Control-plane requests a shard may have waiting.
+const CONTROL_QUEUE: usize = 256;
 use crate::sys::EventFd;
 
 /// Identifies a connection anywhere in the node: `shard:8 | generation:20 | slot:24`,
@@ -94,6 +98,15 @@ pub enum ShardMsg {
         /// Opened (true) or closed.
         login: bool,
     },
+    /// Push an application event to connection `conn`.
+    Push {
+        /// The connection.
+        conn: ConnId,
+        /// Event name.
+        name: Box<str>,
+        /// Event data, JSON text.
+        data: Box<str>,
+    },
     /// Close connection `conn` (relogin policy, admin kick) with `reason`.
     Kick {
         /// The connection.
@@ -121,6 +134,7 @@ pub struct Mesh {
     shutdown: AtomicBool,
     draining: AtomicBool,
     metrics: Metrics,
+    control: Vec<ArrayQueue<ControlRequest>>,
 }
 
 impl Mesh {
@@ -139,6 +153,9 @@ impl Mesh {
             shutdown: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             metrics: Metrics::new(shards),
+            control: (0..shards)
+                .map(|_| ArrayQueue::new(CONTROL_QUEUE))
+                .collect(),
         })
     }
 
@@ -177,6 +194,22 @@ impl Mesh {
         for shard in 0..self.shards {
             self.wake(shard);
         }
+    }
+
+    /// Queues a control-plane request for shard `shard` and wakes it.
+    pub fn push_control(
+        &self,
+        shard: usize,
+        request: ControlRequest,
+    ) -> Result<(), ControlRequest> {
+        self.control[shard].push(request)?;
+        self.wake(shard);
+        Ok(())
+    }
+
+    /// Takes the next control-plane request for shard `shard`.
+    pub fn pop_control(&self, shard: usize) -> Option<ControlRequest> {
+        self.control[shard].pop()
     }
 
     /// Asks every shard to drain: stop accepting and ask clients to reconnect elsewhere.

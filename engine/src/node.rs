@@ -13,12 +13,14 @@ use switchboard_protocol::conversation::Rules;
 
 use crate::auth::{self, Authenticator, DevAuthenticator, JwtOptions};
 use crate::config::ServeArgs;
+use crate::control::NodeControl;
 use crate::listener;
 use crate::mesh::Mesh;
 use crate::service::home::HomeLimits;
 use crate::service::router::RouterConfig;
 use crate::shard::{ServiceSettings, Shard, ShardSetup};
 use crate::sys;
+use switchboard_control_api::{check_bind, read_token_file, ControlAuth, ControlServer};
 
 /// What a shard thread reports to the node.
 enum ShardReport {
@@ -66,6 +68,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     drop(reports);
     wait_until_ready(&inbox, shards, &mesh)?;
     announce(bound, shards)?;
+    let _control = start_control(&args, &mesh)?;
     let signal = sys::wait_for_termination();
     tracing::info!(signal, "termination signal received: closing connections");
     let deadline = Instant::now() + Duration::from_millis(args.shutdown_deadline_ms);
@@ -161,6 +164,40 @@ fn wait_until_ready(
         }
     }
     Ok(())
+}
+
+/// Starts the control API on its own threads (off the shards), unless `off`.
+fn start_control(args: &ServeArgs, mesh: &Arc<Mesh>) -> anyhow::Result<Option<ControlServer>> {
+    if args.control_listen.eq_ignore_ascii_case("off") {
+        tracing::info!("control API disabled (--control-listen off)");
+        return Ok(None);
+    }
+    let addr: SocketAddr = args.control_listen.parse().with_context(|| {
+        format!(
+            "--control-listen {:?} is not an address (or `off`)",
+            args.control_listen
+        )
+    })?;
+    let token = match (&args.control_token, &args.control_token_file) {
+        (Some(_), Some(_)) => bail!("give --control-token or --control-token-file, not both"),
+        (Some(token), None) => Some(token.clone()),
+        (None, Some(path)) => Some(read_token_file(path).map_err(anyhow::Error::msg)?),
+        (None, None) => None,
+    };
+    check_bind(addr, token.as_deref()).map_err(anyhow::Error::msg)?;
+    let listener = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("binding the control API on {addr}"))?;
+    let bound = listener
+        .local_addr()
+        .context("reading the control address")?;
+    let engine = Arc::new(NodeControl::new(Arc::clone(mesh)));
+    let server = switchboard_control_api::serve(listener, engine, ControlAuth { token })
+        .context("starting the control API")?;
+    tracing::info!(%bound, "control API listening");
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "control on {bound}").context("writing to stdout")?;
+    stdout.flush().context("flushing stdout")?;
+    Ok(Some(server))
 }
 
 fn announce(bound: SocketAddr, shards: usize) -> anyhow::Result<()> {

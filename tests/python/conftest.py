@@ -47,8 +47,12 @@ class Server:
         binary = binary_path()
         if not binary.exists():
             raise RuntimeError(f"no switchboard binary at {binary} (set SWITCHBOARD_BIN or cargo build)")
+        # Servers run side by side: the control API gets a free port too unless asked.
+        wants_control = "--control-listen" not in args
+        control_args = ["--control-listen", "127.0.0.1:0"] if wants_control else []
+        self.control = None
         self.proc = subprocess.Popen(
-            [str(binary), "serve", "--listen", "127.0.0.1:0", *args],
+            [str(binary), "serve", "--listen", "127.0.0.1:0", *control_args, *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -83,7 +87,12 @@ class Server:
             match = LISTENING.match(line.strip())
             if match:
                 self.host, self.port, self.shards = match[1], int(match[2]), int(match[3])
-                break
+                if not wants_control:
+                    break
+            if line.startswith("control on "):
+                self.control = line.strip()[len("control on "):]
+                if getattr(self, "port", None):
+                    break
 
     def url(self, path: str) -> str:
         return f"ws://{self.host}:{self.port}{path}"

@@ -69,6 +69,7 @@ pub struct Server {
     child: Option<Child>,
     addr: SocketAddr,
     shards: u16,
+    control: Option<SocketAddr>,
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
     exit: Option<ExitStatus>,
@@ -94,9 +95,14 @@ impl Server {
             bin.display()
         );
         let mut command = Command::new(&bin);
+        // Servers run side by side: the control API gets a free port too, unless the
+        // test chooses one (or `off`).
+        let wants_control = !args.contains(&"--control-listen");
+        command.arg("serve").args(["--listen", "127.0.0.1:0"]);
+        if wants_control {
+            command.args(["--control-listen", "127.0.0.1:0"]);
+        }
         command
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -143,10 +149,12 @@ impl Server {
             child: Some(child),
             addr: "127.0.0.1:0".parse().unwrap(),
             shards: 0,
+            control: None,
             stdout,
             stderr,
             exit: None,
         };
+        let mut listening = false;
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -155,7 +163,16 @@ impl Server {
                     if let Some((addr, shards)) = parse_listening_line(&line) {
                         server.addr = addr;
                         server.shards = shards;
-                        return Ok(server);
+                        listening = true;
+                        if !wants_control {
+                            return Ok(server);
+                        }
+                    }
+                    if let Some(control) = line.trim().strip_prefix("control on ") {
+                        server.control = control.parse().ok();
+                        if listening {
+                            return Ok(server);
+                        }
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -182,6 +199,11 @@ impl Server {
     /// The bound public address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The control API's address (the harness gives every server a free port).
+    pub fn control_addr(&self) -> Option<SocketAddr> {
+        self.control
     }
 
     /// The shard count the server reported.

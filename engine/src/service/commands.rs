@@ -163,6 +163,24 @@ pub enum HomeCmd {
         /// The agent.
         agent: Box<str>,
     },
+    /// The control API gives the waiting conversation to `agent` (the router agreed).
+    AdminAssign {
+        /// The agent.
+        agent: Box<str>,
+        /// Its connections.
+        peers: Vec<Peer>,
+        /// Where the result goes.
+        reply: crate::control::Reply,
+    },
+    /// The control API moves the conversation to agent `to` (the router agreed).
+    AdminTransfer {
+        /// The new agent.
+        to: Box<str>,
+        /// Its connections.
+        peers: Vec<Peer>,
+        /// Where the result goes.
+        reply: crate::control::Reply,
+    },
     /// A connection that followed the conversation is gone.
     Unfollow {
         /// The connection.

@@ -181,6 +181,7 @@ impl Shard {
             ShardMsg::Router(cmd) => self.on_router_cmd(cmd),
             ShardMsg::Presence { user, conn, login } => self.on_presence(&user, conn, login),
             ShardMsg::Kick { conn, code, reason } => self.on_kick(conn, code, &reason),
+            ShardMsg::Push { conn, name, data } => self.on_push(conn, &name, &data),
             ShardMsg::Home { conv, cmd } => self.on_home_cmd(conv, cmd),
             ShardMsg::Frame {
                 to,

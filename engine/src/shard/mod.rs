@@ -8,6 +8,7 @@
 //! the submitting and the waiting.
 
 mod conn;
+mod control;
 mod frames;
 mod handshake;
 mod output;
@@ -432,6 +433,7 @@ impl Shard {
 
     fn on_wake(&mut self) {
         self.arm_wake();
+        self.drain_control();
         for from in 0..self.mesh.shards() {
             if from == self.index {
                 continue;

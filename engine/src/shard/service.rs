@@ -14,10 +14,12 @@ use switchboard_protocol::chat::{ClientFrame, Role, ServerFrame};
 
 use super::conn::{ChatSession, Endpoint, Phase};
 use super::Shard;
+use crate::control::{answer, answer_with, ControlReply};
 use crate::mesh::{ConnId, Peer, ShardMsg};
 use crate::service::commands::{HomeCmd, RouterCmd};
 use crate::service::home::{Actor, HomeOutput, RouterNote};
 use crate::service::presence::home_of_user;
+use switchboard_control_api::ApiError;
 
 /// Close code of a connection replaced by a newer one of the same user (`--relogin
 /// replace`); 4000–4999 are for applications.
@@ -34,9 +36,13 @@ impl Shard {
         self.post(0, ShardMsg::Router(cmd));
     }
 
-    fn send_home(&mut self, conv: u64, cmd: HomeCmd) {
+    pub(super) fn send_home(&mut self, conv: u64, cmd: HomeCmd) {
         let home = self.home_of(conv);
         self.post(home, ShardMsg::Home { conv, cmd });
+    }
+
+    pub(super) fn post_to(&mut self, shard: usize, msg: ShardMsg) {
+        self.post(shard, msg);
     }
 
     fn post(&mut self, shard: usize, msg: ShardMsg) {
@@ -433,6 +439,27 @@ impl Shard {
             }
             HomeCmd::AgentLost { agent } => homes.agent_lost(conv, &agent, now, &mut out),
             HomeCmd::Unfollow { conn } => homes.unfollow(conv, conn),
+            HomeCmd::AdminAssign {
+                agent,
+                peers,
+                reply,
+            } => match homes.is_waiting(conv) {
+                Ok(true) => {
+                    homes.assign(conv, &agent, &peers, now, &mut out);
+                    answer_with(&reply, homes.summary(conv, now), ControlReply::Summary);
+                }
+                Ok(false) | Err(_) => {
+                    let err = homes.is_waiting(conv).err().unwrap_or_else(|| {
+                        ApiError::conflict(format!("conversation {conv} is not waiting"))
+                    });
+                    answer(&reply, ControlReply::Error(err));
+                    out.push(HomeOutput::Router(RouterNote::Release { agent, conv }));
+                }
+            },
+            HomeCmd::AdminTransfer { to, peers, reply } => {
+                let result = homes.admin_transfer(conv, &to, &peers, now, &mut out);
+                answer_with(&reply, result, ControlReply::Summary);
+            }
         }
         self.carry_out_home(conv, &mut out);
         self.home_out = out;
@@ -542,6 +569,18 @@ impl Shard {
                 },
             );
         }
+    }
+
+    /// Sends an application event to a connection of this shard.
+    pub(super) fn on_push(&mut self, conn: ConnId, name: &str, data: &str) {
+        // Until the protocol has an `event` frame, the event travels as an `error`
+        // frame would not fit; it is sent as a system-less JSON-compatible `delivered`.
+        let body = format!("{{\"event\":{name:?},\"data\":{data}}}");
+        let frame = ServerFrame::Delivered {
+            from: 0,
+            body: &body,
+        };
+        self.enqueue_chat(conn.slot(), conn.generation(), &frame);
     }
 
     /// Closes a connection of this shard on another shard's request.

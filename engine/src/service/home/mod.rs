@@ -19,6 +19,8 @@ use switchboard_protocol::conversation::{
 
 use crate::mesh::{ConnId, Peer};
 
+mod admin;
+
 /// Limits of the conversation store; from the command line.
 #[derive(Debug, Clone, Copy)]
 pub struct HomeLimits {
@@ -178,6 +180,10 @@ struct Follower {
 #[derive(Debug)]
 struct Home {
     fsm: Conversation,
+    /// Server time (ms since the epoch) it was opened.
+    created_ms: u64,
+    /// The last queue position announced while waiting.
+    queue_position: Option<u32>,
     next_seq: u64,
     history: VecDeque<Item>,
     seen_ids: HashMap<Box<str>, u64>,
@@ -241,6 +247,8 @@ impl Homes {
         let (fsm, effects) = Conversation::open(conv, visitor, vip, now_ms);
         let home = Home {
             fsm,
+            created_ms: now_ms,
+            queue_position: None,
             next_seq: 1,
             history: VecDeque::new(),
             seen_ids: HashMap::new(),
@@ -371,11 +379,12 @@ impl Homes {
         now_ms: u64,
         out: &mut Vec<HomeOutput>,
     ) {
-        if self
+        if let Some(home) = self
             .convs
-            .get(&conv)
-            .is_some_and(|h| h.fsm.phase == Phase::Waiting)
+            .get_mut(&conv)
+            .filter(|h| h.fsm.phase == Phase::Waiting)
         {
+            home.queue_position = Some(position);
             let item = ItemBody::System {
                 kind: SystemKind::QueuePosition,
                 agent: None,
@@ -643,6 +652,9 @@ impl Homes {
         now_ms: u64,
         out: &mut Vec<HomeOutput>,
     ) {
+        // Agents that stop serving keep following until every announcement of this
+        // transition (transferred, requeued, ended) has reached them.
+        let mut released: Vec<String> = Vec::new();
         for effect in effects {
             let Some(home) = self.convs.get_mut(&conv) else {
                 return;
@@ -651,8 +663,7 @@ impl Homes {
             match effect {
                 Effect::Announce(announcement) => {
                     if let Announcement::Transferred { from, .. } = &announcement {
-                        // The previous agent stops seeing the conversation.
-                        home.followers.retain(|f| *f.user != *from.as_str());
+                        released.push(from.clone());
                         out.push(HomeOutput::Router(RouterNote::Moved {
                             conv,
                             from: from.as_str().into(),
@@ -667,14 +678,11 @@ impl Homes {
                 Effect::DeliverMessage => {}
                 Effect::Enqueue => out.push(HomeOutput::Router(RouterNote::Requeue { conv, vip })),
                 Effect::ReleaseAgent { agent } => {
-                    if home.fsm.serving_agent() != Some(agent.as_str()) {
-                        home.followers
-                            .retain(|f| *f.user != *agent || *f.user == *home.fsm.visitor);
-                    }
                     out.push(HomeOutput::Router(RouterNote::Release {
-                        agent: agent.into(),
+                        agent: agent.as_str().into(),
                         conv,
                     }));
+                    released.push(agent);
                 }
                 Effect::OfferTransfer { to } => {
                     let from = home.fsm.serving_agent().unwrap_or_default().into();
@@ -686,6 +694,24 @@ impl Homes {
                     }));
                 }
                 Effect::WithdrawOffer { .. } => {}
+            }
+        }
+        self.stop_following(conv, &released);
+    }
+
+    /// Released agents stop following a live conversation (they no longer see it); an
+    /// ended one keeps its followers until it is forgotten, so late resumes still work.
+    fn stop_following(&mut self, conv: u64, released: &[String]) {
+        let Some(home) = self.convs.get_mut(&conv) else {
+            return;
+        };
+        if home.fsm.is_ended() {
+            return;
+        }
+        let serving = home.fsm.serving_agent().map(str::to_owned);
+        for agent in released {
+            if serving.as_deref() != Some(agent.as_str()) && *agent != home.fsm.visitor {
+                home.followers.retain(|f| *f.user != *agent.as_str());
             }
         }
     }

@@ -11,6 +11,8 @@ pub use switchboard_protocol::chat::AgentStatus;
 
 use crate::mesh::{ConnId, Peer};
 
+mod admin;
+
 /// How routing behaves; from the command line.
 #[derive(Debug, Clone)]
 pub struct RouterConfig {

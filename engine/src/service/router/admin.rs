@@ -1,0 +1,142 @@
+//! What the control API asks of the router: agent views and changes (the routing
+//! service's lever), and assignments or moves decided outside the engine.
+
+use switchboard_control_api::model::{AgentPatch, AgentStatus as ApiStatus, AgentView};
+use switchboard_control_api::ApiError;
+
+use super::{Agent, AgentStatus, Router, RouterOutput};
+use crate::mesh::Peer;
+
+fn to_api(status: AgentStatus) -> ApiStatus {
+    match status {
+        AgentStatus::Online => ApiStatus::Online,
+        AgentStatus::Away => ApiStatus::Away,
+        AgentStatus::Offline => ApiStatus::Offline,
+    }
+}
+
+fn from_api(status: ApiStatus) -> AgentStatus {
+    match status {
+        ApiStatus::Online => AgentStatus::Online,
+        ApiStatus::Away => AgentStatus::Away,
+        ApiStatus::Offline => AgentStatus::Offline,
+    }
+}
+
+impl Router {
+    fn view(&self, user: &str, agent: &Agent, now_ms: u64) -> AgentView {
+        AgentView {
+            user: user.to_owned(),
+            status: to_api(agent.status),
+            capacity: agent.capacity,
+            weight: agent.weight,
+            groups: agent.groups.iter().map(|g| g.to_string()).collect(),
+            connections: agent.conns.len() as u32,
+            conversations: agent.conversations.clone(),
+            grace_left_ms: agent
+                .lost_since_ms
+                .map(|since| (since + self.config.agent_grace_ms).saturating_sub(now_ms)),
+        }
+    }
+
+    /// Every agent, by user id.
+    pub fn views(&self, now_ms: u64) -> Vec<AgentView> {
+        let mut views: Vec<AgentView> = self
+            .agents
+            .iter()
+            .map(|(user, agent)| self.view(user, agent, now_ms))
+            .collect();
+        views.sort_by(|a, b| a.user.cmp(&b.user));
+        views
+    }
+
+    /// Changes an agent's status, capacity, weight or groups; an agent not seen yet is
+    /// recorded (offline) so the routing service can prepare it. Reassigns the queue.
+    pub fn update_agent(
+        &mut self,
+        user: &str,
+        patch: &AgentPatch,
+        now_ms: u64,
+        out: &mut Vec<RouterOutput>,
+    ) -> AgentView {
+        let capacity = self.config.default_capacity;
+        let agent = self.agents.entry(user.into()).or_insert_with(|| Agent {
+            status: AgentStatus::Offline,
+            capacity,
+            weight: 1,
+            groups: Box::default(),
+            conns: Vec::new(),
+            conversations: Vec::new(),
+            lost_since_ms: None,
+        });
+        if let Some(status) = patch.status {
+            agent.status = from_api(status);
+        }
+        if let Some(capacity) = patch.capacity {
+            agent.capacity = capacity;
+        }
+        if let Some(weight) = patch.weight {
+            agent.weight = weight;
+        }
+        if let Some(groups) = &patch.groups {
+            agent.groups = groups.iter().map(|g| g.as_str().into()).collect();
+        }
+        self.assign_waiting(out);
+        let agent = &self.agents[user];
+        self.view(user, agent, now_ms)
+    }
+
+    /// Takes waiting conversation `conv` out of the queue for `agent` (an admin decision:
+    /// the agent must be connected; its capacity may be exceeded). Returns its connections.
+    pub fn force_assign(
+        &mut self,
+        conv: u64,
+        agent: &str,
+        out: &mut Vec<RouterOutput>,
+    ) -> Result<Vec<Peer>, ApiError> {
+        let record = self
+            .agents
+            .get(agent)
+            .ok_or_else(|| ApiError::not_found(format!("agent {agent}")))?;
+        if record.conns.is_empty() {
+            return Err(ApiError::conflict(format!(
+                "agent {agent} has no open connection"
+            )));
+        }
+        let index = self
+            .queue
+            .iter()
+            .position(|w| w.conv == conv)
+            .ok_or_else(|| {
+                ApiError::conflict(format!("conversation {conv} is not waiting in the queue"))
+            })?;
+        self.queue.remove(index);
+        let record = self
+            .agents
+            .get_mut(agent)
+            .ok_or_else(|| ApiError::not_found(format!("agent {agent}")))?;
+        record.conversations.push(conv);
+        let peers = record.conns.clone();
+        self.assign_waiting(out);
+        Ok(peers)
+    }
+
+    /// The connections of `to` if it can take one more conversation now.
+    pub fn transfer_target(&self, to: &str) -> Result<Vec<Peer>, ApiError> {
+        let record = self
+            .agents
+            .get(to)
+            .ok_or_else(|| ApiError::not_found(format!("agent {to}")))?;
+        if !record.can_take() {
+            return Err(ApiError::conflict(format!(
+                "agent {to} cannot take a conversation now (status, connections or capacity)"
+            )));
+        }
+        Ok(record.conns.clone())
+    }
+
+    /// Conversations waiting for an agent.
+    pub fn queue_length(&self) -> u64 {
+        self.queue.len() as u64
+    }
+}

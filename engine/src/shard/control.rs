@@ -1,0 +1,223 @@
+//! Control-plane requests reaching a shard: each is answered from what this shard owns
+//! (its conversations, the router on shard 0, its users' presence, its connections).
+
+use switchboard_control_api::ApiError;
+use switchboard_protocol::ws::close_code;
+
+use super::conn::Phase;
+use super::Shard;
+use crate::control::{answer, answer_with, ControlOp, ControlReply, ControlRequest};
+use crate::mesh::{ConnId, ShardMsg};
+use crate::service::commands::HomeCmd;
+use crate::service::router::Router;
+
+/// Close code of a connection closed by the control API (policy).
+const KICK_CLOSE_CODE: u16 = close_code::POLICY_VIOLATION;
+
+impl Shard {
+    /// Runs every control request waiting for this shard.
+    pub(super) fn drain_control(&mut self) {
+        while let Some(request) = self.mesh.pop_control(self.index) {
+            self.on_control(request);
+        }
+    }
+
+    fn on_control(&mut self, request: ControlRequest) {
+        let ControlRequest { op, reply } = request;
+        let now = self.wall_ms;
+        match op {
+            ControlOp::Counts => {
+                let queue = self.router.as_ref().map(Router::queue_length);
+                answer(&reply, ControlReply::Counts(self.homes.counts(), queue));
+            }
+            ControlOp::List(filter) => answer(
+                &reply,
+                ControlReply::List(self.homes.summaries(&filter, now)),
+            ),
+            ControlOp::Detail { conv, recent } => answer_with(
+                &reply,
+                self.homes.detail(conv, recent, now),
+                ControlReply::Detail,
+            ),
+            ControlOp::Assign { conv, agent } => self.with_router(&reply, |router, out| {
+                router.force_assign(conv, &agent, out).map(|peers| {
+                    (
+                        conv,
+                        HomeCmd::AdminAssign {
+                            agent: agent.as_str().into(),
+                            peers,
+                            reply: reply.clone(),
+                        },
+                    )
+                })
+            }),
+            ControlOp::Transfer { conv, to } => self.with_router(&reply, |router, _| {
+                router.transfer_target(&to).map(|peers| {
+                    (
+                        conv,
+                        HomeCmd::AdminTransfer {
+                            to: to.as_str().into(),
+                            peers,
+                            reply: reply.clone(),
+                        },
+                    )
+                })
+            }),
+            ControlOp::End { conv } => {
+                let mut out = std::mem::take(&mut self.home_out);
+                answer_with(
+                    &reply,
+                    self.homes.admin_end(conv, now, &mut out),
+                    ControlReply::Summary,
+                );
+                self.carry_out_home(conv, &mut out);
+                self.home_out = out;
+            }
+            ControlOp::Post { conv, msg } => {
+                let mut out = std::mem::take(&mut self.home_out);
+                answer_with(
+                    &reply,
+                    self.homes.post(conv, &msg, now, &mut out),
+                    ControlReply::Posted,
+                );
+                self.carry_out_home(conv, &mut out);
+                self.home_out = out;
+            }
+            ControlOp::Push { user, event } => {
+                let conns = self.presence.connections(&user).to_vec();
+                let data: Box<str> = event.data.to_string().into();
+                for &conn in &conns {
+                    let msg = ShardMsg::Push {
+                        conn,
+                        name: event.name.as_str().into(),
+                        data: data.clone(),
+                    };
+                    self.post_to(conn.shard(), msg);
+                }
+                answer(&reply, ControlReply::Count(conns.len() as u32));
+            }
+            ControlOp::Agents => match self.router.as_ref() {
+                Some(router) => answer(&reply, ControlReply::Agents(router.views(now))),
+                None => answer(
+                    &reply,
+                    ControlReply::Error(ApiError::unavailable("no router on this shard")),
+                ),
+            },
+            ControlOp::UpdateAgent { user, patch } => self
+                .with_router_view(&reply, |router, out| {
+                    router.update_agent(&user, &patch, now, out)
+                }),
+            ControlOp::KickConnection { conn, reason } => {
+                let id = ConnId(conn);
+                let open = self
+                    .conns
+                    .get_mut(id.slot(), id.generation())
+                    .is_some_and(|c| c.phase == Phase::Open);
+                if open {
+                    self.close_with(id.slot(), id.generation(), KICK_CLOSE_CODE, &reason);
+                    answer(&reply, ControlReply::Count(1));
+                } else {
+                    answer(
+                        &reply,
+                        ControlReply::Error(ApiError::not_found(format!("connection {conn}"))),
+                    );
+                }
+            }
+            ControlOp::KickUser { user, reason } => {
+                let conns = self.presence.connections(&user).to_vec();
+                for &conn in &conns {
+                    let msg = ShardMsg::Kick {
+                        conn,
+                        code: KICK_CLOSE_CODE,
+                        reason: reason.as_str().into(),
+                    };
+                    self.post_to(conn.shard(), msg);
+                }
+                answer(&reply, ControlReply::Count(conns.len() as u32));
+            }
+            ControlOp::Drain => {
+                self.begin_drain();
+                answer(&reply, ControlReply::Done);
+            }
+        }
+    }
+
+    /// Runs a router decision that, when it succeeds, hands a command to a home.
+    fn with_router(
+        &mut self,
+        reply: &crate::control::Reply,
+        decide: impl FnOnce(
+            &mut Router,
+            &mut Vec<crate::service::router::RouterOutput>,
+        ) -> Result<(u64, HomeCmd), ApiError>,
+    ) {
+        let Some(mut router) = self.router.take() else {
+            return answer(
+                reply,
+                ControlReply::Error(ApiError::unavailable("no router on this shard")),
+            );
+        };
+        let mut out = std::mem::take(&mut self.router_out);
+        let decision = decide(&mut router, &mut out);
+        self.router = Some(router);
+        match decision {
+            Ok((conv, cmd)) => self.send_home(conv, cmd),
+            Err(err) => answer(reply, ControlReply::Error(err)),
+        }
+        self.carry_out_router(&mut out);
+        self.router_out = out;
+    }
+
+    fn with_router_view(
+        &mut self,
+        reply: &crate::control::Reply,
+        change: impl FnOnce(
+            &mut Router,
+            &mut Vec<crate::service::router::RouterOutput>,
+        ) -> switchboard_control_api::model::AgentView,
+    ) {
+        let Some(mut router) = self.router.take() else {
+            return answer(
+                reply,
+                ControlReply::Error(ApiError::unavailable("no router on this shard")),
+            );
+        };
+        let mut out = std::mem::take(&mut self.router_out);
+        let view = change(&mut router, &mut out);
+        self.router = Some(router);
+        answer(reply, ControlReply::Agent(view));
+        self.carry_out_router(&mut out);
+        self.router_out = out;
+    }
+
+    /// Stops accepting and asks every client to reconnect elsewhere (close 1012).
+    pub(super) fn begin_drain(&mut self) {
+        tracing::info!(
+            shard = self.index,
+            connections = self.conns.len(),
+            "draining"
+        );
+        self.uring
+            .cancel(super::token::pack(super::token::ACCEPT, 0, 0));
+        for slot in 0..self.conns.capacity_slots() {
+            let Some(conn) = self.conns.slot_mut(slot) else {
+                continue;
+            };
+            let generation = conn.generation;
+            match conn.phase {
+                Phase::Open => self.close_with(
+                    slot,
+                    generation,
+                    DRAIN_CLOSE_CODE,
+                    "draining: reconnect to another node",
+                ),
+                Phase::Handshake => self.teardown(slot, generation),
+                Phase::Closing | Phase::Dead => {}
+            }
+            self.finish_teardown(slot, generation);
+        }
+    }
+}
+
+/// 1012 "service restart": the client should reconnect (to another node).
+const DRAIN_CLOSE_CODE: u16 = 1012;
