@@ -5,12 +5,28 @@ use crate::job::Target;
 
 /// Appends the upgrade request for `target` with `key` to `out`.
 pub fn write_upgrade_request(out: &mut Vec<u8>, target: &Target, key: &str) {
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        target.path, target.host, key
+    write_request(out, &target.host, &target.path, key, None);
+}
+
+/// Appends an upgrade request for `path` (path and query) on `host`, offering
+/// `subprotocol` when given.
+pub fn write_request(
+    out: &mut Vec<u8>,
+    host: &str,
+    path: &str,
+    key: &str,
+    subprotocol: Option<&str>,
+) {
+    use std::io::Write as _;
+    let _ = write!(
+        out,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
     );
-    out.extend_from_slice(request.as_bytes());
+    if let Some(protocol) = subprotocol {
+        let _ = write!(out, "Sec-WebSocket-Protocol: {protocol}\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Where the response head ends (after its blank line), if it is complete.
@@ -21,6 +37,12 @@ pub fn find_head_end(buf: &[u8]) -> Option<usize> {
 /// Checks the server's answer to the upgrade: 101, `Upgrade: websocket`, and the
 /// accept key derived from ours.
 pub fn check_upgrade_response(head: &[u8], key: &str) -> Result<(), String> {
+    check_upgrade(head, key).map(|_| ())
+}
+
+/// Like [`check_upgrade_response`], and returns the `Sec-WebSocket-Protocol` the
+/// server chose, if it answered one.
+pub fn check_upgrade(head: &[u8], key: &str) -> Result<Option<String>, String> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut response = httparse::Response::new(&mut headers);
     match response.parse(head) {
@@ -47,7 +69,7 @@ pub fn check_upgrade_response(head: &[u8], key: &str) -> Result<(), String> {
     }
     let expected = switchboard_protocol::http::accept_key(key);
     match header("sec-websocket-accept") {
-        Some(accept) if accept == expected => Ok(()),
+        Some(accept) if accept == expected => Ok(header("sec-websocket-protocol").map(str::to_owned)),
         Some(accept) => Err(format!(
             "wrong Sec-WebSocket-Accept {accept:?}, expected {expected:?}"
         )),

@@ -22,9 +22,11 @@
 //! Exit status: 0 when the run was clean, 1 when a connection failed or a message was
 //! lost, duplicated, reordered or corrupted, 2 when the run could not be carried out.
 
+mod chat;
 mod driver;
 mod handshake;
 mod job;
+mod output;
 mod payload;
 mod procfs;
 mod report;
@@ -63,6 +65,12 @@ enum Cmd {
     Echo(EchoArgs),
     /// Open connections, hold them, measure the server's memory per connection.
     Idle(IdleArgs),
+    /// Visitors and agents in conversations on /v1/ws, lines both ways at a fixed
+    /// total rate, every line checked (loss, duplicates, order, acks) and timed.
+    Chat(chat::ChatArgs),
+    /// Every visitor drops its connection at once, reconnects and resumes; measures
+    /// how long until all are back and what a control group saw meanwhile.
+    Storm(chat::StormArgs),
     /// Internal: one worker process of a split run.
     #[command(hide = true)]
     Worker {
@@ -183,6 +191,14 @@ fn main() -> ExitCode {
         }
         Cmd::Echo(args) => run_echo(args),
         Cmd::Idle(args) => run_idle(args),
+        Cmd::Chat(args) => {
+            let json = args.json();
+            return finish_chat(chat::run_chat(args), json);
+        }
+        Cmd::Storm(args) => {
+            let json = args.json();
+            return finish_chat(chat::run_storm(args), json);
+        }
     };
     match outcome {
         Ok(report) => {
@@ -195,6 +211,30 @@ fn main() -> ExitCode {
                 report.report.print_text();
             }
             if report.report.clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(err) => {
+            eprintln!("switchboard-loadgen: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn finish_chat(outcome: anyhow::Result<chat::ChatReport>, json: bool) -> ExitCode {
+    match outcome {
+        Ok(report) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&report).expect("report serializes")
+                );
+            } else {
+                report.print_text();
+            }
+            if report.clean {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
