@@ -20,6 +20,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a node: shards, listeners and every endpoint.
     Serve(ServeArgs),
+    /// Call a running node's control API (stats, conversations, agents, kick, drain …).
+    Ctl(switchboard_control_api::CtlArgs),
 }
 
 /// Flags of `switchboard serve`.
