@@ -17,6 +17,9 @@ use switchboard_protocol::ws::{encode_header, Opcode};
 const LINE_40: &str = "Hi, I'd like to change my delivery date.";
 /// A typical client message id (a UUID, 36 bytes).
 const MSG_ID: &str = "5f0c8d1e-6a0b-4f7e-9b1f-2d6a4c3e8f10";
+/// A typical application event from the back end.
+const EVENT_NAME: &str = "order_shipped";
+const EVENT_DATA: &str = r#"{"order":"A-17","carrier":"DHL","items":[{"sku":"TS-042","qty":2}]}"#;
 /// Conversation id, sequence number and server time of the conversation samples.
 const CONV: u64 = 1_000_042;
 const SEQ: u64 = 17;
@@ -121,6 +124,7 @@ fn samples() -> Vec<Sample> {
         server("message, 40-char line", message(LINE_40)),
         server("sent", sent()),
         server("system assigned", system_assigned()),
+        server("event order_shipped", event()),
         server(
             "error unknown_connection",
             ServerFrame::Error {
@@ -160,6 +164,13 @@ fn system_assigned() -> ServerFrame<'static> {
         agent: Some("agent-bob"),
         position: None,
         reason: None,
+    }
+}
+
+fn event() -> ServerFrame<'static> {
+    ServerFrame::Event {
+        name: EVENT_NAME,
+        data: EVENT_DATA,
     }
 }
 
@@ -314,6 +325,7 @@ fn every_frame() -> Vec<Sample> {
                 visitor: "alice",
             },
         ),
+        server("event", event()),
         server(
             "delivered",
             ServerFrame::Delivered {

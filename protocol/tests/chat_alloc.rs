@@ -104,6 +104,14 @@ fn encoding_and_binary_decoding_allocate_nothing_after_warm_up() {
             from_agent: "agent-bob",
             visitor: "alice",
         },
+        ServerFrame::Event {
+            name: "order_shipped",
+            data: r#"{"order":{"id":"A-17","lines":[{"sku":"x-1","qty":2}]},"note":"caf\u00e9 \"ok\""}"#,
+        },
+        ServerFrame::Event {
+            name: "needs \"escaping\"",
+            data: "null",
+        },
         ServerFrame::Delivered { from: 1, body },
         ServerFrame::Error {
             code: "unknown_connection",

@@ -33,6 +33,29 @@ fn text() -> impl Strategy<Value = String> {
     ]
 }
 
+/// The text of any JSON value, as the engine gets it (`serde_json::to_string` of a
+/// `Value`): nested arrays and objects, escaped and non-ASCII strings, every kind of
+/// number, `null`.
+fn json_text() -> impl Strategy<Value = String> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        text().prop_map(Value::String),
+    ];
+    let value = leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            proptest::collection::vec((text(), inner), 0..6)
+                .prop_map(|fields| Value::Object(fields.into_iter().collect())),
+        ]
+    });
+    value.prop_map(|value| value.to_string())
+}
+
 fn opt_text() -> impl Strategy<Value = Option<String>> {
     proptest::option::of(text())
 }
@@ -158,6 +181,7 @@ fn server_frame() -> impl Strategy<Value = OwnedServerFrame> {
                 visitor,
             }
         }),
+        (text(), json_text()).prop_map(|(name, data)| OwnedServerFrame::Event { name, data }),
         (id(), text()).prop_map(|(from, body)| OwnedServerFrame::Delivered { from, body }),
         (text(), text()).prop_map(|(code, message)| OwnedServerFrame::Error { code, message }),
     ]
@@ -243,8 +267,14 @@ proptest! {
     fn json_output_is_a_plain_json_object_with_a_type(frame in server_frame(), client in client_frame()) {
         let mut out = Vec::new();
         encode_server(Encoding::Json, &frame.as_frame(), &mut out);
-        let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let mut value: serde_json::Value = serde_json::from_slice(&out).unwrap();
         prop_assert_eq!(value["type"].as_str(), Some(frame.type_name()));
+        if let OwnedServerFrame::Event { data, .. } = &frame {
+            // `data` is embedded as the JSON value itself, not as a string holding it
+            // (and may be `null`: that is the value, not an absent field).
+            let data: serde_json::Value = serde_json::from_str(data).unwrap();
+            prop_assert_eq!(value.as_object_mut().unwrap().remove("data"), Some(data));
+        }
         // Absent optional fields are left out rather than written as null.
         prop_assert!(value.as_object().unwrap().values().all(|v| !v.is_null()));
         out.clear();
@@ -269,7 +299,7 @@ proptest! {
 
     #[test]
     fn binary_frames_with_a_known_tag_and_random_bodies_never_panic(
-        tag in prop_oneof![0x01u8..=0x0c, 0x81u8..=0x8c],
+        tag in prop_oneof![0x01u8..=0x0c, 0x81u8..=0x8d],
         body in proptest::collection::vec(any::<u8>(), 0..96),
     ) {
         let mut payload = vec![tag];

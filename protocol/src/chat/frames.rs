@@ -260,6 +260,27 @@ pub enum ServerFrameOf<S> {
         /// The conversation's visitor.
         visitor: S,
     },
+    /// An application event from the company's back end (through the control API),
+    /// pushed to every connection of a user, e.g. `order_shipped` with
+    /// `{"order":"A-17"}`.
+    Event {
+        /// The event's name. The engine accepts at most 64 bytes of printable ASCII
+        /// (checked where the event enters, not by the codecs).
+        name: S,
+        /// The event's payload: the text of one JSON value (any type: object, array,
+        /// string, number, `true`, `false`, `null`).
+        ///
+        /// **Trusted when encoding.** The JSON encoding embeds it verbatim as the
+        /// value of `"data"` (not as a string), without checking it: the engine must
+        /// hand over valid JSON, as `serde_json::to_string` of a `serde_json::Value`
+        /// produces, or the frame is not valid JSON. The binary encoding carries it as
+        /// a string, also unchecked.
+        ///
+        /// When decoding JSON it is the raw text of the value exactly as received
+        /// (without the whitespace around it); when decoding binary it is the string
+        /// as received.
+        data: S,
+    },
     /// A `direct` frame from another connection.
     Delivered {
         /// The sending connection's id.
@@ -380,6 +401,10 @@ impl<S> ServerFrameOf<S> {
                 from_agent: f(from_agent),
                 visitor: f(visitor),
             },
+            ServerFrameOf::Event { name, data } => ServerFrameOf::Event {
+                name: f(name),
+                data: f(data),
+            },
             ServerFrameOf::Delivered { from, body } => ServerFrameOf::Delivered {
                 from: *from,
                 body: f(body),
@@ -403,6 +428,7 @@ impl<S> ServerFrameOf<S> {
             ServerFrameOf::Read { .. } => "read",
             ServerFrameOf::Gap { .. } => "gap",
             ServerFrameOf::TransferOffer { .. } => "transfer_offer",
+            ServerFrameOf::Event { .. } => "event",
             ServerFrameOf::Delivered { .. } => "delivered",
             ServerFrameOf::Error { .. } => "error",
         }

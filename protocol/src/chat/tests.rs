@@ -635,3 +635,127 @@ fn binary_message_and_system_bytes_are_pinned() {
     expected.extend_from_slice(&[3, 0, 0, 0, 0, 0, 0, 0]);
     assert_eq!(system, expected, "{system:02x?}");
 }
+
+#[test]
+fn event_data_is_embedded_as_raw_json_and_decoded_as_its_text() {
+    let shipped = ServerFrame::Event {
+        name: "order_shipped",
+        data: r#"{"order":"A-17"}"#,
+    };
+    let json = br#"{"type":"event","name":"order_shipped","data":{"order":"A-17"}}"#;
+    assert_eq!(server_bytes(Encoding::Json, shipped), json);
+    let mut decoder = Decoder::default();
+    assert_eq!(
+        decoder
+            .decode_server(Encoding::Json, json)
+            .unwrap()
+            .as_frame(),
+        shipped
+    );
+    // Any JSON value, copied byte for byte: nesting, escapes, non-ASCII, numbers as
+    // written. The name is an ordinary (escaped) JSON string.
+    for data in [
+        r#"{"order":{"id":"A-17","lines":[{"sku":"x\"1","qty":2},{"sku":"é\u00e9","qty":1e3}]},"gift":null}"#,
+        r#"[[[]],{},[{"a":[true,false,null]}]]"#,
+        r#""just a string""#,
+        "-0.5",
+        "null",
+        "true",
+    ] {
+        let frame = ServerFrame::Event {
+            name: "quote\"and\\slash",
+            data,
+        };
+        let bytes = server_bytes(Encoding::Json, frame);
+        let expected = format!(r#"{{"type":"event","name":"quote\"and\\slash","data":{data}}}"#);
+        assert_eq!(String::from_utf8(bytes.clone()).unwrap(), expected);
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            value["data"],
+            serde_json::from_str::<serde_json::Value>(data).unwrap()
+        );
+        assert_eq!(
+            decoder
+                .decode_server(Encoding::Json, &bytes)
+                .unwrap()
+                .as_frame(),
+            frame
+        );
+    }
+    // Decoding keeps the value's own text, without the whitespace around it, in any
+    // field order, ignoring unknown fields.
+    let spaced = br#"{ "data" :  { "order" : [1, 2] }  , "extra": 1, "name":"n", "type":"event"}"#;
+    assert_eq!(
+        decoder.decode_server(Encoding::Json, spaced).unwrap(),
+        OwnedServerFrame::Event {
+            name: "n".into(),
+            data: r#"{ "order" : [1, 2] }"#.into(),
+        }
+    );
+    // `data` is required (`null` is a value, not an absence) and must be JSON.
+    for bad in [
+        &br#"{"type":"event","name":"n"}"#[..],
+        br#"{"type":"event","data":1}"#,
+        br#"{"type":"event","name":"n","data":}"#,
+        br#"{"type":"event","name":"n","data":{"a":}}"#,
+        br#"{"type":"event","name":"n","data":1,"data":2}"#,
+        br#"{"type":"event","name":1,"data":1}"#,
+    ] {
+        let err = decoder.decode_server(Encoding::Json, bad).unwrap_err();
+        assert!(
+            matches!(err, FrameError::InvalidJson(_)),
+            "{}: {err:?}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+    // A server frame sent by a client is unknown.
+    assert!(matches!(
+        decoder.decode_client(Encoding::Json, json),
+        Err(FrameError::UnknownJsonType(_))
+    ));
+}
+
+#[test]
+fn binary_event_bytes_are_pinned() {
+    let mut decoder = Decoder::default();
+    // Both strings inline: tag 0x8d, then the 16-byte root { name, data }.
+    let short = ServerFrame::Event {
+        name: "shipped",
+        data: r#"{"a":1}"#,
+    };
+    let bytes = server_bytes(Encoding::Binary, short);
+    assert_eq!(bytes, b"\x8dshipped\xff{\"a\":1}\xff");
+    assert_eq!(
+        decoder
+            .decode_server(Encoding::Binary, &bytes)
+            .unwrap()
+            .as_frame(),
+        short
+    );
+    // Both out of line: name's 13 bytes, data's 16 right after them, 3 bytes of
+    // padding to 32, then the root: name (0x80 | 13, offset -32), data (0x80 | 16,
+    // offset 13 - 40 = -27).
+    let shipped = ServerFrame::Event {
+        name: "order_shipped",
+        data: r#"{"order":"A-17"}"#,
+    };
+    let bytes = server_bytes(Encoding::Binary, shipped);
+    let mut expected = vec![0x8d];
+    expected.extend_from_slice(b"order_shipped{\"order\":\"A-17\"}");
+    expected.extend_from_slice(&[0; 3]);
+    expected.extend_from_slice(&[0x8d, 0, 0, 0, 0xe0, 0xff, 0xff, 0xff]);
+    expected.extend_from_slice(&[0x90, 0, 0, 0, 0xe5, 0xff, 0xff, 0xff]);
+    assert_eq!(bytes, expected, "{bytes:02x?}");
+    assert_eq!(
+        decoder
+            .decode_server(Encoding::Binary, &bytes)
+            .unwrap()
+            .as_frame(),
+        shipped
+    );
+    // Server-only: a client sending the tag gets "unknown type".
+    assert!(matches!(
+        decoder.decode_client(Encoding::Binary, &bytes),
+        Err(FrameError::UnknownBinaryType(0x8d))
+    ));
+}

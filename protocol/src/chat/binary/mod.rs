@@ -226,6 +226,13 @@ pub(crate) fn encode_server(frame: &ServerFrame<'_>, out: &mut Vec<u8>) {
             };
             write_archive(tag::TRANSFER_OFFER, &wire, out);
         }
+        ServerFrame::Event { name, data } => {
+            let wire = EventWire {
+                name: text(name),
+                data: text(data),
+            };
+            write_archive(tag::EVENT, &wire, out);
+        }
         ServerFrame::Delivered { from, body } => {
             let wire = DeliveredWire {
                 from,
@@ -401,6 +408,13 @@ pub(crate) fn decode_server(
                 conv: wire.conv.to_native(),
                 from_agent: wire.from_agent.as_str(),
                 visitor: wire.visitor.as_str(),
+            }
+        }
+        tag::EVENT => {
+            let wire = validate::<ArchivedEventWire<'static>>(scratch, archive)?;
+            ServerFrame::Event {
+                name: wire.name.as_str(),
+                data: wire.data.as_str(),
             }
         }
         tag::DELIVERED => {

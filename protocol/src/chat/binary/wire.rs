@@ -71,6 +71,8 @@ pub(crate) mod tag {
     pub(crate) const GAP: u8 = 0x8b;
     /// `transfer_offer`: [`super::TransferOfferWire`].
     pub(crate) const TRANSFER_OFFER: u8 = 0x8c;
+    /// `event`: [`super::EventWire`].
+    pub(crate) const EVENT: u8 = 0x8d;
 }
 
 /// `direct` (client to server).
@@ -208,6 +210,16 @@ pub(crate) struct TransferOfferWire<'a> {
     pub(crate) from_agent: Cow<'a, str>,
     #[rkyv(with = AsOwned)]
     pub(crate) visitor: Cow<'a, str>,
+}
+
+/// `event` (server to client). `data` is the JSON text of the event's payload, carried
+/// as a plain string.
+#[derive(Debug, Archive, Serialize, Deserialize)]
+pub(crate) struct EventWire<'a> {
+    #[rkyv(with = AsOwned)]
+    pub(crate) name: Cow<'a, str>,
+    #[rkyv(with = AsOwned)]
+    pub(crate) data: Cow<'a, str>,
 }
 
 /// `delivered` (server to client).

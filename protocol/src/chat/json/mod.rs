@@ -140,6 +140,7 @@ pub(crate) fn encode_server(frame: &ServerFrame<'_>, out: &mut Vec<u8>) {
             from_agent,
             visitor,
         },
+        ServerFrame::Event { name, data } => return write_event(name, data, out),
         ServerFrame::Delivered { from, body } => ServerOut::Delivered { from, body },
         ServerFrame::Error { code, message } => ServerOut::Error { code, message },
     };
@@ -151,6 +152,21 @@ fn write(wire: &impl serde::Serialize, out: &mut Vec<u8>) {
     if let Err(error) = serde_json::to_writer(out, wire) {
         unreachable!("serializing a chat frame to json failed: {error}");
     }
+}
+
+/// Writes `{"type":"event","name":…,"data":…}` with `data` copied verbatim: it is
+/// the text of a JSON value the engine vouches for (see `ServerFrameOf::Event`).
+///
+/// By hand rather than through serde: serde_json's `RawValue`, the type that embeds
+/// raw JSON, can only be made from a `&str` by parsing it (which checks the text the
+/// engine already guarantees, and allocates for nested values) or from an owned
+/// `String`. The bytes are those serde would write for the same fields.
+fn write_event(name: &str, data: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(br#"{"type":"event","name":"#);
+    write(&name, out);
+    out.extend_from_slice(br#","data":"#);
+    out.extend_from_slice(data.as_bytes());
+    out.push(b'}');
 }
 
 /// The fields of one frame type, from the whole payload (its `"type"` is skipped).
@@ -332,6 +348,13 @@ pub(crate) fn decode_server(payload: &[u8]) -> Result<OwnedServerFrame, FrameErr
                 conv,
                 from_agent,
                 visitor,
+            }
+        }
+        "event" => {
+            let EventIn { name, data } = fields(payload)?;
+            OwnedServerFrame::Event {
+                name,
+                data: Box::<str>::from(data).into_string(),
             }
         }
         "delivered" => {

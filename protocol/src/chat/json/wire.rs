@@ -1,7 +1,8 @@
 //! The serde shapes of the JSON encoding.
 //!
 //! Encoding goes through one internally tagged enum per direction (serde writes
-//! `"type"` first, with no buffering). Decoding reads the `"type"` field alone first,
+//! `"type"` first, with no buffering), except the server's `event`, whose raw JSON
+//! `data` is written by hand. Decoding reads the `"type"` field alone first,
 //! then the fields of that one frame type: serde's own internally tagged decoding
 //! buffers the whole object in an allocated tree, and would hide "unknown type" inside
 //! a generic message.
@@ -13,6 +14,7 @@
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::chat::{AgentStatus, ConversationState, Role, SystemKind};
 
@@ -65,7 +67,8 @@ pub(crate) enum ClientOut<'a> {
     },
 }
 
-/// Every server-to-client frame, as written. Absent optional fields are left out.
+/// Every server-to-client frame but `event`, as written. Absent optional fields are
+/// left out.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum ServerOut<'a> {
@@ -278,6 +281,14 @@ pub(crate) struct TransferOfferIn {
     pub(crate) conv: u64,
     pub(crate) from_agent: String,
     pub(crate) visitor: String,
+}
+
+/// Fields of `event`: `data` is any JSON value, kept as its raw text. (`event` is
+/// written by hand, not through [`ServerOut`]: see `write_event`.)
+#[derive(Debug, Deserialize)]
+pub(crate) struct EventIn {
+    pub(crate) name: String,
+    pub(crate) data: Box<RawValue>,
 }
 
 /// Fields of `delivered`.
