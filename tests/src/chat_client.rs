@@ -105,10 +105,7 @@ impl Client {
             headers.push(("Authorization", bearer.as_str()));
         }
         let url = server.ws_url(&path);
-        let (ws, response) = match try_ws_connect(&url, encoding.subprotocol(), &headers) {
-            Ok(pair) => pair,
-            Err(refused) => return Err(refused),
-        };
+        let (ws, response) = try_ws_connect(&url, encoding.subprotocol(), &headers)?;
         assert_eq!(
             response
                 .headers()

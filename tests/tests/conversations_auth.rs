@@ -260,3 +260,44 @@ fn dev_tokens_make_agents_with_groups_and_visitors() {
     let anon = Client::connect_auth(&server, Auth::None, JSON);
     assert_eq!(anon.user, format!("anon-{}", anon.conn));
 }
+
+#[test]
+fn relogin_replace_closes_the_older_connection_with_a_reason_and_allow_keeps_both() {
+    let server = serve(&["--relogin", "replace"]);
+    let mut a = agent(&server, "agent:agent-a", JSON);
+    let mut old = Client::connect(&server, "vic", JSON);
+    let conv = start_served_by(&mut old, &mut a);
+    let mut new = Client::connect(&server, "vic", BIN);
+    // The older connection is closed by the server with 4001 and a reason.
+    let close = loop {
+        match switchboard_tests::ws_read(&mut old.ws, switchboard_tests::IO_TIMEOUT) {
+            Ok(tungstenite::Message::Close(close)) => break close,
+            Ok(other) => panic!("expected a close of the older connection, got {other:?}"),
+            Err(err) => panic!("expected a close frame of the older connection, got {err}"),
+        }
+    };
+    let close = close.expect("a close code");
+    assert_eq!(u16::from(close.code), 4001, "{close:?}");
+    assert!(!close.reason.is_empty(), "close without a reason");
+    // The newest connection carries on in the same conversation.
+    new.resume(conv, 2);
+    assert_eq!(new.expect_snapshot().last_seq, 2);
+    new.say(conv, "v-1", "from the new device");
+    assert_eq!(new.expect_sent(conv, "v-1").0, 3);
+    a.expect_message(conv, 3, "vic", "v-1", "from the new device");
+
+    // The default (allow) keeps every connection of a user.
+    let server = serve(&[]);
+    let mut first = Client::connect(&server, "vic", JSON);
+    let mut second = Client::connect(&server, "vic", JSON);
+    let conv = first.start_new();
+    // No agent: the conversation waits, first in the queue.
+    first.expect_system(
+        conv,
+        2,
+        switchboard_protocol::chat::SystemKind::QueuePosition,
+    );
+    second.start();
+    second.expect_snapshot_and_replay(conv, 1);
+    first.expect_silence(Duration::from_millis(200));
+}

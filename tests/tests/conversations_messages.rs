@@ -419,10 +419,9 @@ fn a_whole_conversation_on_the_binary_protocol_next_to_a_json_agent() {
     v2.resume(conv, 20);
     let (snapshot, _) = v2.expect_snapshot_and_replay(conv, 21);
     assert_eq!(snapshot.last_seq, 24);
-    // The agent ends it: the visitor's connections see `ended {agent}` (what the agent
-    // itself sees is checked in conversations_lifecycle.rs).
+    // The agent ends it: every follower sees `ended {agent}`, the agent too.
     a.send(&ClientFrame::End { conv });
-    for client in [&mut v, &mut v2] {
+    for client in [&mut v, &mut v2, &mut a] {
         let ended = client.expect_system(conv, 25, SystemKind::Ended);
         assert_eq!(ended.reason.as_deref(), Some("agent"));
     }

@@ -95,15 +95,18 @@ fn an_accepted_transfer_moves_the_conversation_to_the_new_agent() {
     );
     a.resume(conv, 0);
     a.expect_error("not_participant");
-    eprintln!(
-        "old agent saw `transferred`: {}",
-        a.log.iter().any(|f| matches!(
-            f,
-            OwnedServerFrame::System {
-                event: SystemKind::Transferred,
-                ..
-            }
-        ))
+    // The old agent's last item of the conversation is the `transferred` that ended its
+    // part (its view is one sequence too), and nothing after it.
+    let last = a
+        .log
+        .iter()
+        .filter_map(SystemItem::from_frame)
+        .filter(|item| item.conv == conv)
+        .last();
+    assert!(
+        matches!(&last, Some(item) if item.seq == 6 && item.event == SystemKind::Transferred && item.agent.as_deref() == Some("agent-b")),
+        "old agent's last system item: {last:?}; {}",
+        a.dump()
     );
     // ...and no line reached it after the transfer.
     let after_transfer: Vec<_> = a
