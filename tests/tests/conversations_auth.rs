@@ -269,12 +269,10 @@ fn relogin_replace_closes_the_older_connection_with_a_reason_and_allow_keeps_bot
     let conv = start_served_by(&mut old, &mut a);
     let mut new = Client::connect(&server, "vic", BIN);
     // The older connection is closed by the server with 4001 and a reason.
-    let close = loop {
-        match switchboard_tests::ws_read(&mut old.ws, switchboard_tests::IO_TIMEOUT) {
-            Ok(tungstenite::Message::Close(close)) => break close,
-            Ok(other) => panic!("expected a close of the older connection, got {other:?}"),
-            Err(err) => panic!("expected a close frame of the older connection, got {err}"),
-        }
+    let close = match switchboard_tests::ws_read(&mut old.ws, switchboard_tests::IO_TIMEOUT) {
+        Ok(tungstenite::Message::Close(close)) => close,
+        Ok(other) => panic!("expected a close of the older connection, got {other:?}"),
+        Err(err) => panic!("expected a close frame of the older connection, got {err}"),
     };
     let close = close.expect("a close code");
     assert_eq!(u16::from(close.code), 4001, "{close:?}");
