@@ -101,8 +101,7 @@ fn an_accepted_transfer_moves_the_conversation_to_the_new_agent() {
         .log
         .iter()
         .filter_map(SystemItem::from_frame)
-        .filter(|item| item.conv == conv)
-        .last();
+        .rfind(|item| item.conv == conv);
     assert!(
         matches!(&last, Some(item) if item.seq == 6 && item.event == SystemKind::Transferred && item.agent.as_deref() == Some("agent-b")),
         "old agent's last system item: {last:?}; {}",
