@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a node: shards, listeners and every endpoint.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Call a running node's control API (stats, conversations, agents, kick, drain …).
     Ctl(switchboard_control_api::CtlArgs),
 }
@@ -134,6 +134,19 @@ pub struct ServeArgs {
     /// File holding the control API's bearer token.
     #[arg(long)]
     pub control_token_file: Option<std::path::PathBuf>,
+    /// Pressure budget: event-loop lag (ms) that counts as 100 %.
+    #[arg(long, default_value_t = 50)]
+    pub budget_loop_lag_ms: u64,
+    /// Pressure budget: unsent bytes over all connections (MiB) that count as 100 %.
+    #[arg(long, default_value_t = 512)]
+    pub budget_queued_mib: u64,
+    /// Pressure budget: connections that count as 100 % (default: 90 % of
+    /// --max-connections-per-shard × shards).
+    #[arg(long)]
+    pub budget_connections: Option<u64>,
+    /// Pressure budget: resident memory (MiB) that counts as 100 %.
+    #[arg(long, default_value_t = 8192)]
+    pub budget_memory_mib: u64,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     pub log_level: tracing::Level,
@@ -256,12 +269,16 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_tick_follows_the_shortest_timeout() {
         let cli = Cli::parse_from(["switchboard", "serve"]);
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("serve expected");
+        };
         assert_eq!(args.listen.to_string(), "0.0.0.0:8080");
         assert!(args.validate().is_ok());
         assert_eq!(args.tick(), Duration::from_millis(250));
         let cli = Cli::parse_from(["switchboard", "serve", "--handshake-timeout-ms", "200"]);
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("serve expected");
+        };
         assert_eq!(args.tick(), Duration::from_millis(50));
     }
 }

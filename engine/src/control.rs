@@ -3,7 +3,7 @@
 //! shards that own the data, and waiting (on the control thread, never on a shard)
 //! for their replies.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -152,8 +152,6 @@ pub struct NodeControl {
     mesh: Arc<Mesh>,
     started: Instant,
     drain_started: Mutex<Option<(Instant, u64)>>,
-    degradation_level: AtomicU8,
-    degradation_pinned: AtomicBool,
 }
 
 impl NodeControl {
@@ -163,8 +161,6 @@ impl NodeControl {
             mesh,
             started: Instant::now(),
             drain_started: Mutex::new(None),
-            degradation_level: AtomicU8::new(0),
-            degradation_pinned: AtomicBool::new(false),
         }
     }
 
@@ -236,7 +232,7 @@ impl NodeControl {
     }
 
     fn node_level_metrics(&self, counts: &ConversationCounts, queue: u64) -> String {
-        let level = self.degradation_level.load(Ordering::Relaxed);
+        let level = self.mesh.level().get();
         let draining = u8::from(self.mesh.draining());
         format!(
             "# HELP switchboard_conversations Conversations by state.\n# TYPE switchboard_conversations gauge\n\
@@ -261,18 +257,16 @@ impl NodeControl {
     }
 
     fn degradation_view(&self) -> DegradationView {
-        let pinned = self.degradation_pinned.load(Ordering::Relaxed);
+        let pinned = self.mesh.level().pinned();
+        let cause = if pinned {
+            "pinned by the control API".to_owned()
+        } else {
+            self.mesh.level_cause()
+        };
         DegradationView {
-            level: self.degradation_level.load(Ordering::Relaxed),
+            level: self.mesh.level().get(),
             pinned,
-            cause: Some(
-                if pinned {
-                    "pinned by the control API"
-                } else {
-                    "automatic (pressure sensing not built yet: stays 0)"
-                }
-                .to_owned(),
-            ),
+            cause: Some(cause),
         }
     }
 }
@@ -503,22 +497,18 @@ impl Engine for NodeControl {
     }
 
     fn set_degradation(&self, pin: Option<u8>) -> Result<DegradationView, ApiError> {
-        match pin {
-            Some(level) if level > 3 => return Err(ApiError::invalid("level must be 0..=3")),
-            Some(level) => {
-                self.degradation_level.store(level, Ordering::Relaxed);
-                self.degradation_pinned.store(true, Ordering::Relaxed);
-            }
-            None => {
-                self.degradation_level.store(0, Ordering::Relaxed);
-                self.degradation_pinned.store(false, Ordering::Relaxed);
-            }
+        if pin.is_some_and(|level| level > 3) {
+            return Err(ApiError::invalid("level must be 0..=3"));
         }
+        self.mesh.level().pin(pin);
         tracing::info!(
-            level = self.degradation_level.load(Ordering::Relaxed),
+            level = self.mesh.level().get(),
             pinned = pin.is_some(),
             "degradation level set by the control API"
         );
+        for shard in 0..self.mesh.shards() {
+            self.mesh.wake(shard);
+        }
         Ok(self.degradation_view())
     }
 }

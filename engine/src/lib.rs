@@ -23,6 +23,7 @@ pub mod listener;
 pub mod mesh;
 pub mod metrics;
 pub mod node;
+pub mod pressure;
 pub mod service;
 pub mod shard;
 mod sys;

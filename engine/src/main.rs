@@ -25,7 +25,7 @@ fn main() -> std::process::ExitCode {
                 .with_target(false)
                 .with_ansi(std::io::stderr().is_terminal())
                 .init();
-            match switchboard_engine::node::serve(args) {
+            match switchboard_engine::node::serve(*args) {
                 Ok(()) => std::process::ExitCode::SUCCESS,
                 Err(err) => {
                     tracing::error!("{err:#}");

@@ -8,6 +8,7 @@ use crossbeam::queue::ArrayQueue;
 
 use crate::control::ControlRequest;
 use crate::metrics::Metrics;
+use crate::pressure::LevelCell;
 
 /// Control-plane requests a shard may have waiting.
 const CONTROL_QUEUE: usize = 256;
@@ -133,6 +134,8 @@ pub struct Mesh {
     wakers: Vec<EventFd>,
     shutdown: AtomicBool,
     draining: AtomicBool,
+    level: LevelCell,
+    level_cause: std::sync::Mutex<String>,
     metrics: Metrics,
     control: Vec<ArrayQueue<ControlRequest>>,
 }
@@ -152,6 +155,8 @@ impl Mesh {
             wakers,
             shutdown: AtomicBool::new(false),
             draining: AtomicBool::new(false),
+            level: LevelCell::default(),
+            level_cause: std::sync::Mutex::new("no pressure measured yet".into()),
             metrics: Metrics::new(shards),
             control: (0..shards)
                 .map(|_| ArrayQueue::new(CONTROL_QUEUE))
@@ -217,6 +222,26 @@ impl Mesh {
         self.draining.store(true, Ordering::Release);
         for shard in 0..self.shards {
             self.wake(shard);
+        }
+    }
+
+    /// The degradation level in force (0–3).
+    pub fn level(&self) -> &LevelCell {
+        &self.level
+    }
+
+    /// Why the level is what it is.
+    pub fn level_cause(&self) -> String {
+        self.level_cause
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
+    }
+
+    /// Records why the level changed (rare: only on changes).
+    pub fn set_level_cause(&self, cause: String) {
+        if let Ok(mut slot) = self.level_cause.lock() {
+            *slot = cause;
         }
     }
 

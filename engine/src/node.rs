@@ -16,6 +16,7 @@ use crate::config::ServeArgs;
 use crate::control::NodeControl;
 use crate::listener;
 use crate::mesh::Mesh;
+use crate::pressure::Budgets;
 use crate::service::home::HomeLimits;
 use crate::service::router::RouterConfig;
 use crate::shard::{ServiceSettings, Shard, ShardSetup};
@@ -44,6 +45,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut threads = Vec::with_capacity(shards);
     for (index, listener) in listeners.into_iter().enumerate() {
         let setup = ShardSetup {
+            budgets: budgets(&args, shards),
             router: router_config(&args),
             conversations: conversation_rules(&args),
             service: ServiceSettings {
@@ -99,6 +101,19 @@ fn authenticator(args: &ServeArgs) -> anyhow::Result<Arc<dyn Authenticator>> {
             );
             Ok(Arc::new(DevAuthenticator))
         }
+    }
+}
+
+/// The pressure budgets from the flags.
+fn budgets(args: &ServeArgs, shards: usize) -> Budgets {
+    let connections = args
+        .budget_connections
+        .unwrap_or((args.max_connections_per_shard as u64 * shards as u64) * 9 / 10);
+    Budgets {
+        loop_lag_us: args.budget_loop_lag_ms * 1000,
+        queued_bytes: args.budget_queued_mib << 20,
+        connections,
+        memory_bytes: args.budget_memory_mib << 20,
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod conn;
 mod control;
+mod degrade;
 mod frames;
 mod handshake;
 mod output;
@@ -28,6 +29,7 @@ use crate::auth::Authenticator;
 use crate::config::ServeArgs;
 use crate::mesh::{ConnId, Mesh, ShardMsg};
 use crate::metrics::ShardCounters;
+use crate::pressure::{Budgets, PressureMonitor};
 use crate::service::home::{HomeLimits, HomeOutput, Homes};
 use crate::service::presence::{Presence, ReloginPolicy};
 use crate::service::router::{Router, RouterConfig, RouterOutput};
@@ -88,6 +90,8 @@ pub struct ShardSetup {
     pub conversations: (Rules, HomeLimits),
     /// Customer-service settings.
     pub service: ServiceSettings,
+    /// Pressure budgets (the monitor runs on shard 0).
+    pub budgets: Budgets,
 }
 
 /// One shard's event loop and everything it owns.
@@ -127,6 +131,14 @@ pub struct Shard {
     homes: Homes,
     /// The users whose presence lives on this shard.
     presence: Presence,
+    /// The pressure monitor (shard 0 only).
+    pressure: Option<PressureMonitor>,
+    /// The degradation level this shard applies.
+    level: u8,
+    /// Resident memory last read (shard 0).
+    memory_bytes: u64,
+    /// When memory was last read (shard clock, ms).
+    memory_read_ms: u64,
     /// Customer-service settings.
     service: ServiceSettings,
     /// Service commands this shard sent itself, run before the turn ends.
@@ -187,6 +199,10 @@ impl Shard {
             router: (setup.index == 0).then(|| Router::new(setup.router.clone())),
             homes: Homes::new(setup.conversations.0, setup.conversations.1),
             presence: Presence::new(setup.service.relogin),
+            pressure: (setup.index == 0).then(|| PressureMonitor::new(setup.budgets)),
+            level: 0,
+            memory_bytes: 0,
+            memory_read_ms: 0,
             service: setup.service.clone(),
             local: VecDeque::new(),
             router_out: Vec::new(),
@@ -297,7 +313,10 @@ impl Shard {
     }
 
     fn admit(&mut self, fd: RawFd) {
-        if self.conns.len() >= self.settings.max_connections || !self.accepting_new() {
+        if self.conns.len() >= self.settings.max_connections
+            || !self.accepting_new()
+            || self.level >= 3
+        {
             ShardCounters::bump(&self.counters().rejects);
             sys::close(fd);
             return;
@@ -377,6 +396,7 @@ impl Shard {
 
     fn on_tick(&mut self) {
         self.measure_lag();
+        self.check_pressure();
         self.service_tick();
         let now = self.now32();
         let mut unsent = 0u64;
@@ -434,6 +454,7 @@ impl Shard {
     fn on_wake(&mut self) {
         self.arm_wake();
         self.drain_control();
+        self.apply_level();
         for from in 0..self.mesh.shards() {
             if from == self.index {
                 continue;

@@ -51,7 +51,7 @@ impl Shard {
         if conn.phase != Phase::Open {
             return;
         }
-        if conn.unsent_bytes() + payload.len() > self.settings.max_outbound_bytes {
+        if conn.unsent_bytes() + payload.len() > self.outbound_limit() {
             self.cut_slow_consumer(slot, generation);
             return;
         }
@@ -82,10 +82,7 @@ impl Shard {
         {
             queued.clear();
         }
-        let reason = format!(
-            "slow consumer: over {} unsent bytes",
-            self.settings.max_outbound_bytes
-        );
+        let reason = format!("slow consumer: over {} unsent bytes", self.outbound_limit());
         self.close_with(slot, generation, close_code::TRY_AGAIN_LATER, &reason);
     }
 

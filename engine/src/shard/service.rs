@@ -131,6 +131,8 @@ impl Shard {
                     },
                 );
             }
+            // Typing and read receipts are the first thing dropped under pressure.
+            ClientFrame::Typing { .. } | ClientFrame::Read { .. } if self.level >= 1 => {}
             ClientFrame::Typing { conv } => {
                 if self.typing_allowed(slot, generation) {
                     self.send_home(
@@ -331,6 +333,16 @@ impl Shard {
                         peers,
                     },
                 ),
+                RouterOutput::Busy { peer } => {
+                    let frame = ServerFrame::Error {
+                        code: "busy",
+                        message:
+                            "all agents are busy right now; your conversation waits in the queue",
+                    };
+                    let mut payload = Vec::with_capacity(96);
+                    switchboard_protocol::chat::encode_server(peer.encoding, &frame, &mut payload);
+                    self.deliver_frame(peer.conn, 0, payload.into(), Instant::now());
+                }
                 RouterOutput::AgentLost { conv, agent } => {
                     self.send_home(conv, HomeCmd::AgentLost { agent })
                 }
@@ -573,14 +585,11 @@ impl Shard {
 
     /// Sends an application event to a connection of this shard.
     pub(super) fn on_push(&mut self, conn: ConnId, name: &str, data: &str) {
-        // Until the protocol has an `event` frame, the event travels as an `error`
-        // frame would not fit; it is sent as a system-less JSON-compatible `delivered`.
-        let body = format!("{{\"event\":{name:?},\"data\":{data}}}");
-        let frame = ServerFrame::Delivered {
-            from: 0,
-            body: &body,
-        };
-        self.enqueue_chat(conn.slot(), conn.generation(), &frame);
+        self.enqueue_chat(
+            conn.slot(),
+            conn.generation(),
+            &ServerFrame::Event { name, data },
+        );
     }
 
     /// Closes a connection of this shard on another shard's request.

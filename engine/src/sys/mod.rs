@@ -120,3 +120,13 @@ pub fn wait_for_termination() -> i32 {
     }
     signal
 }
+
+/// Resident set size of this process, in bytes (from /proc/self/statm; a cheap read of
+/// a kernel-generated file, done at most once a second).
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no memory preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).ok()?)
+}

@@ -141,6 +141,11 @@ pub enum RouterOutput {
         /// All of the agent's connections (they follow the conversation on accept).
         peers: Vec<Peer>,
     },
+    /// The node is under pressure: tell the visitor its conversation waits.
+    Busy {
+        /// The visitor's connection.
+        peer: Peer,
+    },
     /// `agent`'s grace period expired: `conv` goes back to the queue.
     AgentLost {
         /// The conversation.
@@ -158,6 +163,8 @@ pub struct Router {
     queue: VecDeque<Waiting>,
     visitors: HashMap<Box<str>, u64>,
     next_conv: u64,
+    /// Under pressure (level 2+) no new assignment is made; conversations wait.
+    paused: bool,
 }
 
 impl Router {
@@ -169,6 +176,7 @@ impl Router {
             queue: VecDeque::new(),
             visitors: HashMap::new(),
             next_conv: 1,
+            paused: false,
         }
     }
 
@@ -213,6 +221,15 @@ impl Router {
             vip,
             announced: 0,
         });
+        if self.paused {
+            out.push(RouterOutput::Busy { peer });
+        }
+        self.assign_waiting(out);
+    }
+
+    /// Pauses (under pressure) or resumes assignment; resuming assigns the queue.
+    pub fn set_paused(&mut self, paused: bool, out: &mut Vec<RouterOutput>) {
+        self.paused = paused;
         self.assign_waiting(out);
     }
 
@@ -404,7 +421,7 @@ impl Router {
     /// Assigns waiting conversations in queue order, then tells the rest their place.
     fn assign_waiting(&mut self, out: &mut Vec<RouterOutput>) {
         let mut index = 0;
-        while index < self.queue.len() {
+        while index < self.queue.len() && !self.paused {
             let waiting = self.queue[index].clone();
             match self.pick_agent(waiting.vip) {
                 Some(agent) => {

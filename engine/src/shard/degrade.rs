@@ -1,0 +1,107 @@
+//! A shard's side of pressure self-sensing: shard 0 turns every shard's sensors into
+//! the node's level ([`PressureMonitor`]); every shard applies the level in force.
+
+use std::sync::atomic::Ordering;
+
+use switchboard_protocol::chat::ServerFrame;
+
+use super::conn::{Endpoint, Phase};
+use super::Shard;
+use crate::pressure::Sensors;
+use crate::sys;
+
+/// How often shard 0 reads the process's resident memory.
+const MEMORY_READ_INTERVAL_MS: u64 = 1000;
+
+impl Shard {
+    /// On shard 0: measures and maybe changes the level. On every shard: applies it.
+    pub(super) fn check_pressure(&mut self) {
+        if self.pressure.is_some() {
+            let sensors = self.read_sensors();
+            let (level, cause) = match self.pressure.as_mut() {
+                Some(monitor) => {
+                    monitor.observe(&sensors);
+                    (monitor.level(), monitor.cause(&sensors))
+                }
+                None => (
+                    0,
+                    crate::pressure::Cause {
+                        sensor: "none",
+                        percent: 0,
+                    },
+                ),
+            };
+            // Every tick, so that a level the control API un-pins returns to the measured one.
+            {
+                if self.mesh.level().set_automatic(level) {
+                    let why = format!("{} at {}% of its budget", cause.sensor, cause.percent);
+                    tracing::warn!(level, cause = %why, "degradation level changed");
+                    self.mesh.set_level_cause(why);
+                    for shard in 0..self.mesh.shards() {
+                        self.mesh.wake(shard);
+                    }
+                }
+            }
+        }
+        self.apply_level();
+    }
+
+    fn read_sensors(&mut self) -> Sensors {
+        let metrics = self.mesh.metrics();
+        if self.now_ms >= self.memory_read_ms + MEMORY_READ_INTERVAL_MS {
+            self.memory_read_ms = self.now_ms;
+            self.memory_bytes = sys::resident_bytes().unwrap_or(self.memory_bytes);
+        }
+        Sensors {
+            loop_lag_us: (0..metrics.shard_count())
+                .map(|i| metrics.shard(i).loop_lag_us.load(Ordering::Relaxed))
+                .max()
+                .unwrap_or(0),
+            queued_bytes: metrics.total(|s| &s.outbound_queue_bytes),
+            connections: metrics.total(|s| &s.connections),
+            memory_bytes: self.memory_bytes,
+        }
+    }
+
+    /// Applies a new level: tells this shard's chat clients, pauses or resumes routing.
+    pub(super) fn apply_level(&mut self) {
+        let level = self.mesh.level().get();
+        if level == self.level {
+            return;
+        }
+        self.level = level;
+        let data = format!("{{\"level\":{level}}}");
+        for slot in 0..self.conns.capacity_slots() {
+            let Some(conn) = self.conns.slot_mut(slot) else {
+                continue;
+            };
+            if conn.phase == Phase::Open && matches!(conn.endpoint, Endpoint::Chat(_)) {
+                let generation = conn.generation;
+                self.enqueue_chat(
+                    slot,
+                    generation,
+                    &ServerFrame::Event {
+                        name: "pressure",
+                        data: &data,
+                    },
+                );
+            }
+        }
+        if let Some(mut router) = self.router.take() {
+            let mut out = std::mem::take(&mut self.router_out);
+            router.set_paused(level >= 2, &mut out);
+            self.router = Some(router);
+            self.carry_out_router(&mut out);
+            self.router_out = out;
+        }
+    }
+
+    /// Unsent bytes a connection may hold at the current level (a quarter at level 2+).
+    pub(super) fn outbound_limit(&self) -> usize {
+        if self.level >= 2 {
+            self.settings.max_outbound_bytes / 4
+        } else {
+            self.settings.max_outbound_bytes
+        }
+    }
+}
