@@ -6,8 +6,8 @@
 //! (requeued after `--agent-grace-ms` and routed to another agent) or comes back within
 //! the grace period (keeps its conversations).
 //!
-//! Weights are not reachable over the wire until the control API exists; they are
-//! unit-tested in engine/src/service/router.rs.
+//! Weights come from the routing service through the control API
+//! (`PATCH /v1/agents/{user}`).
 
 use std::time::Duration;
 
@@ -359,4 +359,44 @@ fn an_agent_with_another_device_open_is_not_lost_when_one_closes() {
     v.say(conv, "v-1", "hello");
     assert_eq!(v.expect_sent(conv, "v-1").0, 3, "{}", v.dump());
     a2.expect_message(conv, 3, "vic", "v-1", "hello");
+}
+
+/// `PATCH /v1/agents/{user}` on the control API (loopback, no token).
+fn patch_agent(server: &Server, user: &str, body: &str) -> serde_json::Value {
+    let addr = server.control_addr().expect("the control API listens");
+    let request = format!(
+        "PATCH /v1/agents/{user} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let response =
+        switchboard_tests::http_exchange(addr, request.as_bytes()).expect("control API answer");
+    assert_eq!(
+        response.status,
+        200,
+        "PATCH /v1/agents/{user}: {}",
+        response.body_text()
+    );
+    response.json()
+}
+
+#[test]
+fn weights_set_by_the_routing_service_scale_spare_capacity() {
+    let server = serve(&["--agent-capacity", "5"]);
+    let mut a = agent(&server, "agent:agent-a", JSON);
+    let mut b = agent(&server, "agent:agent-b", JSON);
+    let view = patch_agent(&server, "agent-b", r#"{"weight":4}"#);
+    assert_eq!(view["weight"], 4, "{view}");
+    // Scores (weight × spare): a 1×5, b 4×5=20 → b; b 16, 12, 8 → b; then a 5 > b 4.
+    // Without the weight, ties by name would give a, b, a, b, a.
+    let want = ["agent-b", "agent-b", "agent-b", "agent-b", "agent-a"];
+    for (i, want) in want.iter().enumerate() {
+        let mut v = Client::connect(&server, &format!("w{i}"), JSON);
+        let (conv, got) = start_and_route(&mut v);
+        assert_eq!(got.as_deref(), Ok(*want), "visitor w{i}");
+        if *want == "agent-a" {
+            a.expect_assignment(conv);
+        } else {
+            b.expect_assignment(conv);
+        }
+    }
 }
