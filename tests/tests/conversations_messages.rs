@@ -440,3 +440,25 @@ fn a_whole_conversation_on_the_binary_protocol_next_to_a_json_agent() {
     assert_ne!(conv2, conv);
     chat_both_ways(&mut w, &mut b, conv2, 3, 10);
 }
+
+/// `sent` means "accepted": a client_msg_id is the *sender's* id for its line. When the
+/// agent happens to use the same id as the visitor did (simple clients count 1, 2, 3…),
+/// its line is a new line, not a retry of someone else's — it must be delivered, and
+/// its `sent` must not point at the visitor's seq.
+#[test]
+fn the_same_client_msg_id_from_the_other_party_is_a_new_line_not_a_retry() {
+    let server = serve(&["--shards", "2"]);
+    let mut a = agent(&server, "agent:agent-ann", JSON);
+    let mut v = Client::connect(&server, "vic", JSON);
+    let conv = start_served_by(&mut v, &mut a);
+    v.say(conv, "1", "visitor's first line");
+    assert_eq!(v.expect_sent(conv, "1").0, 3);
+    a.expect_message(conv, 3, "vic", "1", "visitor's first line");
+    a.say(conv, "1", "agent's first line");
+    let (seq, _) = a.expect_sent(conv, "1");
+    assert_eq!(
+        seq, 4,
+        "the agent's line was acked with the visitor's seq {seq} (taken as a retry of the visitor's id)"
+    );
+    v.expect_message(conv, 4, "agent-ann", "1", "agent's first line");
+}
