@@ -36,6 +36,7 @@ pub use switchboard_protocol;
 pub use tungstenite;
 
 pub mod chat_client;
+pub mod control_client;
 pub mod jwt;
 
 /// How long any single blocking step of a test may take before the test fails.
