@@ -135,7 +135,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub control_token_file: Option<std::path::PathBuf>,
     /// Pressure budget: event-loop lag (ms) that counts as 100 %.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 200)]
     pub budget_loop_lag_ms: u64,
     /// Pressure budget: unsent bytes over all connections (MiB) that count as 100 %.
     #[arg(long, default_value_t = 512)]

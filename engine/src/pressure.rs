@@ -44,8 +44,11 @@ pub struct Budgets {
 pub const LEVEL_THRESHOLDS_PERCENT: [u64; 3] = [60, 80, 95];
 /// How far below a threshold pressure must fall before the level drops.
 pub const HYSTERESIS_PERCENT: u64 = 15;
-/// Ticks a lower level must hold before the level drops (no flapping on a dip).
-pub const CALM_TICKS: u32 = 8;
+/// How long pressure must stay at or above a higher level's threshold before the
+/// level rises (a single late tick on a busy machine is not a spike).
+pub const RISE_AFTER_MS: u64 = 1_000;
+/// How long pressure must stay clearly below the level's threshold before it drops.
+pub const CALM_AFTER_MS: u64 = 5_000;
 
 /// The sensor that drives the level, with its pressure in percent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +64,10 @@ pub struct Cause {
 pub struct PressureMonitor {
     budgets: Budgets,
     level: u8,
-    calm_ticks: u32,
+    /// Since when the readings have asked for a higher level, and the lowest of them.
+    rising_since_ms: Option<(u64, u8)>,
+    /// Since when the readings have been calm enough to drop a level.
+    calm_since_ms: Option<u64>,
 }
 
 impl PressureMonitor {
@@ -70,7 +76,8 @@ impl PressureMonitor {
         PressureMonitor {
             budgets,
             level: 0,
-            calm_ticks: 0,
+            rising_since_ms: None,
+            calm_since_ms: None,
         }
     }
 
@@ -108,32 +115,41 @@ impl PressureMonitor {
         })
     }
 
-    /// Feeds one reading; returns the new level and its cause when the level changed.
-    pub fn observe(&mut self, sensors: &Sensors) -> Option<(u8, Cause)> {
+    /// Feeds one reading taken at `now_ms`; returns the new level and its cause when
+    /// the level changed.
+    pub fn observe(&mut self, sensors: &Sensors, now_ms: u64) -> Option<(u8, Cause)> {
         let cause = self.cause(sensors);
         let raw = LEVEL_THRESHOLDS_PERCENT
             .iter()
             .filter(|&&t| cause.percent >= t)
             .count() as u8;
         if raw > self.level {
-            self.level = raw;
-            self.calm_ticks = 0;
-            return Some((self.level, cause));
+            self.calm_since_ms = None;
+            let (since, lowest) = self.rising_since_ms.unwrap_or((now_ms, raw));
+            let lowest = lowest.min(raw);
+            self.rising_since_ms = Some((since, lowest));
+            if now_ms.saturating_sub(since) >= RISE_AFTER_MS {
+                self.level = lowest;
+                self.rising_since_ms = None;
+                return Some((self.level, cause));
+            }
+            return None;
         }
+        self.rising_since_ms = None;
         // Drop one level only after pressure stayed clearly below its threshold.
         let threshold = match self.level {
             0 => return None,
             level => LEVEL_THRESHOLDS_PERCENT[usize::from(level) - 1],
         };
         if cause.percent + HYSTERESIS_PERCENT < threshold {
-            self.calm_ticks += 1;
-            if self.calm_ticks >= CALM_TICKS {
+            let since = *self.calm_since_ms.get_or_insert(now_ms);
+            if now_ms.saturating_sub(since) >= CALM_AFTER_MS {
                 self.level -= 1;
-                self.calm_ticks = 0;
+                self.calm_since_ms = None;
                 return Some((self.level, cause));
             }
         } else {
-            self.calm_ticks = 0;
+            self.calm_since_ms = None;
         }
         None
     }
@@ -198,27 +214,46 @@ mod tests {
     }
 
     #[test]
-    fn levels_rise_at_once_and_fall_only_after_a_calm_spell() {
+    fn levels_rise_after_sustained_pressure_and_fall_only_after_a_calm_spell() {
         let mut m = monitor();
-        assert_eq!(m.observe(&lag(100)), None);
+        assert_eq!(m.observe(&lag(100), 0), None);
         assert_eq!(
-            m.observe(&lag(970)).map(|(l, c)| (l, c.sensor)),
-            Some((3, "event_loop_lag"))
+            m.observe(&lag(970), 100),
+            None,
+            "one late tick is not a spike"
         );
-        for _ in 0..CALM_TICKS - 1 {
-            assert_eq!(m.observe(&lag(100)), None, "no drop before the calm spell");
-        }
-        assert_eq!(m.observe(&lag(100)).map(|(l, _)| l), Some(2));
+        assert_eq!(m.observe(&lag(100), 200), None);
+        assert_eq!(m.observe(&lag(970), 300), None);
+        assert_eq!(m.observe(&lag(850), 900), None);
+        let risen = m.observe(&lag(970), 1_300).map(|(l, c)| (l, c.sensor));
+        assert_eq!(
+            risen,
+            Some((2, "event_loop_lag")),
+            "the lowest level asked for all along"
+        );
+        assert_eq!(m.observe(&lag(100), 2_000), None);
+        assert_eq!(
+            m.observe(&lag(100), 6_000),
+            None,
+            "no drop before the calm spell"
+        );
+        assert_eq!(m.observe(&lag(100), 7_000).map(|(l, _)| l), Some(1));
     }
 
     #[test]
     fn pressure_just_under_a_threshold_does_not_flap() {
         let mut m = monitor();
-        m.observe(&lag(600));
+        m.observe(&lag(600), 0);
+        m.observe(&lag(600), RISE_AFTER_MS);
         assert_eq!(m.level(), 1);
-        for _ in 0..100 {
-            assert_eq!(m.observe(&lag(580)), None, "within hysteresis: stays at 1");
-            assert_eq!(m.observe(&lag(610)), None);
+        for t in 0..100 {
+            let now = RISE_AFTER_MS + t * 500;
+            assert_eq!(
+                m.observe(&lag(580), now),
+                None,
+                "within hysteresis: stays at 1"
+            );
+            assert_eq!(m.observe(&lag(610), now + 250), None);
         }
         assert_eq!(m.level(), 1);
     }

@@ -2,7 +2,6 @@
 //! (its conversations, the router on shard 0, its users' presence, its connections).
 
 use switchboard_control_api::ApiError;
-use switchboard_protocol::ws::close_code;
 
 use super::conn::Phase;
 use super::Shard;
@@ -11,8 +10,8 @@ use crate::mesh::{ConnId, ShardMsg};
 use crate::service::commands::HomeCmd;
 use crate::service::router::Router;
 
-/// Close code of a connection closed by the control API (policy).
-const KICK_CLOSE_CODE: u16 = close_code::POLICY_VIOLATION;
+/// Close code of a connection closed by the control API (4000–4999: application codes).
+const KICK_CLOSE_CODE: u16 = 4002;
 
 impl Shard {
     /// Runs every control request waiting for this shard.

@@ -20,7 +20,7 @@ impl Shard {
             let sensors = self.read_sensors();
             let (level, cause) = match self.pressure.as_mut() {
                 Some(monitor) => {
-                    monitor.observe(&sensors);
+                    monitor.observe(&sensors, self.now_ms);
                     (monitor.level(), monitor.cause(&sensors))
                 }
                 None => (

@@ -148,7 +148,12 @@ impl Homes {
             .client_msg_id
             .clone()
             .unwrap_or_else(|| format!("api-{}", home.next_seq));
-        if let Some(&seq) = home.seen_ids.get(client_msg_id.as_str()) {
+        let from = match &msg.from {
+            Sender::System => "system".to_owned(),
+            Sender::Bot(name) => format!("bot:{name}"),
+        };
+        let key = super::dedupe_key(&mut self.key_scratch, &from, &client_msg_id);
+        if let Some(&seq) = home.seen_ids.get(key) {
             let ts = home
                 .history
                 .iter()
@@ -171,10 +176,6 @@ impl Homes {
                 &rules,
             )
             .map_err(|rejection| ApiError::conflict(rejection.to_string()))?;
-        let from = match &msg.from {
-            Sender::System => "system".to_owned(),
-            Sender::Bot(name) => format!("bot:{name}"),
-        };
         let item = ItemBody::Message {
             from: from.into(),
             client_msg_id: client_msg_id.as_str().into(),

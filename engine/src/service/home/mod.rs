@@ -186,8 +186,21 @@ struct Home {
     queue_position: Option<u32>,
     next_seq: u64,
     history: VecDeque<Item>,
+    /// Sequence numbers of the messages in the history, by sender and client message
+    /// id ([`dedupe_key`]): a retry by the same sender is recognised, while the other
+    /// party may use the same id for its own line.
     seen_ids: HashMap<Box<str>, u64>,
     followers: Vec<Follower>,
+}
+
+/// The key of a sent message in `seen_ids`: sender, a unit separator (which a user id,
+/// printable ASCII, never contains), client message id. Built in `scratch`.
+fn dedupe_key<'s>(scratch: &'s mut String, from: &str, client_msg_id: &str) -> &'s str {
+    scratch.clear();
+    scratch.push_str(from);
+    scratch.push('\u{1f}');
+    scratch.push_str(client_msg_id);
+    scratch
 }
 
 /// The conversations whose home is this shard.
@@ -196,6 +209,8 @@ pub struct Homes {
     convs: HashMap<u64, Home>,
     rules: Rules,
     limits: HomeLimits,
+    /// Reused to build `seen_ids` keys without allocating.
+    key_scratch: String,
 }
 
 /// Encodes `frame` for a connection.
@@ -218,6 +233,7 @@ impl Homes {
     pub fn new(rules: Rules, limits: HomeLimits) -> Self {
         Homes {
             convs: HashMap::new(),
+            key_scratch: String::new(),
             rules,
             limits,
         }
@@ -415,7 +431,8 @@ impl Homes {
                 out,
             );
         };
-        if let Some(&seq) = home.seen_ids.get(client_msg_id) {
+        let key = dedupe_key(&mut self.key_scratch, actor.user, client_msg_id);
+        if let Some(&seq) = home.seen_ids.get(key) {
             if home.fsm.check_speaker(actor.party()).is_ok() {
                 let ts = home
                     .history
@@ -483,7 +500,12 @@ impl Homes {
         out: &mut Vec<HomeOutput>,
     ) {
         let Some(home) = self.convs.get(&conv) else {
-            return;
+            return error_to(
+                actor.peer,
+                "unknown_conversation",
+                &format!("no conversation {conv}"),
+                out,
+            );
         };
         if home.fsm.check_speaker(actor.party()).is_err() {
             return error_to(
@@ -573,7 +595,8 @@ impl Homes {
         now_ms: u64,
         out: &mut Vec<HomeOutput>,
     ) {
-        self.step(conv, Event::DeclineTransfer { by: to }, None, now_ms, out);
+        // Reported as `target_lost`: the target is not there to take it.
+        self.step(conv, Event::AgentLost { agent: to }, None, now_ms, out);
     }
 
     /// `agent`'s grace period expired.
@@ -754,17 +777,31 @@ impl Homes {
                 payload: Arc::clone(payload),
             });
         }
-        if let ItemBody::Message { client_msg_id, .. } = &item.body {
-            home.seen_ids.insert(client_msg_id.clone(), seq);
+        if let ItemBody::Message {
+            from,
+            client_msg_id,
+            ..
+        } = &item.body
+        {
+            home.seen_ids.insert(
+                dedupe_key(&mut self.key_scratch, from, client_msg_id).into(),
+                seq,
+            );
         }
         home.history.push_back(item);
         while home.history.len() > history_len {
             if let Some(Item {
-                body: ItemBody::Message { client_msg_id, .. },
+                body:
+                    ItemBody::Message {
+                        from,
+                        client_msg_id,
+                        ..
+                    },
                 ..
             }) = home.history.pop_front()
             {
-                home.seen_ids.remove(&client_msg_id);
+                home.seen_ids
+                    .remove(dedupe_key(&mut self.key_scratch, &from, &client_msg_id));
             }
         }
         seq
