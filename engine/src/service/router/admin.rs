@@ -94,6 +94,9 @@ impl Router {
         agent: &str,
         out: &mut Vec<RouterOutput>,
     ) -> Result<Vec<Peer>, ApiError> {
+        if conv == 0 || conv >= self.next_conv {
+            return Err(ApiError::not_found(format!("conversation {conv}")));
+        }
         let record = self
             .agents
             .get(agent)
