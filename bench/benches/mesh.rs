@@ -41,12 +41,13 @@ fn message(payload: &Arc<[u8]>, at: Instant, n: u64) -> ShardMsg {
 }
 
 /// Runs `produce` and `consume` on two threads released together; the time is from
-/// the release until `consume` returns.
+/// the moment the producer starts (its own clock read, so a late-waking main thread
+/// cannot shorten it) until `consume` returns.
 fn race(
     produce: impl FnOnce() + Send + 'static,
     consume: impl FnOnce() + Send + 'static,
 ) -> Duration {
-    let ready = Arc::new(Barrier::new(3));
+    let ready = Arc::new(Barrier::new(2));
     let consumer = {
         let ready = Arc::clone(&ready);
         thread::spawn(move || {
@@ -55,18 +56,15 @@ fn race(
             Instant::now()
         })
     };
-    let producer = {
-        let ready = Arc::clone(&ready);
-        thread::spawn(move || {
-            ready.wait();
-            produce();
-        })
-    };
-    ready.wait();
-    let start = Instant::now();
+    let producer = thread::spawn(move || {
+        ready.wait();
+        let start = Instant::now();
+        produce();
+        start
+    });
+    let start = producer.join().expect("producer");
     let end = consumer.join().expect("consumer");
-    producer.join().expect("producer");
-    end.saturating_duration_since(start)
+    end.duration_since(start)
 }
 
 fn through_mesh(messages: u64, payload: Arc<[u8]>) -> Duration {
