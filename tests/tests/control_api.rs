@@ -879,3 +879,86 @@ fn degradation_is_read_pinned_and_returned_to_automatic() {
         control.fails("PUT", "/v1/degradation", Some(body), 400, "invalid");
     }
 }
+
+#[test]
+fn a_conversation_offered_to_an_agent_is_listed_under_that_agent() {
+    // openapi.yaml: the `agent` filter is "Served by (or offered to) this agent".
+    let server = serve(&[]);
+    let control = Control::of(&server);
+    let mut a = agent(&server, "agent:agent-a", JSON);
+    let mut b = agent(&server, "agent:agent-b", JSON);
+    control.ok("PATCH", "/v1/agents/agent-b", Some(&json!({"capacity": 0})));
+    let mut v = Client::connect(&server, "vic", JSON);
+    let conv = start_served_by(&mut v, &mut a);
+    control.ok("PATCH", "/v1/agents/agent-b", Some(&json!({"capacity": 1})));
+    a.transfer(conv, "agent-b");
+    b.wait_for(
+        "the offer",
+        |f| matches!(f, OwnedServerFrame::TransferOffer { conv: c, .. } if *c == conv),
+    );
+    let detail = poll(
+        &control,
+        &format!("/v1/conversations/{conv}"),
+        "transferring",
+        |d| d["conversation"]["state"] == "transferring",
+    );
+    assert_eq!(detail["conversation"]["agent"], "agent-a", "{detail}");
+    assert_eq!(detail["conversation"]["transfer_to"], "agent-b", "{detail}");
+    let by_origin = control.get("/v1/conversations?agent=agent-a");
+    assert_eq!(conv_ids(&by_origin), vec![conv], "{by_origin}");
+    let by_target = control.get("/v1/conversations?agent=agent-b");
+    assert_eq!(
+        conv_ids(&by_target),
+        vec![conv],
+        "GET /v1/conversations?agent=agent-b must list the conversation offered to agent-b: {by_target}"
+    );
+}
+
+#[test]
+fn waiting_conversations_take_system_messages_but_cannot_be_transferred() {
+    let server = serve(&[]);
+    let control = Control::of(&server);
+    let mut v = Client::connect(&server, "vic", JSON);
+    let conv = v.start_new();
+    wait_system(&mut v, conv, SystemKind::QueuePosition);
+    let posted = control.ok(
+        "POST",
+        &format!("/v1/conversations/{conv}/messages"),
+        Some(&json!({"from": "system", "body": "An agent will be with you shortly."})),
+    );
+    let seq = posted["seq"].as_u64().expect("seq");
+    let id = posted["client_msg_id"].as_str().expect("id").to_owned();
+    v.expect_message(
+        conv,
+        seq,
+        "system",
+        &id,
+        "An agent will be with you shortly.",
+    );
+    // bob connects: the queue goes to bob at once; with capacity 0 a new one waits.
+    let mut bob = Client::connect(&server, "agent:bob", JSON);
+    bob.wait_for(
+        "vic's conversation",
+        |f| matches!(f, OwnedServerFrame::Conversation { conv: c, .. } if *c == conv),
+    );
+    control.ok("PATCH", "/v1/agents/bob", Some(&json!({"capacity": 0})));
+    let mut w = Client::connect(&server, "wendy", JSON);
+    let waiting = w.start_new();
+    wait_system(&mut w, waiting, SystemKind::QueuePosition);
+    control.fails(
+        "POST",
+        &format!("/v1/conversations/{waiting}/transfer"),
+        Some(r#"{"to":"bob"}"#),
+        409,
+        "conflict",
+    );
+    // Event names over 64 bytes are refused.
+    let name = "n".repeat(65);
+    control.fails(
+        "POST",
+        "/v1/users/vic/events",
+        Some(&json!({"name": name, "data": 1}).to_string()),
+        400,
+        "invalid",
+    );
+}
