@@ -424,6 +424,10 @@ fn end_by_api_tells_both_sides_with_reason_admin() {
         control.get(&format!("/v1/conversations/{conv}"))["conversation"]["state"],
         "ended"
     );
+    // The agent's load is released.
+    poll(&control, "/v1/agents", "releasing agent-a's load", |list| {
+        agent_view(list, "agent-a")["conversations"] == json!([])
+    });
     // Ending it again, or one that does not exist.
     control.fails(
         "POST",
