@@ -69,7 +69,9 @@ pub fn check_upgrade(head: &[u8], key: &str) -> Result<Option<String>, String> {
     }
     let expected = switchboard_protocol::http::accept_key(key);
     match header("sec-websocket-accept") {
-        Some(accept) if accept == expected => Ok(header("sec-websocket-protocol").map(str::to_owned)),
+        Some(accept) if accept == expected => {
+            Ok(header("sec-websocket-protocol").map(str::to_owned))
+        }
         Some(accept) => Err(format!(
             "wrong Sec-WebSocket-Accept {accept:?}, expected {expected:?}"
         )),

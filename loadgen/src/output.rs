@@ -220,10 +220,12 @@ mod tests {
         assert!(text.contains("Total count    =         1000]"));
         let last_value_line = text
             .lines()
-            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-            .last()
+            .rfind(|l| !l.starts_with('#') && !l.trim().is_empty())
             .unwrap();
-        assert!(last_value_line.contains("1.000000000000"), "{last_value_line}");
+        assert!(
+            last_value_line.contains("1.000000000000"),
+            "{last_value_line}"
+        );
     }
 
     #[test]

@@ -13,8 +13,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use switchboard_protocol::chat::{
-    encode_server, ClientFrame, ConversationState, Decoder, Encoding, Role, ServerFrame,
-    SystemKind,
+    encode_server, ClientFrame, ConversationState, Decoder, Encoding, Role, ServerFrame, SystemKind,
 };
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
@@ -33,6 +32,9 @@ enum Fault {
     DropTenthAck,
     /// On resume, replay from `after_seq` itself instead of the item after it.
     ReplayOneTooMany,
+    /// Close the first 3 TCP connections at once, without an upgrade (as a server
+    /// shedding load at accept does).
+    ShedFirstThree,
 }
 
 #[derive(Default)]
@@ -219,8 +221,18 @@ fn start_server(fault: Option<Fault>) -> SocketAddr {
             .unwrap();
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+            let mut shed = if fault == Some(Fault::ShedFirstThree) {
+                3
+            } else {
+                0
+            };
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
+                if shed > 0 {
+                    shed -= 1;
+                    drop(stream);
+                    continue;
+                }
                 tokio::spawn(connection(stream, shared.clone()));
             }
         });
@@ -230,6 +242,8 @@ fn start_server(fault: Option<Fault>) -> SocketAddr {
 
 async fn connection(stream: tokio::net::TcpStream, shared: Arc<Mutex<Shared>>) {
     let mut token = String::new();
+    // The error type is tungstenite's, not ours to shrink.
+    #[allow(clippy::result_large_err)]
     let callback = |request: &Request, mut response: Response| {
         let query = request.uri().query().unwrap_or("");
         token = query
@@ -427,6 +441,14 @@ fn a_missing_ack_is_reported() {
 }
 
 #[test]
+fn connections_shed_at_accept_are_retried_and_counted() {
+    let (code, report) = chat(Some(Fault::ShedFirstThree), &[]);
+    assert_counts(code, &report, &[]);
+    assert_eq!(report["connect_retries"], 3, "{report:#}");
+    assert_eq!(report["connections_ok"], 8, "{report:#}");
+}
+
+#[test]
 fn hdr_and_plot_files_are_written() {
     let dir = std::env::temp_dir().join(format!("loadgen-chat-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -443,9 +465,15 @@ fn hdr_and_plot_files_are_written() {
     );
     assert_counts(code, &report, &[]);
     let text = std::fs::read_to_string(&hgrm).unwrap();
-    assert!(text.contains("Percentile") && text.contains("#[Max"), "{text}");
+    assert!(
+        text.contains("Percentile") && text.contains("#[Max"),
+        "{text}"
+    );
     let plot = std::fs::read_to_string(&svg).unwrap();
-    assert!(plot.starts_with("<svg") && plot.contains("percentile"), "{plot:.200}");
+    assert!(
+        plot.starts_with("<svg") && plot.contains("percentile"),
+        "{plot:.200}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -483,7 +511,10 @@ fn an_honest_server_resumes_every_visitor_after_a_storm() {
     assert_eq!(s["dropped"], 20, "{report:#}");
     assert_eq!(s["resumed"], 20, "{report:#}");
     assert_eq!(s["not_resumed"], 0, "{report:#}");
-    assert!(s["control_during"]["count"].as_u64().unwrap() > 0, "{report:#}");
+    assert!(
+        s["control_during"]["count"].as_u64().unwrap() > 0,
+        "{report:#}"
+    );
     assert_eq!(report["sent"], report["delivered"], "{report:#}");
     assert_eq!(report["connections_ok"], 2 + 24 + 20, "{report:#}");
 }

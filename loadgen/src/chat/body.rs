@@ -65,7 +65,10 @@ pub fn read_id(id: &str) -> Option<Stamp> {
 
 fn filler_seed(stamp: Stamp) -> u64 {
     let mut z = stamp.counter.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        ^ stamp.intended_ns.wrapping_mul(0xbf58_476d_1ce4_e5b9).rotate_left(29);
+        ^ stamp
+            .intended_ns
+            .wrapping_mul(0xbf58_476d_1ce4_e5b9)
+            .rotate_left(29);
     z = (z ^ (z >> 30)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }

@@ -38,6 +38,8 @@ pub const TO_AGENT: usize = 0;
 pub const TO_VISITOR: usize = 1;
 const VISITOR_SIDE: usize = 0;
 const AGENT_SIDE: usize = 1;
+/// Failed connection attempts in a row before a client gives up (~10 s of retries).
+const MAX_ATTEMPTS: u32 = 60;
 /// Messages sent per turn of the loop before it looks at the sockets again.
 pub const SEND_BATCH: u64 = 512;
 
@@ -106,6 +108,8 @@ pub struct Client {
     /// A visitor's conversation (index), once known.
     pub conv: usize,
     resume: Resume,
+    /// Failed connection attempts in a row.
+    attempts: u32,
     /// Storm: when it was dropped, reconnected (welcome) and resumed (ns since epoch).
     pub dropped_ns: Option<u64>,
     /// See `dropped_ns`.
@@ -156,8 +160,11 @@ impl Conv {
 pub struct ChatTally {
     /// Connections whose upgrade completed (reconnections included).
     pub connections_ok: u64,
-    /// Connection attempts that failed.
+    /// Clients that never got a connection (every attempt failed).
     pub connections_failed: u64,
+    /// Connection attempts that failed (refused, reset, shed, closed before the
+    /// upgrade) and were retried after a short backoff, as a real client would.
+    pub connect_retries: u64,
     /// Connections the server closed or reset before the run ended.
     pub closed_early: u64,
     /// Seconds to open every connection of the setup.
@@ -408,6 +415,7 @@ impl World {
                     ));
                 }
                 self.clients[i].welcomed = true;
+                self.clients[i].attempts = 0;
                 match (who, self.clients[i].resume) {
                     (Who::Agent, _) => {
                         let capacity = Some(self.settings.agent_capacity);
@@ -551,7 +559,9 @@ impl World {
                 if now >= self.window.0 && now < self.window.1 {
                     self.tally.delivered_in_window += 1;
                 }
-                let latency = now.saturating_sub(stamp.intended_ns).clamp(1, MAX_LATENCY_NS);
+                let latency = now
+                    .saturating_sub(stamp.intended_ns)
+                    .clamp(1, MAX_LATENCY_NS);
                 if stamp.intended_ns >= self.window.0 && stamp.intended_ns < self.window.1 {
                     self.delivery.saturating_record(latency);
                 }
@@ -596,7 +606,9 @@ impl World {
                 }
                 self.tally.acked += 1;
                 if stamp.intended_ns >= self.window.0 && stamp.intended_ns < self.window.1 {
-                    let latency = now.saturating_sub(stamp.intended_ns).clamp(1, MAX_LATENCY_NS);
+                    let latency = now
+                        .saturating_sub(stamp.intended_ns)
+                        .clamp(1, MAX_LATENCY_NS);
                     self.ack.saturating_record(latency);
                 }
             }
@@ -625,8 +637,9 @@ impl World {
         let k = self.by_id.get(&conv).copied();
         if k.is_none() {
             self.tally.unknown_conversation += 1;
-            self.tally
-                .note_error(format!("client {i}: a frame of unknown conversation {conv}"));
+            self.tally.note_error(format!(
+                "client {i}: a frame of unknown conversation {conv}"
+            ));
         }
         k
     }
@@ -680,6 +693,8 @@ pub struct Driver {
     readers: Vec<Reader>,
     limits: Limits,
     connect_queue: VecDeque<usize>,
+    /// Clients waiting to retry a failed attempt, with when.
+    retry_queue: VecDeque<(Instant, usize)>,
     in_setup: usize,
     /// Clients, conversations, counters.
     pub world: World,
@@ -704,7 +719,11 @@ impl Driver {
         control: usize,
         prefix: &str,
     ) -> io::Result<Self> {
-        let sep = if settings.path.contains('?') { '&' } else { '?' };
+        let sep = if settings.path.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
         let mut clients = Vec::with_capacity(agents + visitors);
         for j in 0..agents + visitors {
             let (who, user, token) = if j < agents {
@@ -730,6 +749,7 @@ impl Driver {
                 welcomed: false,
                 conv: NONE,
                 resume: Resume::No,
+                attempts: 0,
                 dropped_ns: None,
                 reconnected_ns: None,
                 resumed_ns: None,
@@ -747,6 +767,7 @@ impl Driver {
                 role: Role::Client,
             },
             connect_queue: VecDeque::new(),
+            retry_queue: VecDeque::new(),
             in_setup: 0,
             world: World {
                 clients,
@@ -774,9 +795,9 @@ impl Driver {
         self.connect_queue.extend(range);
     }
 
-    /// Connections being opened or queued for it.
+    /// Connections being opened or queued for it (retries included).
     pub fn connecting(&self) -> usize {
-        self.in_setup + self.connect_queue.len()
+        self.in_setup + self.connect_queue.len() + self.retry_queue.len()
     }
 
     /// Connections open now.
@@ -801,7 +822,16 @@ impl Driver {
 
     /// Starts queued connects, waits for readiness up to `timeout`, handles it, and
     /// writes what was queued.
-    pub fn turn(&mut self, timeout: Duration) {
+    pub fn turn(&mut self, mut timeout: Duration) {
+        let now = Instant::now();
+        while let Some(&(at, i)) = self.retry_queue.front() {
+            if at > now {
+                timeout = timeout.min(at - now);
+                break;
+            }
+            self.retry_queue.pop_front();
+            self.connect_queue.push_back(i);
+        }
         let limit = self.world.settings.connect_concurrency.max(1);
         while self.in_setup < limit {
             let Some(i) = self.connect_queue.pop_front() else {
@@ -1018,9 +1048,38 @@ impl Driver {
     fn drop_conn(&mut self, i: usize, reason: &str) {
         let closing = self.world.closing;
         let c = &mut self.world.clients[i];
+        let failed_attempt = matches!(c.state, State::Connecting | State::Handshaking)
+            || (c.state == State::Open && !c.welcomed);
+        if failed_attempt && !closing && c.attempts < MAX_ATTEMPTS {
+            c.attempts += 1;
+            // Retry after 100-200 ms (spread by client, so retries do not come in waves).
+            if c.state != State::Open {
+                self.in_setup = self.in_setup.saturating_sub(1);
+            }
+            if c.fd >= 0 {
+                sys::close(c.fd);
+                c.fd = -1;
+            }
+            c.state = State::NotStarted;
+            c.out.clear();
+            c.out_pos = 0;
+            c.head.clear();
+            self.readers[i] = Reader::default();
+            let backoff = Duration::from_millis(100 + (i as u64 * 37) % 100);
+            self.retry_queue.push_back((Instant::now() + backoff, i));
+            self.retry_queue.make_contiguous().sort_by_key(|r| r.0);
+            let t = &mut self.world.tally;
+            t.connect_retries += 1;
+            if t.connect_retries <= 3 {
+                t.note_error(format!("client {i}: {reason} (retried)"));
+            }
+            return;
+        }
+        if failed_attempt && !closing {
+            self.world.tally.connections_failed += 1;
+        }
         match c.state {
             State::Connecting | State::Handshaking => {
-                self.world.tally.connections_failed += 1;
                 self.in_setup = self.in_setup.saturating_sub(1);
             }
             State::Open if !closing => self.world.tally.closed_early += 1,
@@ -1073,6 +1132,11 @@ impl Driver {
     pub fn close_all(&mut self) {
         self.world.closing = true;
         for i in 0..self.world.clients.len() {
+            let c = &self.world.clients[i];
+            if c.state != State::Closed && !(c.state == State::Open && c.welcomed) {
+                // Still retrying when the run ended.
+                self.world.tally.connections_failed += 1;
+            }
             if self.world.clients[i].state == State::Open {
                 let c = &mut self.world.clients[i];
                 encode_close(&mut c.out, 1000, "loadgen done", Some(c.mask));

@@ -19,7 +19,7 @@ use serde::Serialize;
 use switchboard_protocol::chat::Encoding;
 
 pub use driver::Direction;
-use driver::{ns_of, now_ns, ChatTally, Driver, Settings, TO_AGENT, TO_VISITOR};
+use driver::{now_ns, ns_of, ChatTally, Driver, Settings, TO_AGENT, TO_VISITOR};
 
 use crate::job::{loopback_sources, parse_source_ips, Target};
 use crate::output::{self, Progress};
@@ -185,6 +185,9 @@ pub struct StormFigures {
     pub control_during: Latency,
     /// Server CPU from the drop to the last resume.
     pub server_cpu_seconds: Option<f64>,
+    /// The loadgen's own CPU over the same span (it reconnects everyone on one
+    /// thread: near the span's length, it was the limit).
+    pub loadgen_cpu_seconds: Option<f64>,
 }
 
 /// The report of `chat` and `storm`.
@@ -257,8 +260,8 @@ impl ChatReport {
             self.scenario, self.url, self.encoding, self.size
         );
         println!(
-            "clients       {} visitors, {} agents (capacity {}); {} connections ok, {} failed, {} closed early (connect {:.2} s)",
-            self.visitors, self.agents, self.agent_capacity, t.connections_ok, t.connections_failed, t.closed_early, t.connect_seconds
+            "clients       {} visitors, {} agents (capacity {}); {} connections ok, {} failed, {} attempts retried, {} closed early (connect {:.2} s)",
+            self.visitors, self.agents, self.agent_capacity, t.connections_ok, t.connections_failed, t.connect_retries, t.closed_early, t.connect_seconds
         );
         println!(
             "conversations {} opened, {} assigned (in {:.2} s)",
@@ -318,6 +321,9 @@ impl ChatReport {
             println!("control during {}", latency_line(&s.control_during));
             if let Some(cpu) = s.server_cpu_seconds {
                 println!("server cpu    {cpu:.3} s from the drop to the last resume");
+            }
+            if let Some(cpu) = s.loadgen_cpu_seconds {
+                println!("loadgen cpu   {cpu:.3} s over the same span");
             }
         }
         for e in &t.errors {
@@ -382,14 +388,8 @@ fn setup(common: &ChatCommon, extra_visitors: usize) -> anyhow::Result<Setup> {
         connect_concurrency: common.connect_concurrency,
     };
     crate::driver::epoch();
-    let driver = Driver::new(
-        settings,
-        common.agents,
-        visitors,
-        extra_visitors,
-        &prefix,
-    )
-    .context("creating the event loop")?;
+    let driver = Driver::new(settings, common.agents, visitors, extra_visitors, &prefix)
+        .context("creating the event loop")?;
     let mut s = Setup {
         driver,
         progress: Progress::new(common.json),
@@ -409,9 +409,7 @@ fn connect_and_assign(s: &mut Setup, timeout: Duration) -> anyhow::Result<()> {
     let (agents, visitors) = (s.agents, s.visitors);
     let d = &mut s.driver;
     d.connect(0..agents);
-    while Instant::now() < deadline
-        && !(0..agents).all(|i| d.is_ready(i) || d.is_closed(i))
-    {
+    while Instant::now() < deadline && !(0..agents).all(|i| d.is_ready(i) || d.is_closed(i)) {
         d.turn(Duration::from_millis(20));
         if s.progress.due() {
             s.progress
@@ -506,7 +504,7 @@ impl OpenLoop {
             let dir = match self.direction {
                 Direction::ToAgent => TO_AGENT,
                 Direction::ToVisitor => TO_VISITOR,
-                Direction::Both if (k / n) % 2 == 0 => TO_AGENT,
+                Direction::Both if (k / n).is_multiple_of(2) => TO_AGENT,
                 Direction::Both => TO_VISITOR,
             };
             d.world.send_line(conv, dir, self.intended_ns(k));
@@ -684,7 +682,10 @@ pub fn run_storm(args: StormArgs) -> anyhow::Result<ChatReport> {
     let go = Instant::now();
     let drop_at = go + args.drop_at;
     // Delivery latency of every conversation before the drop, after a second of warm-up.
-    d.world.window = (ns_of(go + Duration::from_secs(1).min(args.drop_at / 2)), ns_of(drop_at));
+    d.world.window = (
+        ns_of(go + Duration::from_secs(1).min(args.drop_at / 2)),
+        ns_of(drop_at),
+    );
     let mut ol = OpenLoop::new(rate, go, active, Direction::ToVisitor);
     run_traffic(d, &mut ol, drop_at, |d, _| {
         if s.progress.due() {
@@ -703,13 +704,13 @@ pub fn run_storm(args: StormArgs) -> anyhow::Result<ChatReport> {
         .common
         .server_pid
         .and_then(|pid| CpuProbe::start(pid).ok());
+    let self_probe = CpuProbe::start(std::process::id()).ok();
     let concurrency = args.reconnect_concurrency.unwrap_or(usize::MAX);
     d.set_connect_concurrency(concurrency);
     for &i in &dropped {
         d.drop_and_reconnect(i, drop_ns);
     }
     let resume_deadline = Instant::now() + args.resume_timeout;
-    let mut all_resumed_at = None;
     run_traffic(d, &mut ol, resume_deadline, |d, _| {
         let done = dropped
             .iter()
@@ -725,13 +726,10 @@ pub fn run_storm(args: StormArgs) -> anyhow::Result<ChatReport> {
                 dropped.len()
             ));
         }
-        if done == dropped.len() {
-            all_resumed_at = Some(Instant::now());
-            return false;
-        }
-        true
+        done < dropped.len()
     });
     let server_cpu_ticks = probe_end(&server_probe);
+    let self_cpu_ticks = probe_end(&self_probe);
     let after_end = Instant::now() + args.after;
     run_traffic(d, &mut ol, after_end, |_, _| true);
     drain(d, args.common.drain);
@@ -770,9 +768,9 @@ pub fn run_storm(args: StormArgs) -> anyhow::Result<ChatReport> {
     figures.all_resumed_seconds = last_resume as f64 / 1e9;
     figures.control_before = Latency::from_histogram(&d.world.control_before);
     figures.control_during = Latency::from_histogram(&d.world.control_during);
-    figures.server_cpu_seconds = server_cpu_ticks
-        .map(|(_, t)| t as f64 / crate::sys::clock_ticks_per_second() as f64);
-    let _ = all_resumed_at;
+    let tick = crate::sys::clock_ticks_per_second() as f64;
+    figures.server_cpu_seconds = server_cpu_ticks.map(|(_, t)| t as f64 / tick);
+    figures.loadgen_cpu_seconds = self_cpu_ticks.map(|(_, t)| t as f64 / tick);
     let window = args.drop_at.as_secs_f64() - 1.0f64.min(args.drop_at.as_secs_f64() / 2.0);
     let mut tally = d.world.tally.clone();
     if figures.not_resumed > 0 {
