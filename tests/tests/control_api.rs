@@ -12,6 +12,8 @@ use switchboard_tests::chat_client::{agent, start_served_by, Client, SystemItem}
 use switchboard_tests::control_client::{expect_close, Control};
 use switchboard_tests::{wait_for, Server, IO_TIMEOUT};
 
+/// Close code of a connection kicked through the control API (openapi.yaml: 4002).
+const KICK_CLOSE_CODE: u16 = 4002;
 const JSON: Encoding = Encoding::Json;
 const BIN: Encoding = Encoding::Binary;
 
@@ -696,7 +698,7 @@ fn kick_closes_one_connection_or_every_connection_of_a_user_with_the_reason() {
     );
     assert_eq!(kicked["closed"], 1, "{kicked}");
     let (code, reason) = expect_close(&mut tab1, IO_TIMEOUT);
-    assert_eq!((code, reason.as_str()), (1008, "policy-test"));
+    assert_eq!((code, reason.as_str()), (KICK_CLOSE_CODE, "policy-test"));
     control.wait_connections("alice", 1);
     // The other tab is untouched.
     control.ok(
@@ -754,7 +756,7 @@ fn kick_closes_one_connection_or_every_connection_of_a_user_with_the_reason() {
         let (code, reason) = expect_close(tab, IO_TIMEOUT);
         assert_eq!(
             (code, reason.as_str()),
-            (1008, "account closed"),
+            (KICK_CLOSE_CODE, "account closed"),
             "{}",
             tab.name
         );

@@ -9,6 +9,8 @@ use switchboard_tests::chat_client::{agent, start_served_by, Client};
 use switchboard_tests::control_client::{expect_close, Control};
 use switchboard_tests::{binary_path, Server, IO_TIMEOUT};
 
+/// Close code of a connection kicked through the control API (openapi.yaml: 4002).
+const KICK_CLOSE_CODE: u16 = 4002;
 const TOKEN: &str = "ctl-token-0123456789abcdef";
 
 fn ctl(server: &Server, token: Option<&str>, args: &[&str]) -> Output {
@@ -161,7 +163,7 @@ fn ctl_prints_tables_and_json_and_acts_on_the_node() {
     );
     assert_eq!(kicked["closed"], 1, "{kicked}");
     let (code, reason) = expect_close(&mut v, IO_TIMEOUT);
-    assert_eq!((code, reason.as_str()), (1008, "from ctl"));
+    assert_eq!((code, reason.as_str()), (KICK_CLOSE_CODE, "from ctl"));
 
     // errors: no token, unknown conversation, unreachable node
     let output = ctl(&server, None, &["stats"]);
