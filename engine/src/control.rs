@@ -17,6 +17,7 @@ use switchboard_control_api::{ApiError, Engine};
 
 use crate::mesh::{ConnId, Mesh};
 use crate::service::presence::home_of_user;
+use crate::service::router::QueueStats;
 
 /// How long a control call waits for the shards.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(3);
@@ -101,8 +102,8 @@ pub enum ControlOp {
 /// A shard's answer.
 #[derive(Debug)]
 pub enum ControlReply {
-    /// Conversation counts, with the router's queue length from shard 0.
-    Counts(ConversationCounts, Option<u64>),
+    /// Conversation counts, with the router's queue from shard 0.
+    Counts(ConversationCounts, Option<QueueStats>),
     /// Conversations of one shard.
     List(Vec<ConversationSummary>),
     /// A conversation summary.
@@ -213,9 +214,9 @@ impl NodeControl {
             .collect()
     }
 
-    fn counts(&self) -> Result<(ConversationCounts, u64), ApiError> {
+    fn counts(&self) -> Result<(ConversationCounts, QueueStats), ApiError> {
         let mut counts = ConversationCounts::default();
-        let mut queue = 0;
+        let mut queue = QueueStats::default();
         for reply in self.ask_all(|| ControlOp::Counts)? {
             match reply {
                 ControlReply::Counts(c, q) => {
@@ -223,7 +224,9 @@ impl NodeControl {
                     counts.serving += c.serving;
                     counts.transferring += c.transferring;
                     counts.ended += c.ended;
-                    queue += q.unwrap_or(0);
+                    if let Some(q) = q {
+                        queue = q;
+                    }
                 }
                 other => return Err(unexpected(other)),
             }
@@ -231,7 +234,7 @@ impl NodeControl {
         Ok((counts, queue))
     }
 
-    fn node_level_metrics(&self, counts: &ConversationCounts, queue: u64) -> String {
+    fn node_level_metrics(&self, counts: &ConversationCounts, queue: &QueueStats) -> String {
         let level = self.mesh.level().get();
         let draining = u8::from(self.mesh.draining());
         format!(
@@ -239,19 +242,27 @@ impl NodeControl {
              switchboard_conversations{{state=\"waiting\"}} {}\nswitchboard_conversations{{state=\"serving\"}} {}\n\
              switchboard_conversations{{state=\"transferring\"}} {}\nswitchboard_conversations{{state=\"ended\"}} {}\n\
              # HELP switchboard_queue_length Conversations waiting for an agent.\n# TYPE switchboard_queue_length gauge\n\
-             switchboard_queue_length {queue}\n\
+             switchboard_queue_length {}\n\
+             # HELP switchboard_queue_oldest_wait_seconds How long the oldest waiting conversation has waited.\n# TYPE switchboard_queue_oldest_wait_seconds gauge\n\
+             switchboard_queue_oldest_wait_seconds {}\n\
+             # HELP switchboard_queue_wait_seconds Time conversations waited in the queue before an agent took them.\n# TYPE switchboard_queue_wait_seconds summary\n\
+             switchboard_queue_wait_seconds_sum {}\nswitchboard_queue_wait_seconds_count {}\n\
              # HELP switchboard_degradation_level Degradation level (0 normal .. 3 shedding).\n# TYPE switchboard_degradation_level gauge\n\
              switchboard_degradation_level {level}\n\
              # HELP switchboard_draining Whether the node is draining.\n# TYPE switchboard_draining gauge\n\
              switchboard_draining {draining}\n\
              # HELP switchboard_ebpf_enabled Whether eBPF steering and shedding are active.\n# TYPE switchboard_ebpf_enabled gauge\n\
              switchboard_ebpf_enabled 0\n\
-             # HELP switchboard_uptime_seconds Seconds since the node started.\n# TYPE switchboard_uptime_seconds counter\n\
+             # HELP switchboard_uptime_seconds Seconds since the node started.\n# TYPE switchboard_uptime_seconds gauge\n\
              switchboard_uptime_seconds {}\n",
             counts.waiting,
             counts.serving,
             counts.transferring,
             counts.ended,
+            queue.length,
+            queue.oldest_wait_ms as f64 / 1e3,
+            queue.waited_ms_total as f64 / 1e3,
+            queue.assigned,
             self.started.elapsed().as_secs_f64()
         )
     }
@@ -309,7 +320,7 @@ impl Engine for NodeControl {
             draining: self.mesh.draining(),
             totals,
             conversations,
-            queue_length,
+            queue_length: queue_length.length,
             shards,
         })
     }
@@ -319,7 +330,7 @@ impl Engine for NodeControl {
         Ok(self
             .mesh
             .metrics()
-            .render_prometheus(&self.node_level_metrics(&counts, queue)))
+            .render_prometheus(&self.node_level_metrics(&counts, &queue)))
     }
 
     fn list_conversations(

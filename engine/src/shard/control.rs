@@ -26,7 +26,7 @@ impl Shard {
         let now = self.wall_ms;
         match op {
             ControlOp::Counts => {
-                let queue = self.router.as_ref().map(Router::queue_length);
+                let queue = self.router.as_ref().map(Router::queue_stats);
                 answer(&reply, ControlReply::Counts(self.homes.counts(), queue));
             }
             ControlOp::List(filter) => answer(

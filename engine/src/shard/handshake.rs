@@ -247,6 +247,18 @@ impl Shard {
             role: session.role,
         };
         self.enqueue_chat(slot, generation, &frame);
+        if self.level > 0 {
+            // A client arriving during a spike learns the level at once.
+            let data = format!("{{\"level\":{}}}", self.level);
+            self.enqueue_chat(
+                slot,
+                generation,
+                &ServerFrame::Event {
+                    name: "pressure",
+                    data: &data,
+                },
+            );
+        }
         if session.role == Role::Agent {
             let peer = Peer {
                 conn,

@@ -6,7 +6,7 @@ use switchboard_control_api::model::{
     ConversationState as ApiState, ConversationSummary, PostMessage, PostedMessage, Sender,
 };
 use switchboard_control_api::ApiError;
-use switchboard_protocol::conversation::{Event, Party, Phase};
+use switchboard_protocol::conversation::{Effect, Event, Party, Phase};
 
 use super::{Home, HomeOutput, Homes, Item, ItemBody};
 use crate::mesh::Peer;
@@ -83,10 +83,9 @@ impl Homes {
             .map(|home| summarize(home, now_ms))
             .filter(|s| filter.state.is_none_or(|state| s.state == state))
             .filter(|s| {
-                filter
-                    .agent
-                    .as_deref()
-                    .is_none_or(|agent| s.agent.as_deref() == Some(agent))
+                filter.agent.as_deref().is_none_or(|agent| {
+                    s.agent.as_deref() == Some(agent) || s.transfer_to.as_deref() == Some(agent)
+                })
             })
             .filter(|s| filter.min_age_ms.is_none_or(|age| s.age_ms >= age))
             .collect();
@@ -219,7 +218,8 @@ impl Homes {
                 ApiError::conflict("the conversation has no serving agent; assign it instead")
             })?
         };
-        self.admin_step(conv, Event::RequestTransfer { by: &by, to }, now_ms, out)?;
+        // No offer goes out: the routing service decided, the target takes it at once.
+        self.admin_step_without_offer(conv, Event::RequestTransfer { by: &by, to }, now_ms, out)?;
         self.admin_step(conv, Event::AcceptTransfer { by: to }, now_ms, out)?;
         for &peer in peers {
             self.follow(conv, peer, to, 0, out);
@@ -240,6 +240,26 @@ impl Homes {
             .fsm
             .handle(event, now_ms, &rules)
             .map_err(|rejection| ApiError::conflict(rejection.to_string()))?;
+        self.carry_out(conv, effects, now_ms, out);
+        Ok(())
+    }
+
+    fn admin_step_without_offer(
+        &mut self,
+        conv: u64,
+        event: Event<'_>,
+        now_ms: u64,
+        out: &mut Vec<HomeOutput>,
+    ) -> Result<(), ApiError> {
+        let rules = self.rules;
+        let home = self.convs.get_mut(&conv).ok_or_else(|| not_found(conv))?;
+        let effects = home
+            .fsm
+            .handle(event, now_ms, &rules)
+            .map_err(|rejection| ApiError::conflict(rejection.to_string()))?;
+        let effects = effects
+            .into_iter()
+            .filter(|e| !matches!(e, Effect::OfferTransfer { .. }));
         self.carry_out(conv, effects, now_ms, out);
         Ok(())
     }

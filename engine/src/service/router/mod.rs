@@ -67,6 +67,21 @@ struct Waiting {
     vip: bool,
     /// The last position the visitor was told (0: none yet).
     announced: u32,
+    /// When it entered the queue (router clock, ms since the epoch).
+    since_ms: u64,
+}
+
+/// How the queue is doing, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Conversations waiting.
+    pub length: u64,
+    /// How long the oldest has waited, ms.
+    pub oldest_wait_ms: u64,
+    /// Conversations assigned from the queue so far.
+    pub assigned: u64,
+    /// Their waits added up, ms.
+    pub waited_ms_total: u64,
 }
 
 /// What the router asks the rest of the node to do.
@@ -165,6 +180,10 @@ pub struct Router {
     next_conv: u64,
     /// Under pressure (level 2+) no new assignment is made; conversations wait.
     paused: bool,
+    /// The router's clock (ms since the epoch), advanced by [`Router::tick`].
+    now_ms: u64,
+    assigned: u64,
+    waited_ms_total: u64,
 }
 
 impl Router {
@@ -177,6 +196,9 @@ impl Router {
             visitors: HashMap::new(),
             next_conv: 1,
             paused: false,
+            now_ms: 0,
+            assigned: 0,
+            waited_ms_total: 0,
         }
     }
 
@@ -220,11 +242,27 @@ impl Router {
             conv,
             vip,
             announced: 0,
+            since_ms: self.now_ms,
         });
         if self.paused {
             out.push(RouterOutput::Busy { peer });
         }
         self.assign_waiting(out);
+    }
+
+    /// The queue's length and waits.
+    pub fn queue_stats(&self) -> QueueStats {
+        QueueStats {
+            length: self.queue.len() as u64,
+            oldest_wait_ms: self
+                .queue
+                .iter()
+                .map(|w| self.now_ms.saturating_sub(w.since_ms))
+                .max()
+                .unwrap_or(0),
+            assigned: self.assigned,
+            waited_ms_total: self.waited_ms_total,
+        }
     }
 
     /// Pauses (under pressure) or resumes assignment; resuming assigns the queue.
@@ -310,6 +348,7 @@ impl Router {
                 conv,
                 vip,
                 announced: 0,
+                since_ms: self.now_ms,
             });
         }
         self.assign_waiting(out);
@@ -401,6 +440,7 @@ impl Router {
 
     /// Expires grace periods of agents that lost every connection.
     pub fn tick(&mut self, now_ms: u64, out: &mut Vec<RouterOutput>) {
+        self.now_ms = now_ms;
         let grace = self.config.agent_grace_ms;
         for (user, agent) in &mut self.agents {
             let lost = agent
@@ -431,6 +471,8 @@ impl Router {
                     };
                     record.conversations.push(waiting.conv);
                     let peers = record.conns.clone();
+                    self.assigned += 1;
+                    self.waited_ms_total += self.now_ms.saturating_sub(waiting.since_ms);
                     out.push(RouterOutput::Assign {
                         conv: waiting.conv,
                         agent,
