@@ -34,12 +34,17 @@
 //! }
 //! # Ok::<(), switchboard_ebpf::EbpfError>(())
 //! ```
+#![deny(unsafe_code)]
 
 mod abi;
 mod error;
 mod load;
 mod objects;
 mod steer;
+#[expect(
+    unsafe_code,
+    reason = "aya's Pod marker for the map value types and borrowing raw listener fds"
+)]
 mod sys;
 mod xdp;
 

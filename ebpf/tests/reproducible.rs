@@ -1,24 +1,25 @@
 //! The checked-in `prebuilt/*.bpf.o` are what `bpf/*.bpf.c` compiles to.
 //!
-//! build.rs compiled the source with clang 19 into `OUT_DIR` (in CI clang-19 is
-//! installed); this test compares those objects with the checked-in ones:
-//! byte for byte when the compiler is the one that made them (its version string is
-//! in the objects), and otherwise every section except the DWARF debug info
-//! (`.debug_*` and their relocations), which names the compiler — the program
-//! instructions, their relocations, maps, license, BTF and BTF.ext must still match.
+//! The test compiles the source itself, with the very command build.rs uses
+//! (`build/compile.rs`, included by both), into `$OUT_DIR/reproduce-<pid>/`, and compares
+//! the result with the checked-in objects: byte for byte when the compiler is the one
+//! that made them (its version string is in the objects), and otherwise every section
+//! but the DWARF debug info (`.debug_*` and their relocations), which names the
+//! compiler — program instructions, their relocations, maps, license, BTF and BTF.ext
+//! must still match. It needs clang 19 (in CI: `apt-get install -y clang-19`); without
+//! it the test is skipped, except in CI, where it fails.
 //!
 //! `SWITCHBOARD_EBPF_BLESS=1` copies the fresh objects over the checked-in ones
 //! instead (see `ebpf/rebuild-prebuilt`).
 
-use std::{fs, path::PathBuf};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
 
 use object::{Object as _, ObjectSection as _};
 
-const OBJECTS: [&str; 2] = ["steer.bpf.o", "shed.bpf.o"];
-
-fn fresh(name: &str) -> PathBuf {
-    PathBuf::from(env!("OUT_DIR")).join(name)
-}
+include!("../build/compile.rs");
 
 fn checked_in(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -26,34 +27,37 @@ fn checked_in(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Whether build.rs compiled the objects (rather than copying the checked-in ones).
-fn compiled() -> bool {
-    switchboard_ebpf::OBJECT_SOURCE.starts_with("clang:")
-}
-
 #[test]
 fn prebuilt_objects_are_rebuilt_identically() {
-    if !compiled() {
-        let reason = "clang 19 is not installed, so build.rs used the checked-in objects \
-                      (apt-get install -y clang-19 libbpf-dev)";
+    let Some(clang) = find_clang() else {
+        let reason = "clang 19 is not installed (apt-get install -y clang-19 libbpf-dev)";
         assert!(
             std::env::var_os("CI").is_none_or(|v| v.is_empty()),
             "in CI the objects must be rebuilt: {reason}"
         );
         eprintln!("SKIPPED prebuilt_objects_are_rebuilt_identically: {reason}");
         return;
-    }
+    };
+    let bpf = Path::new(env!("CARGO_MANIFEST_DIR")).join("bpf");
+    let out = Path::new(env!("OUT_DIR")).join(format!("reproduce-{}", std::process::id()));
+    fs::create_dir_all(&out).expect("create the output directory");
     let bless = std::env::var_os("SWITCHBOARD_EBPF_BLESS").is_some_and(|v| v == "1");
-    for name in OBJECTS {
-        let fresh_bytes = fs::read(fresh(name)).expect("read the fresh object");
+    for program in PROGRAMS {
+        let name = format!("{program}.bpf.o");
+        let fresh = out.join(&name);
+        compile(&clang, &bpf, program, &fresh).expect("compile");
+        let fresh_bytes = fs::read(&fresh).expect("read the fresh object");
         if bless {
-            fs::write(checked_in(name), &fresh_bytes).expect("write prebuilt/");
+            fs::write(checked_in(&name), &fresh_bytes).expect("write prebuilt/");
             println!("blessed prebuilt/{name}");
             continue;
         }
-        let checked_bytes = fs::read(checked_in(name)).expect("read prebuilt/");
+        let checked_bytes = fs::read(checked_in(&name)).expect("read prebuilt/");
         if fresh_bytes == checked_bytes {
-            println!("{name}: byte-identical ({} bytes)", fresh_bytes.len());
+            println!(
+                "{name}: byte-identical ({} bytes, {clang})",
+                fresh_bytes.len()
+            );
             continue;
         }
         let (fresh_compiler, checked_compiler) = (producer(&fresh_bytes), producer(&checked_bytes));
@@ -73,6 +77,7 @@ fn prebuilt_objects_are_rebuilt_identically() {
              {checked_compiler:?} for the checked-in object)"
         );
     }
+    let _ = fs::remove_dir_all(&out);
 }
 
 /// The `clang version ...` string clang records in the debug info.
