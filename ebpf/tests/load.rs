@@ -52,3 +52,56 @@ fn bad_arguments_are_refused() {
         Err(EbpfError::InvalidArgument(_))
     ));
 }
+
+/// Without privileges `probe` must say it is a permission problem (what `--ebpf auto`
+/// logs). The test re-runs itself as `nobody` with no capabilities (`setpriv`).
+#[test]
+fn probe_without_privilege_says_permission() {
+    const CHILD: &str = "SWITCHBOARD_EBPF_PROBE_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let error = probe().expect_err("loading must fail without privileges");
+        println!("unprivileged probe: {error}");
+        assert!(
+            matches!(error, EbpfError::PermissionDenied { .. }),
+            "{error:?}"
+        );
+        return;
+    }
+    if !common::privileged("probe_without_privilege_says_permission") {
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary");
+    let output = std::process::Command::new("setpriv")
+        .args([
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ])
+        .arg(exe)
+        .args([
+            "--exact",
+            "probe_without_privilege_says_permission",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .output();
+    let output = match output {
+        Ok(output) => output,
+        Err(error) => {
+            common::skipped(
+                "probe_without_privilege_says_permission",
+                &format!("setpriv (util-linux) cannot run: {error}"),
+            );
+            return;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(
+        output.status.success() && stdout.contains("unprivileged probe: no permission"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

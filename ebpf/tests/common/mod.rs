@@ -29,10 +29,17 @@ pub fn privileged(test: &str) -> bool {
             panic!("{test}: cannot run in CI: {reason}")
         }
         Some(reason) => {
-            eprintln!("SKIPPED {test}: {reason}");
+            skipped(test, &reason);
             false
         }
     }
+}
+
+/// Says a test is skipped and why, on the real stderr: the test harness captures
+/// `eprintln!`, which would hide the reason of a test that passes.
+pub fn skipped(test: &str, reason: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(io::stderr(), "SKIPPED {test}: {reason}");
 }
 
 fn missing_privilege() -> Option<String> {
