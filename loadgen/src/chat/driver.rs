@@ -40,6 +40,8 @@ const VISITOR_SIDE: usize = 0;
 const AGENT_SIDE: usize = 1;
 /// Failed connection attempts in a row before a client gives up (~10 s of retries).
 const MAX_ATTEMPTS: u32 = 60;
+/// Connects started per turn of the loop.
+const CONNECT_BATCH: usize = 64;
 /// Messages sent per turn of the loop before it looks at the sockets again.
 pub const SEND_BATCH: u64 = 512;
 
@@ -205,8 +207,12 @@ pub struct ChatTally {
     pub seq_errors: u64,
     /// `gap` frames (history did not reach back).
     pub gaps: u64,
-    /// `error` frames.
+    /// `error` frames (other than `busy`).
     pub error_frames: u64,
+    /// `error busy` notices: the engine under pressure paused assignments and the
+    /// conversation waits in the queue (not a failure by itself; it shows in the
+    /// assignment time).
+    pub busy_notices: u64,
     /// Frames about a conversation the loadgen does not know.
     pub unknown_conversation: u64,
     /// Pings answered.
@@ -567,6 +573,9 @@ impl World {
                     "client {i}: gap in conversation {conv}: after {after_seq}, oldest {oldest_seq}"
                 ));
             }
+            OwnedServerFrame::Error { code, .. } if code == "busy" => {
+                self.tally.busy_notices += 1;
+            }
             OwnedServerFrame::Error { code, message } => {
                 self.tally.error_frames += 1;
                 self.tally
@@ -884,12 +893,19 @@ impl Driver {
             self.retry_queue.pop_front();
             self.connect_queue.push_back(i);
         }
+        // Start at most a batch of connects per turn, so the ones already under way
+        // are served between batches instead of after all of them.
         let limit = self.world.settings.connect_concurrency.max(1);
-        while self.in_setup < limit {
+        let mut started = 0;
+        while self.in_setup < limit && started < CONNECT_BATCH {
             let Some(i) = self.connect_queue.pop_front() else {
                 break;
             };
             self.start_connect(i);
+            started += 1;
+        }
+        if !self.connect_queue.is_empty() && self.in_setup < limit {
+            timeout = Duration::ZERO;
         }
         self.flush_dirty();
         let n = match self.epoll.wait(&mut self.events, Some(timeout)) {

@@ -171,13 +171,16 @@ pub struct StormFigures {
     pub resumed: u64,
     /// Dropped visitors that did not resume in time.
     pub not_resumed: u64,
+    /// How long the loadgen took to close every dropped connection (s); each
+    /// visitor's own times start at its own close.
+    pub drop_seconds: f64,
     /// Drop → `welcome` on the new connection, per visitor (µs).
     pub reconnect: Latency,
     /// Drop → replay caught up with the snapshot's `last_seq`, per visitor (µs).
     pub resume: Latency,
-    /// Drop → the last visitor reconnected (s).
+    /// First drop → the last visitor reconnected (s).
     pub all_reconnected_seconds: f64,
-    /// Drop → the last visitor resumed (s).
+    /// First drop → the last visitor resumed (s).
     pub all_resumed_seconds: f64,
     /// Delivery latency on control conversations before the drop (µs).
     pub control_before: Latency,
@@ -276,8 +279,8 @@ impl ChatReport {
             t.sent, t.acked, t.delivered, t.lost, t.duplicated, t.out_of_order, t.unacked
         );
         println!(
-            "checks        corrupt {}, seq errors {}, gaps {}, error frames {}, ack dup {}, ack out of order {}, unknown conv {}, not sent (sender down) {}",
-            t.corrupt, t.seq_errors, t.gaps, t.error_frames, t.ack_duplicated, t.ack_out_of_order, t.unknown_conversation, t.send_skipped
+            "checks        corrupt {}, seq errors {}, gaps {}, error frames {}, ack dup {}, ack out of order {}, unknown conv {}, not sent (sender down) {}, busy notices {}",
+            t.corrupt, t.seq_errors, t.gaps, t.error_frames, t.ack_duplicated, t.ack_out_of_order, t.unknown_conversation, t.send_skipped, t.busy_notices
         );
         if self.scenario == "chat" {
             println!(
@@ -306,6 +309,10 @@ impl ChatReport {
             println!(
                 "storm         {} dropped, {} reconnected, {} resumed, {} not resumed; {} control visitors",
                 s.dropped, s.reconnected, s.resumed, s.not_resumed, s.control
+            );
+            println!(
+                "drop          {:.3} s to close all {} connections",
+                s.drop_seconds, s.dropped
             );
             println!(
                 "reconnect     {}; all in {:.3} s",
@@ -708,8 +715,11 @@ pub fn run_storm(args: StormArgs) -> anyhow::Result<ChatReport> {
     let concurrency = args.reconnect_concurrency.unwrap_or(usize::MAX);
     d.set_connect_concurrency(concurrency);
     for &i in &dropped {
-        d.drop_and_reconnect(i, drop_ns);
+        // Each visitor's own drop time: closing thousands of sockets on one thread
+        // takes a while, and a visitor's reconnect cannot start before its close.
+        d.drop_and_reconnect(i, now_ns());
     }
+    let drop_seconds = (now_ns() - drop_ns) as f64 / 1e9;
     let resume_deadline = Instant::now() + args.resume_timeout;
     run_traffic(d, &mut ol, resume_deadline, |d, _| {
         let done = dropped
@@ -752,18 +762,19 @@ pub fn run_storm(args: StormArgs) -> anyhow::Result<ChatReport> {
         if let Some(at) = c.reconnected_ns {
             figures.reconnected += 1;
             reconnect.saturating_record(at.saturating_sub(from).max(1));
-            last_reconnect = last_reconnect.max(at.saturating_sub(from));
+            last_reconnect = last_reconnect.max(at.saturating_sub(drop_ns));
         }
         if let Some(at) = c.resumed_ns {
             figures.resumed += 1;
             resume.saturating_record(at.saturating_sub(from).max(1));
-            last_resume = last_resume.max(at.saturating_sub(from));
+            last_resume = last_resume.max(at.saturating_sub(drop_ns));
         } else {
             figures.not_resumed += 1;
         }
     }
     figures.reconnect = Latency::from_histogram(&reconnect);
     figures.resume = Latency::from_histogram(&resume);
+    figures.drop_seconds = drop_seconds;
     figures.all_reconnected_seconds = last_reconnect as f64 / 1e9;
     figures.all_resumed_seconds = last_resume as f64 / 1e9;
     figures.control_before = Latency::from_histogram(&d.world.control_before);
