@@ -158,6 +158,7 @@ pub fn plot(path: &Path, title: &str, series: &[(&str, &Histogram<u64>)]) -> any
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 22))
             .margin(20)
+            .margin_right(50)
             .x_label_area_size(50)
             .y_label_area_size(70)
             .build_cartesian_2d((1.0f64..max_x).log_scale(), 0.0f64..max_y)?;

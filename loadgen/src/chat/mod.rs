@@ -656,8 +656,10 @@ pub fn run_chat(args: ChatArgs) -> anyhow::Result<ChatReport> {
     write_outputs(
         &args.common,
         &format!(
-            "chat: {} conversations, {:.0} lines/s offered, {:?}",
-            s.visitors, args.rate, args.common.encoding
+            "chat: {} conversations, {:.0} lines/s offered, {}",
+            s.visitors,
+            args.rate,
+            args.common.encoding.encoding().subprotocol()
         ),
         &d.world.delivery,
         &[
