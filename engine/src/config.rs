@@ -147,6 +147,24 @@ pub struct ServeArgs {
     /// Pressure budget: resident memory (MiB) that counts as 100 %.
     #[arg(long, default_value_t = 8192)]
     pub budget_memory_mib: u64,
+    /// eBPF programs: `off`, `auto` (use them when the kernel and privileges allow,
+    /// otherwise say why and run without) or `required` (fail to start without them).
+    #[arg(long, default_value = "auto", value_parser = crate::kernel::parse_mode)]
+    pub ebpf: switchboard_ebpf::Mode,
+    /// How the eBPF program picks a shard for a new connection: `hash` or
+    /// `least-loaded` (a stalled or busy shard stops getting new connections).
+    #[arg(long, default_value = "least-loaded", value_parser = crate::kernel::parse_steer)]
+    pub steer: switchboard_ebpf::SteerMode,
+    /// Network interface to guard with the XDP program (drops new SYNs at level 3 over
+    /// the per-source token bucket, before a socket exists). Off when not given.
+    #[arg(long)]
+    pub xdp_interface: Option<String>,
+    /// At level 3, new connections admitted per second per source address (kernel token bucket).
+    #[arg(long, default_value_t = 20)]
+    pub shed_rate: u32,
+    /// At level 3, the burst of new connections a source may open at once.
+    #[arg(long, default_value_t = 40)]
+    pub shed_burst: u32,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     pub log_level: tracing::Level,

@@ -15,6 +15,7 @@ use switchboard_control_api::model::{
 };
 use switchboard_control_api::{ApiError, Engine};
 
+use crate::kernel::KernelGuards;
 use crate::mesh::{ConnId, Mesh};
 use crate::service::presence::home_of_user;
 use crate::service::router::QueueStats;
@@ -151,15 +152,17 @@ pub fn answer_with<T>(
 #[derive(Debug)]
 pub struct NodeControl {
     mesh: Arc<Mesh>,
+    kernel: Arc<KernelGuards>,
     started: Instant,
     drain_started: Mutex<Option<(Instant, u64)>>,
 }
 
 impl NodeControl {
     /// Control over the shards of `mesh`.
-    pub fn new(mesh: Arc<Mesh>) -> Self {
+    pub fn new(mesh: Arc<Mesh>, kernel: Arc<KernelGuards>) -> Self {
         NodeControl {
             mesh,
+            kernel,
             started: Instant::now(),
             drain_started: Mutex::new(None),
         }
@@ -251,8 +254,6 @@ impl NodeControl {
              switchboard_degradation_level {level}\n\
              # HELP switchboard_draining Whether the node is draining.\n# TYPE switchboard_draining gauge\n\
              switchboard_draining {draining}\n\
-             # HELP switchboard_ebpf_enabled Whether eBPF steering and shedding are active.\n# TYPE switchboard_ebpf_enabled gauge\n\
-             switchboard_ebpf_enabled 0\n\
              # HELP switchboard_uptime_seconds Seconds since the node started.\n# TYPE switchboard_uptime_seconds gauge\n\
              switchboard_uptime_seconds {}\n",
             counts.waiting,
@@ -327,10 +328,9 @@ impl Engine for NodeControl {
 
     fn metrics(&self) -> Result<String, ApiError> {
         let (counts, queue) = self.counts()?;
-        Ok(self
-            .mesh
-            .metrics()
-            .render_prometheus(&self.node_level_metrics(&counts, &queue)))
+        Ok(self.mesh.metrics().render_prometheus(
+            &(self.node_level_metrics(&counts, &queue) + &self.kernel.metrics()),
+        ))
     }
 
     fn list_conversations(

@@ -19,6 +19,7 @@ pub mod auth;
 pub mod buffer;
 pub mod config;
 pub mod control;
+pub mod kernel;
 pub mod listener;
 pub mod mesh;
 pub mod metrics;

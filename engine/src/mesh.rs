@@ -134,6 +134,7 @@ pub struct Mesh {
     wakers: Vec<EventFd>,
     shutdown: AtomicBool,
     draining: AtomicBool,
+    kernel_sheds: AtomicBool,
     level: LevelCell,
     level_cause: std::sync::Mutex<String>,
     metrics: Metrics,
@@ -155,6 +156,7 @@ impl Mesh {
             wakers,
             shutdown: AtomicBool::new(false),
             draining: AtomicBool::new(false),
+            kernel_sheds: AtomicBool::new(false),
             level: LevelCell::default(),
             level_cause: std::sync::Mutex::new("no pressure measured yet".into()),
             metrics: Metrics::new(shards),
@@ -243,6 +245,17 @@ impl Mesh {
         if let Ok(mut slot) = self.level_cause.lock() {
             *slot = cause;
         }
+    }
+
+    /// Records that the kernel sheds new connections at level 3 (eBPF steering is on),
+    /// so shards do not refuse them again at accept.
+    pub fn set_kernel_sheds(&self, on: bool) {
+        self.kernel_sheds.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether the kernel sheds new connections at level 3.
+    pub fn kernel_sheds(&self) -> bool {
+        self.kernel_sheds.load(Ordering::Relaxed)
     }
 
     /// Whether the node is draining.

@@ -45,6 +45,9 @@ pub struct ShardCounters {
     pub loop_lag_us: AtomicU64,
     /// Conversations this shard is home to.
     pub conversations: AtomicU64,
+    /// Wall clock (ms since the epoch) of the shard's last housekeeping tick: a stale
+    /// heartbeat marks a stalled shard.
+    pub heartbeat_ms: AtomicU64,
     /// Delivery latency (home accepted → frame queued on the recipient), per bucket.
     pub latency_buckets: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
     /// Sum of delivery latencies in µs.

@@ -14,6 +14,7 @@ use switchboard_protocol::conversation::Rules;
 use crate::auth::{self, Authenticator, DevAuthenticator, JwtOptions};
 use crate::config::ServeArgs;
 use crate::control::NodeControl;
+use crate::kernel::{listener_fds, KernelGuards};
 use crate::listener;
 use crate::mesh::Mesh;
 use crate::pressure::Budgets;
@@ -39,7 +40,12 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (listeners, bound) = listener::bind_group(args.listen, shards, args.backlog)?;
     let mesh = Arc::new(Mesh::new(shards, args.mesh_queue).context("creating the shard mesh")?);
     let auth = authenticator(&args)?;
-    tracing::info!("eBPF steering and shedding are not built in this version: the kernel's SO_REUSEPORT hash spreads connections");
+    let kernel = Arc::new(KernelGuards::attach(
+        &args,
+        &listener_fds(&listeners),
+        bound.port(),
+    )?);
+    mesh.set_kernel_sheds(kernel.steering.is_some());
     let args = Arc::new(args);
     let (reports, inbox) = mpsc::channel();
     let mut threads = Vec::with_capacity(shards);
@@ -70,7 +76,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     drop(reports);
     wait_until_ready(&inbox, shards, &mesh)?;
     announce(bound, shards)?;
-    let _control = start_control(&args, &mesh)?;
+    let _control = start_control(&args, &mesh, &kernel)?;
+    let _refresh = kernel.start_refresh(Arc::clone(&mesh));
     let signal = sys::wait_for_termination();
     tracing::info!(signal, "termination signal received: closing connections");
     let deadline = Instant::now() + Duration::from_millis(args.shutdown_deadline_ms);
@@ -182,7 +189,11 @@ fn wait_until_ready(
 }
 
 /// Starts the control API on its own threads (off the shards), unless `off`.
-fn start_control(args: &ServeArgs, mesh: &Arc<Mesh>) -> anyhow::Result<Option<ControlServer>> {
+fn start_control(
+    args: &ServeArgs,
+    mesh: &Arc<Mesh>,
+    kernel: &Arc<KernelGuards>,
+) -> anyhow::Result<Option<ControlServer>> {
     if args.control_listen.eq_ignore_ascii_case("off") {
         tracing::info!("control API disabled (--control-listen off)");
         return Ok(None);
@@ -205,7 +216,7 @@ fn start_control(args: &ServeArgs, mesh: &Arc<Mesh>) -> anyhow::Result<Option<Co
     let bound = listener
         .local_addr()
         .context("reading the control address")?;
-    let engine = Arc::new(NodeControl::new(Arc::clone(mesh)));
+    let engine = Arc::new(NodeControl::new(Arc::clone(mesh), Arc::clone(kernel)));
     let server = switchboard_control_api::serve(listener, engine, ControlAuth { token })
         .context("starting the control API")?;
     tracing::info!(%bound, "control API listening");

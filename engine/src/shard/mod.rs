@@ -313,10 +313,10 @@ impl Shard {
     }
 
     fn admit(&mut self, fd: RawFd) {
-        if self.conns.len() >= self.settings.max_connections
-            || !self.accepting_new()
-            || self.level >= 3
-        {
+        // At level 3 the kernel sheds when eBPF steering is on (admitting each source
+        // at its token-bucket rate); without it, the shard refuses here.
+        let shed = self.level >= 3 && !self.mesh.kernel_sheds();
+        if self.conns.len() >= self.settings.max_connections || !self.accepting_new() || shed {
             ShardCounters::bump(&self.counters().rejects);
             sys::close(fd);
             return;
@@ -446,6 +446,9 @@ impl Shard {
         self.counters()
             .loop_lag_us
             .store(late.as_micros() as u64, Ordering::Relaxed);
+        self.counters()
+            .heartbeat_ms
+            .store(self.wall_ms, Ordering::Relaxed);
         self.counters()
             .conversations
             .store(self.homes.len() as u64, Ordering::Relaxed);
