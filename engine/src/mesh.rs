@@ -9,6 +9,7 @@ use crossbeam::queue::ArrayQueue;
 use crate::control::ControlRequest;
 use crate::metrics::Metrics;
 use crate::pressure::LevelCell;
+use crossbeam::utils::CachePadded;
 
 /// Control-plane requests a shard may have waiting.
 const CONTROL_QUEUE: usize = 256;
@@ -135,6 +136,8 @@ pub struct Mesh {
     shutdown: AtomicBool,
     draining: AtomicBool,
     kernel_sheds: AtomicBool,
+    /// Per shard: about to block waiting for completions (a sender must wake it).
+    sleeping: Vec<CachePadded<AtomicBool>>,
     level: LevelCell,
     level_cause: std::sync::Mutex<String>,
     metrics: Metrics,
@@ -157,6 +160,9 @@ impl Mesh {
             shutdown: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             kernel_sheds: AtomicBool::new(false),
+            sleeping: (0..shards)
+                .map(|_| CachePadded::new(AtomicBool::new(false)))
+                .collect(),
             level: LevelCell::default(),
             level_cause: std::sync::Mutex::new("no pressure measured yet".into()),
             metrics: Metrics::new(shards),
@@ -183,6 +189,34 @@ impl Mesh {
     /// Takes the next message sent from shard `from` to shard `to`.
     pub fn pop(&self, from: usize, to: usize) -> Option<ShardMsg> {
         self.queue(from, to).pop()
+    }
+
+    /// Shard `shard` is about to block: returns whether it may (nothing arrived for it
+    /// meanwhile). With [`Mesh::wake_if_sleeping`] this is the classic two-flag
+    /// handshake: both sides write, fence, then read the other's side, so a message is
+    /// never left unnoticed by a sleeping shard.
+    pub fn may_sleep(&self, shard: usize) -> bool {
+        self.sleeping[shard].store(true, Ordering::SeqCst);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        let pending = (0..self.shards).any(|from| !self.queue(from, shard).is_empty());
+        if pending {
+            self.sleeping[shard].store(false, Ordering::Relaxed);
+        }
+        !pending
+    }
+
+    /// Shard `shard` is awake again.
+    pub fn awake(&self, shard: usize) {
+        self.sleeping[shard].store(false, Ordering::Relaxed);
+    }
+
+    /// Wakes shard `shard` if it is (about to be) blocked; a shard that is running
+    /// drains its queues at the end of its turn anyway, so no syscall is needed then.
+    pub fn wake_if_sleeping(&self, shard: usize) {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.sleeping[shard].load(Ordering::SeqCst) {
+            self.wake(shard);
+        }
     }
 
     /// Wakes shard `shard`.

@@ -229,12 +229,19 @@ impl Shard {
         let mut completions = Vec::with_capacity(1024);
         loop {
             completions.clear();
-            self.uring.wait(&mut completions)?;
+            if self.mesh.may_sleep(self.index) {
+                let waited = self.uring.wait(&mut completions);
+                self.mesh.awake(self.index);
+                waited?;
+            } else {
+                self.uring.poll(&mut completions)?;
+            }
             self.now_ms = self.started.elapsed().as_millis() as u64;
             self.wall_ms = wall_clock_ms();
             for completion in completions.drain(..) {
                 self.handle(completion);
             }
+            self.drain_mesh();
             self.run_local();
             self.flush_dirty();
             self.flush_mesh();
@@ -458,6 +465,14 @@ impl Shard {
         self.arm_wake();
         self.drain_control();
         self.apply_level();
+        self.drain_mesh();
+        if self.mesh.shutting_down() && self.shutdown_started_ms.is_none() {
+            self.begin_shutdown();
+        }
+    }
+
+    /// Handles every message other shards queued for this one.
+    fn drain_mesh(&mut self) {
         for from in 0..self.mesh.shards() {
             if from == self.index {
                 continue;
@@ -465,9 +480,6 @@ impl Shard {
             while let Some(msg) = self.mesh.pop(from, self.index) {
                 self.on_mesh_message(msg);
             }
-        }
-        if self.mesh.shutting_down() && self.shutdown_started_ms.is_none() {
-            self.begin_shutdown();
         }
     }
 
@@ -519,7 +531,7 @@ impl Shard {
                 self.to_wake[to] = true;
             }
             if std::mem::take(&mut self.to_wake[to]) {
-                self.mesh.wake(to);
+                self.mesh.wake_if_sleeping(to);
             }
         }
     }

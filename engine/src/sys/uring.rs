@@ -230,7 +230,17 @@ impl Uring {
     /// Submits what is queued, waits for at least one completion, and appends every
     /// available completion to `out`.
     pub fn wait(&mut self, out: &mut Vec<Completion>) -> io::Result<()> {
-        match self.ring.submit_and_wait(1) {
+        self.enter(1, out)
+    }
+
+    /// Submits what is queued and appends the completions already available, without
+    /// waiting (there is work at hand that arrived by another path).
+    pub fn poll(&mut self, out: &mut Vec<Completion>) -> io::Result<()> {
+        self.enter(0, out)
+    }
+
+    fn enter(&mut self, want: usize, out: &mut Vec<Completion>) -> io::Result<()> {
+        match self.ring.submit_and_wait(want) {
             Ok(_) => {}
             Err(err)
                 if matches!(
