@@ -35,6 +35,10 @@ fn serve(extra: &[&str]) -> Server {
         "1",
         "--budget-loop-lag-ms",
         "600000",
+        // The engine's own shedding at accept; the kernel's (eBPF, token bucket) is
+        // covered by `level_3_sheds_in_the_kernel_with_ebpf` below and ebpf/tests.
+        "--ebpf",
+        "off",
     ];
     args.extend_from_slice(extra);
     Server::start(&args)
@@ -489,4 +493,64 @@ fn the_level_rises_with_connections_past_the_budget_and_falls_back_one_step_at_a
         upgrade_accepted(&server),
         "new connections are still refused at level 0"
     );
+}
+
+#[test]
+fn level_3_sheds_in_the_kernel_with_ebpf() {
+    // An empty token bucket: at level 3 the steering program drops every new
+    // connection before a socket exists; the served conversation keeps working.
+    let server = Server::start(&[
+        "--shards",
+        "2",
+        "--budget-loop-lag-ms",
+        "600000",
+        "--ebpf",
+        "required",
+        "--shed-rate",
+        "0",
+        "--shed-burst",
+        "0",
+    ]);
+    let control = Control::of(&server);
+    let mut a = agent(&server, "agent:agent-a", JSON);
+    let mut v = Client::connect(&server, "vic", BIN);
+    let conv = start_served_by(&mut v, &mut a);
+    pin(&control, Some(3));
+    expect_pressure(&mut a, 3);
+    // The steering thread writes the level into the map within 100 ms.
+    let shed = wait_for(Duration::from_secs(10), || {
+        (!upgrade_accepted(&server)).then_some(())
+    });
+    assert!(
+        shed.is_some(),
+        "new connections were still upgraded at level 3 with eBPF"
+    );
+    for _ in 0..3 {
+        assert!(
+            !upgrade_accepted(&server),
+            "a new connection was upgraded at level 3"
+        );
+    }
+    let response = control.request("GET", "/metrics", None);
+    let metrics = String::from_utf8_lossy(&response.body).into_owned();
+    let shed_total: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("switchboard_ebpf_shed_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(
+        shed_total >= 3,
+        "kernel shed counters did not move:\n{metrics}"
+    );
+    // The conversation already served keeps flowing.
+    v.send(&ClientFrame::Send {
+        conv,
+        client_msg_id: "k1".into(),
+        body: "still here".into(),
+    });
+    a.wait_for(
+        "the line sent at level 3",
+        |f| matches!(f, OwnedServerFrame::Message { body, .. } if body == "still here"),
+    );
+    pin(&control, None);
 }
