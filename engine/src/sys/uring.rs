@@ -90,17 +90,23 @@ impl Uring {
     /// Creates the ring with the flags measured best for a single-threaded shard
     /// (docs/design.md), falling back to plain flags on an older kernel.
     pub fn new(config: UringConfig) -> io::Result<Self> {
-        let ring = IoUring::builder()
+        let ring = match IoUring::builder()
             .setup_single_issuer()
             .setup_defer_taskrun()
             .setup_coop_taskrun()
             .setup_cqsize(config.cq_entries)
             .build(config.sq_entries)
-            .or_else(|_| {
+        {
+            Ok(ring) => ring,
+            Err(err) => {
+                // Kernels before 6.1 lack DEFER_TASKRUN: plain flags still work.
+                tracing::warn!(%err, "io_uring without SINGLE_ISSUER/DEFER_TASKRUN (older kernel?)");
                 IoUring::builder()
                     .setup_cqsize(config.cq_entries)
-                    .build(config.sq_entries)
-            })?;
+                    .build(config.sq_entries)?
+            }
+        };
+
         let recv_buffers = BufRing::new(
             &ring,
             RECV_GROUP,
