@@ -234,16 +234,10 @@ impl Homes {
         now_ms: u64,
         out: &mut Vec<HomeOutput>,
     ) -> Result<(), ApiError> {
-        let rules = self.rules;
-        let home = self.convs.get_mut(&conv).ok_or_else(|| not_found(conv))?;
-        let effects = home
-            .fsm
-            .handle(event, now_ms, &rules)
-            .map_err(|rejection| ApiError::conflict(rejection.to_string()))?;
-        self.carry_out(conv, effects, now_ms, out);
-        Ok(())
+        self.admin_step_keeping(conv, event, now_ms, out, |_| true)
     }
 
+    /// An admin transition whose transfer offer is not sent (the routing service decided).
     fn admin_step_without_offer(
         &mut self,
         conv: u64,
@@ -251,16 +245,26 @@ impl Homes {
         now_ms: u64,
         out: &mut Vec<HomeOutput>,
     ) -> Result<(), ApiError> {
+        self.admin_step_keeping(conv, event, now_ms, out, |e| {
+            !matches!(e, Effect::OfferTransfer { .. })
+        })
+    }
+
+    fn admin_step_keeping(
+        &mut self,
+        conv: u64,
+        event: Event<'_>,
+        now_ms: u64,
+        out: &mut Vec<HomeOutput>,
+        keep: impl Fn(&Effect) -> bool,
+    ) -> Result<(), ApiError> {
         let rules = self.rules;
         let home = self.convs.get_mut(&conv).ok_or_else(|| not_found(conv))?;
         let effects = home
             .fsm
             .handle(event, now_ms, &rules)
             .map_err(|rejection| ApiError::conflict(rejection.to_string()))?;
-        let effects = effects
-            .into_iter()
-            .filter(|e| !matches!(e, Effect::OfferTransfer { .. }));
-        self.carry_out(conv, effects, now_ms, out);
+        self.carry_out(conv, effects.into_iter().filter(|e| keep(e)), now_ms, out);
         Ok(())
     }
 

@@ -220,6 +220,16 @@ fn encode(encoding: Encoding, frame: &ServerFrame<'_>) -> Arc<[u8]> {
     out.into()
 }
 
+/// Answers a command about a conversation this home does not know.
+fn unknown_conversation(peer: Peer, conv: u64, out: &mut Vec<HomeOutput>) {
+    error_to(
+        peer,
+        "unknown_conversation",
+        &format!("no conversation {conv}"),
+        out,
+    );
+}
+
 fn error_to(peer: Peer, code: &str, message: &str, out: &mut Vec<HomeOutput>) {
     let payload = encode(peer.encoding, &ServerFrame::Error { code, message });
     out.push(HomeOutput::Frame {
@@ -287,12 +297,7 @@ impl Homes {
         out: &mut Vec<HomeOutput>,
     ) {
         let Some(home) = self.convs.get(&conv) else {
-            return error_to(
-                actor.peer,
-                "unknown_conversation",
-                &format!("no conversation {conv}"),
-                out,
-            );
+            return unknown_conversation(actor.peer, conv, out);
         };
         let allowed = match actor.role {
             Role::Visitor => home.fsm.visitor == actor.user,
@@ -424,12 +429,7 @@ impl Homes {
     ) {
         let rules = self.rules;
         let Some(home) = self.convs.get_mut(&conv) else {
-            return error_to(
-                actor.peer,
-                "unknown_conversation",
-                &format!("no conversation {conv}"),
-                out,
-            );
+            return unknown_conversation(actor.peer, conv, out);
         };
         let key = dedupe_key(&mut self.key_scratch, actor.user, client_msg_id);
         if let Some(&seq) = home.seen_ids.get(key) {
@@ -500,12 +500,7 @@ impl Homes {
         out: &mut Vec<HomeOutput>,
     ) {
         let Some(home) = self.convs.get(&conv) else {
-            return error_to(
-                actor.peer,
-                "unknown_conversation",
-                &format!("no conversation {conv}"),
-                out,
-            );
+            return unknown_conversation(actor.peer, conv, out);
         };
         if home.fsm.check_speaker(actor.party()).is_err() {
             return error_to(
@@ -644,12 +639,7 @@ impl Homes {
         let rules = self.rules;
         let Some(home) = self.convs.get_mut(&conv) else {
             if let Some(peer) = peer {
-                error_to(
-                    peer,
-                    "unknown_conversation",
-                    &format!("no conversation {conv}"),
-                    out,
-                );
+                unknown_conversation(peer, conv, out);
             }
             return false;
         };
