@@ -136,6 +136,12 @@ struct EchoArgs {
     /// How long to wait for outstanding replies after the window.
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     drain: Duration,
+    /// Write the round-trip latency as an HdrHistogram percentile distribution (.hgrm).
+    #[arg(long)]
+    hdr_file: Option<std::path::PathBuf>,
+    /// Write a latency percentile plot (SVG).
+    #[arg(long)]
+    plot: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -426,6 +432,13 @@ fn run_echo(args: EchoArgs) -> anyhow::Result<Outcome> {
         .transpose()?;
     let (mut tally, histogram) = finish(members)?;
     tally.connections_ok = tally.connections_ok.max(connected.connections_ok);
+    if let Some(path) = &args.hdr_file {
+        output::write_hgrm(path, &histogram)?;
+    }
+    if let Some(path) = &args.plot {
+        let title = format!("echo round trip, {} connections", args.common.connections);
+        output::plot(path, &title, &[("round trip", &histogram)])?;
+    }
     let measured_seconds = args.duration.as_secs_f64();
     let messages = tally.measured;
     let server_cpu =
