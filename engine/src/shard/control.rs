@@ -8,7 +8,7 @@ use super::Shard;
 use crate::control::{answer, answer_with, ControlOp, ControlReply, ControlRequest};
 use crate::mesh::{ConnId, ShardMsg};
 use crate::service::commands::HomeCmd;
-use crate::service::router::Router;
+use crate::service::router::{Router, RouterOutput};
 
 /// Close code of a connection closed by the control API (4000–4999: application codes).
 const KICK_CLOSE_CODE: u16 = 4002;
@@ -38,7 +38,7 @@ impl Shard {
                 self.homes.detail(conv, recent, now),
                 ControlReply::Detail,
             ),
-            ControlOp::Assign { conv, agent } => self.with_router(&reply, |router, out| {
+            ControlOp::Assign { conv, agent } => self.router_then_home(&reply, |router, out| {
                 router.force_assign(conv, &agent, out).map(|peers| {
                     (
                         conv,
@@ -50,7 +50,7 @@ impl Shard {
                     )
                 })
             }),
-            ControlOp::Transfer { conv, to } => self.with_router(&reply, |router, _| {
+            ControlOp::Transfer { conv, to } => self.router_then_home(&reply, |router, _| {
                 router.transfer_target(&to).map(|peers| {
                     (
                         conv,
@@ -63,24 +63,12 @@ impl Shard {
                 })
             }),
             ControlOp::End { conv } => {
-                let mut out = std::mem::take(&mut self.home_out);
-                answer_with(
-                    &reply,
-                    self.homes.admin_end(conv, now, &mut out),
-                    ControlReply::Summary,
-                );
-                self.carry_out_home(conv, &mut out);
-                self.home_out = out;
+                let result = self.with_homes(conv, |homes, out| homes.admin_end(conv, now, out));
+                answer_with(&reply, result, ControlReply::Summary);
             }
             ControlOp::Post { conv, msg } => {
-                let mut out = std::mem::take(&mut self.home_out);
-                answer_with(
-                    &reply,
-                    self.homes.post(conv, &msg, now, &mut out),
-                    ControlReply::Posted,
-                );
-                self.carry_out_home(conv, &mut out);
-                self.home_out = out;
+                let result = self.with_homes(conv, |homes, out| homes.post(conv, &msg, now, out));
+                answer_with(&reply, result, ControlReply::Posted);
             }
             ControlOp::Push { user, event } => {
                 let conns = self.presence.connections(&user).to_vec();
@@ -97,15 +85,14 @@ impl Shard {
             }
             ControlOp::Agents => match self.router.as_ref() {
                 Some(router) => answer(&reply, ControlReply::Agents(router.views(now))),
-                None => answer(
-                    &reply,
-                    ControlReply::Error(ApiError::unavailable("no router on this shard")),
-                ),
+                None => answer(&reply, ControlReply::Error(no_router())),
             },
-            ControlOp::UpdateAgent { user, patch } => self
-                .with_router_view(&reply, |router, out| {
-                    router.update_agent(&user, &patch, now, out)
-                }),
+            ControlOp::UpdateAgent { user, patch } => {
+                match self.with_router(|router, out| router.update_agent(&user, &patch, now, out)) {
+                    Some(view) => answer(&reply, ControlReply::Agent(view)),
+                    None => answer(&reply, ControlReply::Error(no_router())),
+                }
+            }
             ControlOp::KickConnection { conn, reason } => {
                 let id = ConnId(conn);
                 let open = self
@@ -142,51 +129,16 @@ impl Shard {
     }
 
     /// Runs a router decision that, when it succeeds, hands a command to a home.
-    fn with_router(
+    fn router_then_home(
         &mut self,
         reply: &crate::control::Reply,
-        decide: impl FnOnce(
-            &mut Router,
-            &mut Vec<crate::service::router::RouterOutput>,
-        ) -> Result<(u64, HomeCmd), ApiError>,
+        decide: impl FnOnce(&mut Router, &mut Vec<RouterOutput>) -> Result<(u64, HomeCmd), ApiError>,
     ) {
-        let Some(mut router) = self.router.take() else {
-            return answer(
-                reply,
-                ControlReply::Error(ApiError::unavailable("no router on this shard")),
-            );
-        };
-        let mut out = std::mem::take(&mut self.router_out);
-        let decision = decide(&mut router, &mut out);
-        self.router = Some(router);
-        match decision {
-            Ok((conv, cmd)) => self.send_home(conv, cmd),
-            Err(err) => answer(reply, ControlReply::Error(err)),
+        match self.with_router(decide) {
+            Some(Ok((conv, cmd))) => self.send_home(conv, cmd),
+            Some(Err(err)) => answer(reply, ControlReply::Error(err)),
+            None => answer(reply, ControlReply::Error(no_router())),
         }
-        self.carry_out_router(&mut out);
-        self.router_out = out;
-    }
-
-    fn with_router_view(
-        &mut self,
-        reply: &crate::control::Reply,
-        change: impl FnOnce(
-            &mut Router,
-            &mut Vec<crate::service::router::RouterOutput>,
-        ) -> switchboard_control_api::model::AgentView,
-    ) {
-        let Some(mut router) = self.router.take() else {
-            return answer(
-                reply,
-                ControlReply::Error(ApiError::unavailable("no router on this shard")),
-            );
-        };
-        let mut out = std::mem::take(&mut self.router_out);
-        let view = change(&mut router, &mut out);
-        self.router = Some(router);
-        answer(reply, ControlReply::Agent(view));
-        self.carry_out_router(&mut out);
-        self.router_out = out;
     }
 
     /// Stops accepting and asks every client to reconnect elsewhere (close 1012).
@@ -216,6 +168,10 @@ impl Shard {
             self.finish_teardown(slot, generation);
         }
     }
+}
+
+fn no_router() -> ApiError {
+    ApiError::unavailable("no router on this shard")
 }
 
 /// 1012 "service restart": the client should reconnect (to another node).

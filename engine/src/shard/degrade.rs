@@ -87,13 +87,7 @@ impl Shard {
                 );
             }
         }
-        if let Some(mut router) = self.router.take() {
-            let mut out = std::mem::take(&mut self.router_out);
-            router.set_paused(level >= 2, &mut out);
-            self.router = Some(router);
-            self.carry_out_router(&mut out);
-            self.router_out = out;
-        }
+        self.with_router(|router, out| router.set_paused(level >= 2, out));
     }
 
     /// Unsent bytes a connection may hold at the current level (a quarter at level 2+).

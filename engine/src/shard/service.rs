@@ -17,14 +17,14 @@ use super::Shard;
 use crate::control::{answer, answer_with, ControlReply};
 use crate::mesh::{ConnId, Peer, ShardMsg};
 use crate::service::commands::{HomeCmd, RouterCmd};
-use crate::service::home::{Actor, HomeOutput, RouterNote};
+use crate::service::home::{Actor, HomeOutput, Homes, RouterNote};
 use crate::service::presence::home_of_user;
 use switchboard_control_api::ApiError;
 
 /// Close code of a connection replaced by a newer one of the same user (`--relogin
 /// replace`); 4000–4999 are for applications.
 pub const RELOGIN_CLOSE_CODE: u16 = 4001;
-use crate::service::router::RouterOutput;
+use crate::service::router::{Router, RouterOutput};
 
 impl Shard {
     /// The shard that is home to conversation `conv`.
@@ -212,23 +212,31 @@ impl Shard {
         self.enqueue_chat(slot, generation, &ServerFrame::Error { code, message });
     }
 
+    /// Runs `f` on the router (shard 0 only) and carries out what it decided; `None`
+    /// on the other shards. The router is moved out while `f` runs, so its outputs can
+    /// use the whole shard.
+    pub(super) fn with_router<T>(
+        &mut self,
+        f: impl FnOnce(&mut Router, &mut Vec<RouterOutput>) -> T,
+    ) -> Option<T> {
+        let mut router = self.router.take()?;
+        let mut out = std::mem::take(&mut self.router_out);
+        let value = f(&mut router, &mut out);
+        self.router = Some(router);
+        self.carry_out_router(&mut out);
+        self.router_out = out;
+        Some(value)
+    }
+
     /// A command for the router; only shard 0 gets them.
     pub(super) fn on_router_cmd(&mut self, cmd: RouterCmd) {
-        let Some(mut router) = self.router.take() else {
-            tracing::warn!(
-                shard = self.index,
-                "router command on a shard without the router"
-            );
-            return;
-        };
-        let mut out = std::mem::take(&mut self.router_out);
         let now = self.wall_ms;
-        match cmd {
+        let handled = self.with_router(|router, out| match cmd {
             RouterCmd::VisitorStart { visitor, vip, peer } => {
-                router.visitor_start(&visitor, vip, peer, &mut out)
+                router.visitor_start(&visitor, vip, peer, out)
             }
             RouterCmd::AgentConnected { user, groups, peer } => {
-                router.agent_connected(&user, &groups, peer, &mut out)
+                router.agent_connected(&user, &groups, peer, out)
             }
             RouterCmd::AgentDisconnected { user, conn } => {
                 router.agent_disconnected(&user, conn, now)
@@ -237,29 +245,32 @@ impl Shard {
                 user,
                 status,
                 capacity,
-            } => router.agent_status(&user, status, capacity, &mut out),
+            } => router.agent_status(&user, status, capacity, out),
             RouterCmd::TransferAnswer {
                 conv,
                 agent,
                 accept,
                 peer,
-            } => router.transfer_answer(conv, &agent, accept, peer, &mut out),
+            } => router.transfer_answer(conv, &agent, accept, peer, out),
             RouterCmd::Note(note) => match note {
-                RouterNote::Requeue { conv, vip } => router.requeue(conv, vip, &mut out),
-                RouterNote::Release { agent, conv } => router.release(&agent, conv, &mut out),
-                RouterNote::Ended { conv, visitor } => router.ended(conv, &visitor, &mut out),
+                RouterNote::Requeue { conv, vip } => router.requeue(conv, vip, out),
+                RouterNote::Release { agent, conv } => router.release(&agent, conv, out),
+                RouterNote::Ended { conv, visitor } => router.ended(conv, &visitor, out),
                 RouterNote::TransferRequested {
                     conv,
                     from,
                     to,
                     visitor,
-                } => router.transfer_requested(conv, &from, &to, &visitor, &mut out),
+                } => router.transfer_requested(conv, &from, &to, &visitor, out),
                 RouterNote::Moved { conv, from, to } => router.moved(conv, &from, &to),
             },
+        });
+        if handled.is_none() {
+            tracing::warn!(
+                shard = self.index,
+                "router command on a shard without the router"
+            );
         }
-        self.router = Some(router);
-        self.carry_out_router(&mut out);
-        self.router_out = out;
     }
 
     pub(super) fn carry_out_router(&mut self, out: &mut Vec<RouterOutput>) {
@@ -352,12 +363,10 @@ impl Shard {
 
     /// A command for a conversation this shard is home to.
     pub(super) fn on_home_cmd(&mut self, conv: u64, cmd: HomeCmd) {
-        let mut out = std::mem::take(&mut self.home_out);
         let now = self.wall_ms;
-        let homes = &mut self.homes;
-        match cmd {
+        self.with_homes(conv, |homes, out| match cmd {
             HomeCmd::Create { visitor, vip, peer } => {
-                homes.create(conv, &visitor, vip, peer, now, &mut out)
+                homes.create(conv, &visitor, vip, peer, now, out)
             }
             HomeCmd::Attach {
                 peer,
@@ -372,12 +381,10 @@ impl Shard {
                     role,
                 },
                 after_seq,
-                &mut out,
+                out,
             ),
-            HomeCmd::Assign { agent, peers } => homes.assign(conv, &agent, &peers, now, &mut out),
-            HomeCmd::QueuePosition { position } => {
-                homes.queue_position(conv, position, now, &mut out)
-            }
+            HomeCmd::Assign { agent, peers } => homes.assign(conv, &agent, &peers, now, out),
+            HomeCmd::QueuePosition { position } => homes.queue_position(conv, position, now, out),
             HomeCmd::Send {
                 peer,
                 user,
@@ -394,7 +401,7 @@ impl Shard {
                 &client_msg_id,
                 &body,
                 now,
-                &mut out,
+                out,
             ),
             HomeCmd::Ack { conn, seq } => homes.ack(conv, conn, seq),
             HomeCmd::Ephemeral {
@@ -410,7 +417,7 @@ impl Shard {
                     role,
                 },
                 read_seq,
-                &mut out,
+                out,
             ),
             HomeCmd::End { peer, user, role } => homes.end(
                 conv,
@@ -420,7 +427,7 @@ impl Shard {
                     role,
                 }),
                 now,
-                &mut out,
+                out,
             ),
             HomeCmd::Transfer { peer, user, to } => homes.transfer(
                 conv,
@@ -431,7 +438,7 @@ impl Shard {
                 },
                 &to,
                 now,
-                &mut out,
+                out,
             ),
             HomeCmd::TransferAnswer {
                 agent,
@@ -444,12 +451,10 @@ impl Shard {
                     user: &agent,
                     role: Role::Agent,
                 };
-                homes.transfer_answer(conv, actor, accept, &peers, now, &mut out)
+                homes.transfer_answer(conv, actor, accept, &peers, now, out)
             }
-            HomeCmd::TransferUnavailable { to } => {
-                homes.transfer_unavailable(conv, &to, now, &mut out)
-            }
-            HomeCmd::AgentLost { agent } => homes.agent_lost(conv, &agent, now, &mut out),
+            HomeCmd::TransferUnavailable { to } => homes.transfer_unavailable(conv, &to, now, out),
+            HomeCmd::AgentLost { agent } => homes.agent_lost(conv, &agent, now, out),
             HomeCmd::Unfollow { conn } => homes.unfollow(conv, conn),
             HomeCmd::AdminAssign {
                 agent,
@@ -457,7 +462,7 @@ impl Shard {
                 reply,
             } => match homes.is_waiting(conv) {
                 Ok(true) => {
-                    homes.assign(conv, &agent, &peers, now, &mut out);
+                    homes.assign(conv, &agent, &peers, now, out);
                     answer_with(&reply, homes.summary(conv, now), ControlReply::Summary);
                 }
                 Ok(false) | Err(_) => {
@@ -469,12 +474,24 @@ impl Shard {
                 }
             },
             HomeCmd::AdminTransfer { to, peers, reply } => {
-                let result = homes.admin_transfer(conv, &to, &peers, now, &mut out);
+                let result = homes.admin_transfer(conv, &to, &peers, now, out);
                 answer_with(&reply, result, ControlReply::Summary);
             }
-        }
+        });
+    }
+
+    /// Runs `f` on this shard's conversation homes and carries out its outputs for
+    /// conversation `conv`.
+    pub(super) fn with_homes<T>(
+        &mut self,
+        conv: u64,
+        f: impl FnOnce(&mut Homes, &mut Vec<HomeOutput>) -> T,
+    ) -> T {
+        let mut out = std::mem::take(&mut self.home_out);
+        let value = f(&mut self.homes, &mut out);
         self.carry_out_home(conv, &mut out);
         self.home_out = out;
+        value
     }
 
     pub(super) fn carry_out_home(&mut self, conv: u64, out: &mut Vec<HomeOutput>) {
@@ -600,13 +617,7 @@ impl Shard {
     /// Periodic work of the router and the homes.
     pub(super) fn service_tick(&mut self) {
         let now = self.wall_ms;
-        if let Some(mut router) = self.router.take() {
-            let mut out = std::mem::take(&mut self.router_out);
-            router.tick(now, &mut out);
-            self.router = Some(router);
-            self.carry_out_router(&mut out);
-            self.router_out = out;
-        }
+        self.with_router(|router, out| router.tick(now, out));
         let mut out = std::mem::take(&mut self.home_out);
         let mut by_conv = std::mem::take(&mut self.tick_out);
         self.homes.tick(now, &mut by_conv);
