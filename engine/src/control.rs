@@ -477,9 +477,7 @@ impl Engine for NodeControl {
                 .lock()
                 .map_err(|_| ApiError::unavailable("drain state poisoned"))?;
             if started.is_none() {
-                let wall = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as u64);
+                let wall = crate::sys::wall_clock_ms();
                 *started = Some((Instant::now(), wall));
                 self.mesh.begin_drain();
                 self.ask_all(|| ControlOp::Drain)?;

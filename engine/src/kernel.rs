@@ -169,7 +169,7 @@ fn refresh_loop(mesh: &Mesh, steering: Option<&Steering>, xdp: Option<&XdpGuard>
     let mut last_draining = None;
     while !mesh.shutting_down() {
         let started = Instant::now();
-        let now_ms = wall_ms();
+        let now_ms = crate::sys::wall_clock_ms();
         if let Some(steering) = steering {
             for shard in 0..mesh.shards() {
                 if let Err(err) = steering.set_load(shard, load_score(mesh, shard, now_ms)) {
@@ -211,12 +211,6 @@ fn load_score(mesh: &Mesh, shard: usize, now_ms: u64) -> u32 {
     u32::try_from(connections + lag_ms * 10)
         .unwrap_or(STALLED_SCORE - 1)
         .min(STALLED_SCORE - 1)
-}
-
-fn wall_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The raw descriptors of the listeners, in shard order.

@@ -148,25 +148,12 @@ impl Shard {
             connections = self.conns.len(),
             "draining"
         );
-        self.uring
-            .cancel(super::token::pack(super::token::ACCEPT, 0, 0));
-        for slot in 0..self.conns.capacity_slots() {
-            let Some(conn) = self.conns.slot_mut(slot) else {
-                continue;
-            };
-            let generation = conn.generation;
-            match conn.phase {
-                Phase::Open => self.close_with(
-                    slot,
-                    generation,
-                    DRAIN_CLOSE_CODE,
-                    "draining: reconnect to another node",
-                ),
-                Phase::Handshake => self.teardown(slot, generation),
-                Phase::Closing | Phase::Dead => {}
-            }
-            self.finish_teardown(slot, generation);
-        }
+        let within = self.settings.close_timeout_ms;
+        self.close_all(
+            DRAIN_CLOSE_CODE,
+            "draining: reconnect to another node",
+            within,
+        );
     }
 }
 

@@ -195,7 +195,7 @@ impl Shard {
             now_ms: 0,
             shutdown_started_ms: None,
             last_tick: Instant::now(),
-            wall_ms: wall_clock_ms(),
+            wall_ms: sys::wall_clock_ms(),
             router: (setup.index == 0).then(|| Router::new(setup.router.clone())),
             homes: Homes::new(setup.conversations.0, setup.conversations.1),
             presence: Presence::new(setup.service.relogin),
@@ -237,7 +237,7 @@ impl Shard {
                 self.uring.poll(&mut completions)?;
             }
             self.now_ms = self.started.elapsed().as_millis() as u64;
-            self.wall_ms = wall_clock_ms();
+            self.wall_ms = sys::wall_clock_ms();
             for completion in completions.drain(..) {
                 self.handle(completion);
             }
@@ -465,7 +465,7 @@ impl Shard {
         self.arm_wake();
         self.drain_control();
         self.apply_level();
-        self.drain_mesh();
+        // The mesh queues are drained at the end of every turn (see `run`).
         if self.mesh.shutting_down() && self.shutdown_started_ms.is_none() {
             self.begin_shutdown();
         }
@@ -490,11 +490,18 @@ impl Shard {
             "shutting down"
         );
         self.shutdown_started_ms = Some(self.now_ms);
-        self.uring.cancel(token::pack(token::ACCEPT, 0, 0));
-        let deadline = self
+        let within = self
             .settings
             .close_timeout_ms
             .min(self.settings.shutdown_deadline_ms);
+        self.close_all(close_code::GOING_AWAY, "server shutting down", within);
+    }
+
+    /// Stops accepting and closes every connection: open ones with `code` and `reason`,
+    /// waiting at most `within_ms` for each peer's close; half-done handshakes at once.
+    /// Shutdown and drain both end this way.
+    pub(super) fn close_all(&mut self, code: u16, reason: &str, within_ms: u64) {
+        self.uring.cancel(token::pack(token::ACCEPT, 0, 0));
         for slot in 0..self.conns.capacity_slots() {
             let Some(conn) = self.conns.slot_mut(slot) else {
                 continue;
@@ -502,13 +509,8 @@ impl Shard {
             let generation = conn.generation;
             match conn.phase {
                 Phase::Open => {
-                    self.close_with(
-                        slot,
-                        generation,
-                        close_code::GOING_AWAY,
-                        "server shutting down",
-                    );
-                    let deadline = self.deadline_in(deadline);
+                    self.close_with(slot, generation, code, reason);
+                    let deadline = self.deadline_in(within_ms);
                     if let Some(conn) = self.conns.get_mut(slot, generation) {
                         conn.deadline_ms = deadline;
                     }
@@ -556,11 +558,4 @@ impl Shard {
 /// Whether the wrapping clock value `deadline` has passed at `now`.
 fn reached(now: u32, deadline: u32) -> bool {
     now.wrapping_sub(deadline) as i32 >= 0
-}
-
-/// Milliseconds since the Unix epoch.
-fn wall_clock_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
