@@ -1075,3 +1075,25 @@ pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
         })
         .collect()
 }
+
+/// Opens TCP to `addr` and sends a WebSocket upgrade to `/v1/ws`; whether the server
+/// answered 101 (EOF, a reset or a timeout all mean it did not).
+pub fn upgrade_accepted(addr: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, IO_TIMEOUT) else {
+        return false;
+    };
+    if stream.set_read_timeout(Some(IO_TIMEOUT)).is_err() {
+        return false;
+    }
+    let request = format!(
+        "GET /v1/ws?token=newcomer HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    match stream.read(&mut head) {
+        Ok(n) if n >= 12 => head.starts_with(b"HTTP/1.1 101"),
+        _ => false,
+    }
+}

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use switchboard_protocol::chat::{Encoding, OwnedServerFrame, SystemKind};
 use switchboard_tests::chat_client::{agent, start_served_by, Client, SystemItem};
 use switchboard_tests::control_client::{expect_close, Control};
-use switchboard_tests::{wait_for, Server, IO_TIMEOUT};
+use switchboard_tests::{upgrade_accepted, wait_for, Server, IO_TIMEOUT};
 
 /// Close code of a connection kicked through the control API (openapi.yaml: 4002).
 const KICK_CLOSE_CODE: u16 = 4002;
@@ -776,28 +776,6 @@ fn kick_closes_one_connection_or_every_connection_of_a_user_with_the_reason() {
     );
 }
 
-/// Opens TCP and sends a WebSocket upgrade to `/v1/ws`; whether the server upgraded it.
-fn upgrade_accepted(server: &Server) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&server.addr(), IO_TIMEOUT) else {
-        return false;
-    };
-    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    let request = format!(
-        "GET /v1/ws?token=late HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        server.addr()
-    );
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    match stream.read(&mut head) {
-        Ok(n) if n >= 12 => head.starts_with(b"HTTP/1.1 101"),
-        // EOF, reset or a timeout: not upgraded.
-        _ => false,
-    }
-}
-
 #[test]
 fn drain_stops_readiness_closes_clients_with_1012_and_refuses_new_ones() {
     let server = serve(&[]);
@@ -832,7 +810,7 @@ fn drain_stops_readiness_closes_clients_with_1012_and_refuses_new_ones() {
     });
     assert!(done["elapsed_ms"].is_u64(), "{done}");
     assert!(
-        !upgrade_accepted(&server),
+        !upgrade_accepted(server.addr()),
         "a new connection was upgraded while draining"
     );
     // Draining twice is harmless and keeps the first start time.

@@ -12,7 +12,6 @@
 //! Levels are pinned with `PUT /v1/degradation`. Servers that must stay at level 0 on
 //! their own get a huge event-loop-lag budget (a loaded machine must not raise it).
 
-use std::io::{Read, Write};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -20,7 +19,9 @@ use switchboard_protocol::chat::{ClientFrame, Encoding, OwnedServerFrame, System
 use switchboard_protocol::ws::DataKind;
 use switchboard_tests::chat_client::{agent, start_served_by, Client, SystemItem};
 use switchboard_tests::control_client::Control;
-use switchboard_tests::{tcp_connect_small_rcvbuf, wait_for, Deadline, RawWs, Server, IO_TIMEOUT};
+use switchboard_tests::{
+    tcp_connect_small_rcvbuf, upgrade_accepted, wait_for, Deadline, RawWs, Server, IO_TIMEOUT,
+};
 
 const JSON: Encoding = Encoding::Json;
 const BIN: Encoding = Encoding::Binary;
@@ -89,26 +90,6 @@ fn wait_system(client: &mut Client, conv: u64, event: SystemKind) -> SystemItem 
         matches!(SystemItem::from_frame(f), Some(item) if item.conv == conv && item.event == event)
     });
     SystemItem::from_frame(&frame).expect("a system frame")
-}
-
-/// TCP connect and a WebSocket upgrade of `/v1/ws`: whether the server answered 101.
-fn upgrade_accepted(server: &Server) -> bool {
-    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&server.addr(), IO_TIMEOUT) else {
-        return false;
-    };
-    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    let request = format!(
-        "GET /v1/ws?token=newcomer HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        server.addr()
-    );
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    match stream.read(&mut head) {
-        Ok(n) if n >= 12 => head.starts_with(b"HTTP/1.1 101"),
-        _ => false,
-    }
 }
 
 /// A visitor's `start` at level 2: it must get both its snapshot (waiting) and the
@@ -374,7 +355,7 @@ fn level_3_refuses_new_connections_while_existing_ones_keep_working() {
     expect_pressure(&mut v, 3);
     for _ in 0..3 {
         assert!(
-            !upgrade_accepted(&server),
+            !upgrade_accepted(server.addr()),
             "a new connection was upgraded at level 3"
         );
     }
@@ -395,7 +376,7 @@ fn level_3_refuses_new_connections_while_existing_ones_keep_working() {
     expect_pressure(&mut a, 1);
     expect_pressure(&mut v, 1);
     assert!(
-        upgrade_accepted(&server),
+        upgrade_accepted(server.addr()),
         "a new connection was refused at level 1"
     );
     pin(&control, None);
@@ -455,7 +436,7 @@ fn the_level_rises_with_connections_past_the_budget_and_falls_back_one_step_at_a
     observer.wait_for("pressure 3", |f| pressure_level(f) == Some(3));
     // Shedding at level 3.
     assert!(
-        !upgrade_accepted(&server),
+        !upgrade_accepted(server.addr()),
         "a connection past the budget was upgraded at level 3"
     );
     let metrics = control.request("GET", "/metrics", None).body_text();
@@ -490,7 +471,7 @@ fn the_level_rises_with_connections_past_the_budget_and_falls_back_one_step_at_a
         (&json!(0), &json!(false))
     );
     assert!(
-        upgrade_accepted(&server),
+        upgrade_accepted(server.addr()),
         "new connections are still refused at level 0"
     );
 }
@@ -519,7 +500,7 @@ fn level_3_sheds_in_the_kernel_with_ebpf() {
     expect_pressure(&mut a, 3);
     // The steering thread writes the level into the map within 100 ms.
     let shed = wait_for(Duration::from_secs(10), || {
-        (!upgrade_accepted(&server)).then_some(())
+        (!upgrade_accepted(server.addr())).then_some(())
     });
     assert!(
         shed.is_some(),
@@ -527,7 +508,7 @@ fn level_3_sheds_in_the_kernel_with_ebpf() {
     );
     for _ in 0..3 {
         assert!(
-            !upgrade_accepted(&server),
+            !upgrade_accepted(server.addr()),
             "a new connection was upgraded at level 3"
         );
     }
