@@ -17,7 +17,7 @@ use super::Shard;
 use crate::control::{answer, answer_with, ControlReply};
 use crate::mesh::{ConnId, Peer, ShardMsg};
 use crate::service::commands::{HomeCmd, RouterCmd};
-use crate::service::home::{Actor, HomeOutput, Homes, RouterNote};
+use crate::service::home::{encode, Actor, HomeOutput, Homes, RouterNote};
 use crate::service::presence::home_of_user;
 use switchboard_control_api::ApiError;
 
@@ -317,13 +317,8 @@ impl Shard {
                             from_agent: &from,
                             visitor: &visitor,
                         };
-                        let mut payload = Vec::with_capacity(64);
-                        switchboard_protocol::chat::encode_server(
-                            peer.encoding,
-                            &frame,
-                            &mut payload,
-                        );
-                        self.deliver_frame(peer.conn, conv, payload.into(), Instant::now());
+                        let payload = encode(peer.encoding, &frame);
+                        self.deliver_frame(peer.conn, conv, payload, Instant::now());
                     }
                 }
                 RouterOutput::TransferUnavailable { conv, to } => {
@@ -350,9 +345,8 @@ impl Shard {
                         message:
                             "all agents are busy right now; your conversation waits in the queue",
                     };
-                    let mut payload = Vec::with_capacity(96);
-                    switchboard_protocol::chat::encode_server(peer.encoding, &frame, &mut payload);
-                    self.deliver_frame(peer.conn, 0, payload.into(), Instant::now());
+                    let payload = encode(peer.encoding, &frame);
+                    self.deliver_frame(peer.conn, 0, payload, Instant::now());
                 }
                 RouterOutput::AgentLost { conv, agent } => {
                     self.send_home(conv, HomeCmd::AgentLost { agent })

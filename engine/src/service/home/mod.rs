@@ -214,7 +214,7 @@ pub struct Homes {
 }
 
 /// Encodes `frame` for a connection.
-fn encode(encoding: Encoding, frame: &ServerFrame<'_>) -> Arc<[u8]> {
+pub fn encode(encoding: Encoding, frame: &ServerFrame<'_>) -> Arc<[u8]> {
     let mut out = Vec::with_capacity(96);
     chat::encode_server(encoding, frame, &mut out);
     out.into()
