@@ -70,24 +70,29 @@ impl Shard {
             return;
         }
         self.level = level;
-        let data = format!("{{\"level\":{level}}}");
         for slot in 0..self.conns.capacity_slots() {
             let Some(conn) = self.conns.slot_mut(slot) else {
                 continue;
             };
             if conn.phase == Phase::Open && matches!(conn.endpoint, Endpoint::Chat(_)) {
                 let generation = conn.generation;
-                self.enqueue_chat(
-                    slot,
-                    generation,
-                    &ServerFrame::Event {
-                        name: "pressure",
-                        data: &data,
-                    },
-                );
+                self.tell_level(slot, generation);
             }
         }
         self.with_router(|router, out| router.set_paused(level >= 2, out));
+    }
+
+    /// Sends the level in force to one chat connection as a `pressure` event.
+    pub(super) fn tell_level(&mut self, slot: u32, generation: u32) {
+        let data = format!("{{\"level\":{}}}", self.level);
+        self.enqueue_chat(
+            slot,
+            generation,
+            &ServerFrame::Event {
+                name: "pressure",
+                data: &data,
+            },
+        );
     }
 
     /// Unsent bytes a connection may hold at the current level (a quarter at level 2+).

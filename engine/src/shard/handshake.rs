@@ -249,15 +249,7 @@ impl Shard {
         self.enqueue_chat(slot, generation, &frame);
         if self.level > 0 {
             // A client arriving during a spike learns the level at once.
-            let data = format!("{{\"level\":{}}}", self.level);
-            self.enqueue_chat(
-                slot,
-                generation,
-                &ServerFrame::Event {
-                    name: "pressure",
-                    data: &data,
-                },
-            );
+            self.tell_level(slot, generation);
         }
         if session.role == Role::Agent {
             let peer = Peer {
