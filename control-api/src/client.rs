@@ -319,6 +319,11 @@ impl Client {
             Some(&DegradationRequest { level }),
         )
     }
+
+    /// `GET /v1/nodes`.
+    pub fn nodes(&self) -> Result<NodesView, ClientError> {
+        self.call("GET", "/v1/nodes", None::<&()>)
+    }
 }
 
 /// The path and query of a conversation list.

@@ -143,6 +143,8 @@ pub enum CtlCommand {
         /// 0, 1, 2, 3 or auto; nothing to show the level.
         level: Option<String>,
     },
+    /// List the nodes of the cluster and the Redis connection.
+    Nodes,
 }
 
 /// Runs a `ctl` command, printing to stdout.
@@ -380,6 +382,7 @@ impl Ctl {
                     )
                 }
             },
+            CtlCommand::Nodes => self.show(out, "GET", "/v1/nodes", None, nodes_table),
         }
     }
 }
@@ -641,6 +644,56 @@ fn degradation_line(d: &DegradationView) -> String {
     )
 }
 
+fn nodes_table(v: &NodesView) -> String {
+    let mut out = format!("mode {}", v.mode);
+    if let Some(r) = &v.redis {
+        out.push_str(&format!(
+            "  redis {} ({})",
+            r.url,
+            if r.connected {
+                "connected"
+            } else {
+                "disconnected"
+            }
+        ));
+        if let Some(e) = &r.last_error {
+            out.push_str(&format!("  last error: {e}"));
+        }
+    }
+    out.push_str("\n\n");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let rows: Vec<Vec<String>> = v
+        .nodes
+        .iter()
+        .map(|n| {
+            vec![
+                n.number.to_string(),
+                n.name.clone(),
+                if n.this_node { "yes" } else { "" }.to_owned(),
+                n.listen.clone(),
+                opt(&n.control),
+                duration(now.saturating_sub(n.started_ms)),
+                duration(now.saturating_sub(n.heartbeat_ms)),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "NUMBER",
+            "NAME",
+            "THIS",
+            "LISTEN",
+            "CONTROL",
+            "UPTIME",
+            "HEARTBEAT_AGE",
+        ],
+        &rows,
+    ));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -655,6 +708,45 @@ mod tests {
             ],
         );
         assert_eq!(t, " ID  NAME\n  7  alice\n123  bo\n");
+    }
+
+    #[test]
+    fn nodes_table_shows_mode_redis_and_rows() {
+        let view = NodesView {
+            mode: "cluster".into(),
+            redis: Some(RedisStatusView {
+                connected: false,
+                url: "redis://:***@10.0.0.1:6379/".into(),
+                last_error: Some("connection refused".into()),
+            }),
+            nodes: vec![NodeView {
+                name: "n1".into(),
+                number: 1,
+                listen: "10.0.0.2:8080".into(),
+                control: None,
+                started_ms: 0,
+                heartbeat_ms: 0,
+                this_node: true,
+            }],
+        };
+        let text = nodes_table(&view);
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some(
+                "mode cluster  redis redis://:***@10.0.0.1:6379/ (disconnected)  last error: connection refused"
+            )
+        );
+        assert_eq!(lines.next(), Some(""));
+        assert!(lines.next().unwrap().starts_with("NUMBER  NAME  THIS"));
+        let row = lines.next().unwrap();
+        assert!(row.contains("n1") && row.contains("yes") && row.contains("10.0.0.2:8080"));
+        let single = NodesView {
+            mode: "single".into(),
+            redis: None,
+            nodes: vec![],
+        };
+        assert!(nodes_table(&single).starts_with("mode single\n\n"));
     }
 
     #[test]

@@ -8,8 +8,8 @@
 
 use crate::model::{
     AgentPatch, AgentView, ConversationDetail, ConversationFilter, ConversationSummary,
-    DegradationView, DrainStatus, KickResult, NodeStats, PostMessage, PostedMessage, PushEvent,
-    PushResult,
+    DegradationView, DrainStatus, KickResult, NodeStats, NodesView, PostMessage, PostedMessage,
+    PushEvent, PushResult,
 };
 
 /// What the control API asks of the node. Implemented by the engine.
@@ -86,6 +86,13 @@ pub trait Engine: Send + Sync + 'static {
 
     /// `Some(0..=3)` pins that level; `None` returns to automatic.
     fn set_degradation(&self, pin: Option<u8>) -> Result<DegradationView, ApiError>;
+
+    /// The nodes of the cluster (`mode: single` and this node alone without Redis).
+    /// The default answers [`ApiError::Unavailable`] for an engine that cannot list
+    /// them.
+    fn nodes(&self) -> Result<NodesView, ApiError> {
+        Err(ApiError::unavailable("node listing is not available"))
+    }
 }
 
 /// Why a request failed. Each variant has a stable [`code`](ApiError::code) and an
@@ -232,5 +239,85 @@ impl ApiError {
                 message: self.to_string(),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+
+    /// An engine that overrides nothing it need not, to see the defaults.
+    struct Bare;
+
+    fn unused<T>() -> Result<T, ApiError> {
+        Err(ApiError::internal("not used"))
+    }
+
+    impl Engine for Bare {
+        fn ready(&self) -> bool {
+            true
+        }
+        fn node_stats(&self) -> Result<NodeStats, ApiError> {
+            unused()
+        }
+        fn metrics(&self) -> Result<String, ApiError> {
+            unused()
+        }
+        fn list_conversations(
+            &self,
+            _: &ConversationFilter,
+        ) -> Result<Vec<ConversationSummary>, ApiError> {
+            unused()
+        }
+        fn conversation(&self, _: u64, _: usize) -> Result<ConversationDetail, ApiError> {
+            unused()
+        }
+        fn assign(&self, _: u64, _: &str) -> Result<ConversationSummary, ApiError> {
+            unused()
+        }
+        fn transfer(&self, _: u64, _: &str) -> Result<ConversationSummary, ApiError> {
+            unused()
+        }
+        fn end(&self, _: u64) -> Result<ConversationSummary, ApiError> {
+            unused()
+        }
+        fn post_message(&self, _: u64, _: &PostMessage) -> Result<PostedMessage, ApiError> {
+            unused()
+        }
+        fn push_event(&self, _: &str, _: &PushEvent) -> Result<PushResult, ApiError> {
+            unused()
+        }
+        fn agents(&self) -> Result<Vec<AgentView>, ApiError> {
+            unused()
+        }
+        fn update_agent(&self, _: &str, _: &AgentPatch) -> Result<AgentView, ApiError> {
+            unused()
+        }
+        fn kick_connection(&self, _: u64, _: &str) -> Result<KickResult, ApiError> {
+            unused()
+        }
+        fn kick_user(&self, _: &str, _: &str) -> Result<KickResult, ApiError> {
+            unused()
+        }
+        fn drain(&self) -> Result<DrainStatus, ApiError> {
+            unused()
+        }
+        fn drain_status(&self) -> Result<DrainStatus, ApiError> {
+            unused()
+        }
+        fn degradation(&self) -> Result<DegradationView, ApiError> {
+            unused()
+        }
+        fn set_degradation(&self, _: Option<u8>) -> Result<DegradationView, ApiError> {
+            unused()
+        }
+    }
+
+    #[test]
+    fn nodes_defaults_to_unavailable() {
+        let err = Bare.nodes().unwrap_err();
+        assert_eq!(err, ApiError::unavailable("node listing is not available"));
+        assert_eq!((err.status(), err.code()), (503, "unavailable"));
     }
 }

@@ -206,6 +206,10 @@ fn dispatch(
             }
             ok(engine.set_degradation(request.level)?)
         }
+        Op::ListNodes => {
+            no_body(req)?;
+            ok(engine.nodes()?)
+        }
     }
 }
 

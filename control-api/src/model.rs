@@ -465,3 +465,44 @@ pub struct Probe {
     /// `live` or `ready`.
     pub status: String,
 }
+
+/// `GET /v1/nodes`: the nodes of the cluster as this node sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodesView {
+    /// `single` (no `--redis`) or `cluster`.
+    pub mode: String,
+    /// The Redis connection in cluster mode; absent in single mode.
+    pub redis: Option<RedisStatusView>,
+    /// The nodes that announced themselves (this one included), by node number.
+    pub nodes: Vec<NodeView>,
+}
+
+/// The state of this node's Redis connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedisStatusView {
+    /// True while the connection answers.
+    pub connected: bool,
+    /// The Redis URL, with any password replaced by `***`.
+    pub url: String,
+    /// The last error talking to Redis, if any since the last success.
+    pub last_error: Option<String>,
+}
+
+/// One node of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeView {
+    /// The node's name (unique in the cluster).
+    pub name: String,
+    /// The node's number in the cluster.
+    pub number: u16,
+    /// Its public (WebSocket) address.
+    pub listen: String,
+    /// Its control API address, if it has one.
+    pub control: Option<String>,
+    /// When it started (ms since the Unix epoch).
+    pub started_ms: u64,
+    /// Its last heartbeat (ms since the Unix epoch).
+    pub heartbeat_ms: u64,
+    /// True for the node that answers.
+    pub this_node: bool,
+}

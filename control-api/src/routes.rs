@@ -44,6 +44,8 @@ pub enum Op {
     GetDegradation,
     /// `PUT /v1/degradation`
     SetDegradation,
+    /// `GET /v1/nodes`
+    ListNodes,
 }
 
 /// One route.
@@ -102,6 +104,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/drain", true, Op::DrainStatus),
     route("GET", "/v1/degradation", true, Op::GetDegradation),
     route("PUT", "/v1/degradation", true, Op::SetDegradation),
+    route("GET", "/v1/nodes", true, Op::ListNodes),
 ];
 
 /// The result of matching a request against [`ROUTES`].

@@ -569,3 +569,53 @@ fn a_panicking_engine_answers_500_internal_and_the_server_lives_on() {
     assert_eq!(call(addr, "GET", "/v1/stats", None).status, 200);
     server.shutdown();
 }
+
+#[test]
+fn nodes_lists_the_cluster_and_answers_503_without_a_listing() {
+    let (server, engine) = start(Some(TOKEN));
+    let addr = server.local_addr();
+    let answer = call(addr, "GET", "/v1/nodes", None);
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("content-type"), Some("application/json"));
+    let view: switchboard_control_api::model::NodesView =
+        serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(view, cluster_nodes());
+    let json = answer.json();
+    assert_eq!(json["mode"], "cluster");
+    assert_eq!(json["redis"]["connected"], true);
+    assert!(json["redis"]["last_error"].is_null());
+    assert_eq!(json["nodes"][0]["this_node"], true);
+    assert_eq!(json["nodes"][1]["number"], 2);
+    assert!(json["nodes"][1]["control"].is_null());
+
+    // Single mode: no Redis, the field is null (not absent).
+    engine.state.lock().unwrap().nodes = Some(switchboard_control_api::model::NodesView {
+        mode: "single".into(),
+        redis: None,
+        nodes: vec![cluster_nodes().nodes[0].clone()],
+    });
+    let single = call(addr, "GET", "/v1/nodes", None).json();
+    assert_eq!(single["mode"], "single");
+    assert!(single.as_object().unwrap()["redis"].is_null());
+
+    assert_eq!(call(addr, "GET", "/v1/nodes?x=1", None).code(), "invalid");
+    assert_eq!(call(addr, "GET", "/v1/nodes", Some("{}")).status, 400);
+    assert_eq!(
+        call(addr, "POST", "/v1/nodes", None).header("allow"),
+        Some("GET")
+    );
+    assert_eq!(
+        request(addr, "GET", "/v1/nodes", None, None).code(),
+        "unauthorized"
+    );
+
+    // An engine without a listing (the trait's default).
+    engine.state.lock().unwrap().nodes = None;
+    let none = call(addr, "GET", "/v1/nodes", None);
+    assert_eq!((none.status, none.code().as_str()), (503, "unavailable"));
+    assert_eq!(
+        none.json()["error"]["message"],
+        "node listing is not available"
+    );
+    server.shutdown();
+}

@@ -71,6 +71,25 @@ fn commands_print_tables_and_json() {
     assert!(ctl(addr, &["metrics"])
         .unwrap()
         .contains("switchboard_connections"));
+    let nodes = ctl(addr, &["nodes"]).unwrap();
+    assert!(
+        nodes.starts_with("mode cluster  redis redis://:***@127.0.0.1:6379/ (connected)\n"),
+        "{nodes}"
+    );
+    assert!(nodes.contains("HEARTBEAT_AGE"), "{nodes}");
+    assert_eq!(
+        nodes
+            .lines()
+            .filter(|l| l.contains("127.0.0.1:808"))
+            .count(),
+        2
+    );
+    let json = ctl(addr, &["--json", "nodes"]).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["nodes"].as_array().unwrap().len(), 2);
+    engine.state.lock().unwrap().nodes = None;
+    let err = ctl(addr, &["nodes"]).unwrap_err();
+    assert!(format!("{err:#}").contains("503 unavailable"), "{err:#}");
     server.shutdown();
 }
 

@@ -23,6 +23,8 @@ pub struct State {
     pub pin: Option<u8>,
     pub pushed: Vec<(String, PushEvent)>,
     pub kicked: Vec<(u64, String)>,
+    /// What `GET /v1/nodes` answers; `None` answers like the trait's default (503).
+    pub nodes: Option<NodesView>,
 }
 
 #[derive(Debug, Default)]
@@ -103,6 +105,7 @@ impl FakeEngine {
             s.conns.insert(10, "a1".into());
             s.conns.insert(11, "v1".into());
             s.conns.insert(12, "v1".into());
+            s.nodes = Some(cluster_nodes());
         }
         Arc::new(engine)
     }
@@ -126,6 +129,38 @@ impl FakeEngine {
         self.summary(id)?;
         let mut s = self.state.lock().unwrap();
         f(&mut s, id)
+    }
+}
+
+/// A cluster of two nodes, `n1` (this one) and `n2`, on a Redis with a password.
+pub fn cluster_nodes() -> NodesView {
+    NodesView {
+        mode: "cluster".into(),
+        redis: Some(RedisStatusView {
+            connected: true,
+            url: "redis://:***@127.0.0.1:6379/".into(),
+            last_error: None,
+        }),
+        nodes: vec![
+            NodeView {
+                name: "n1".into(),
+                number: 1,
+                listen: "127.0.0.1:8080".into(),
+                control: Some("127.0.0.1:9090".into()),
+                started_ms: 1_700_000_000_000,
+                heartbeat_ms: 1_700_000_001_000,
+                this_node: true,
+            },
+            NodeView {
+                name: "n2".into(),
+                number: 2,
+                listen: "127.0.0.1:8081".into(),
+                control: None,
+                started_ms: 1_700_000_000_500,
+                heartbeat_ms: 1_700_000_000_900,
+                this_node: false,
+            },
+        ],
     }
 }
 
@@ -374,6 +409,15 @@ impl Engine for FakeEngine {
     fn set_degradation(&self, pin: Option<u8>) -> Result<DegradationView, ApiError> {
         self.state.lock().unwrap().pin = pin;
         self.degradation()
+    }
+
+    fn nodes(&self) -> Result<NodesView, ApiError> {
+        self.state
+            .lock()
+            .unwrap()
+            .nodes
+            .clone()
+            .ok_or_else(|| ApiError::unavailable("node listing is not available"))
     }
 }
 
