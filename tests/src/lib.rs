@@ -14,6 +14,10 @@
 //! - [`ChatConn`]: a tungstenite client of the JSON chat protocol on `/v1/ws`.
 //! - [`http_exchange`]: one raw HTTP request and its response.
 //!
+//! Cluster tests start their own `redis-server` on a free port with [`RedisServer`]
+//! (killable, restartable on the same port, optionally with an AOF) and talk to it
+//! with [`redis_conn`] or [`RedisServer::cli`].
+//!
 //! The binary is found through the `SWITCHBOARD_BIN` environment variable, else next
 //! to the test executable: `<target>/debug/switchboard` (tests live in
 //! `<target>/debug/deps/`). `cargo test` does not build another package's binary, so
@@ -32,12 +36,16 @@ use std::time::{Duration, Instant};
 
 use switchboard_protocol::ws::{self, DataKind, Event, Limits, Opcode, Reader, Role};
 
+pub use redis;
 pub use switchboard_protocol;
 pub use tungstenite;
 
 pub mod chat_client;
 pub mod control_client;
 pub mod jwt;
+pub mod redis_server;
+
+pub use redis_server::{redis_conn, RedisServer};
 
 /// How long any single blocking step of a test may take before the test fails.
 /// Generous on purpose: the machine is shared and noisy.
