@@ -165,6 +165,27 @@ pub struct ServeArgs {
     /// At level 3, the burst of new connections a source may open at once.
     #[arg(long, default_value_t = 40)]
     pub shed_burst: u32,
+    /// Cluster mode: the Redis URL (`redis://[user:password@]host:port/db`). Without
+    /// it the node runs alone on its embedded defaults.
+    #[arg(long, env = "SWITCHBOARD_REDIS", hide_env_values = true)]
+    pub redis: Option<String>,
+    /// This node's name in the cluster registry (default: host name and process id).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// Cluster mode: a node whose heartbeat is this old is dead, and its conversations
+    /// are taken over (it heartbeats every third of it).
+    #[arg(long, default_value_t = 3000)]
+    pub node_ttl_ms: u64,
+    /// Cluster mode: timeout of one Redis round trip.
+    #[arg(long, default_value_t = 1000)]
+    pub redis_timeout_ms: u64,
+    /// Cluster mode: requests the shards may have waiting for the Redis bridge; over
+    /// it a client gets an `unavailable` error at once.
+    #[arg(long, default_value_t = 65_536)]
+    pub cluster_queue: usize,
+    /// Cluster mode: approximate length of the admin event stream `sb:events`.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events_maxlen: usize,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     pub log_level: tracing::Level,

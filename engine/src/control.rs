@@ -154,17 +154,25 @@ pub struct NodeControl {
     mesh: Arc<Mesh>,
     kernel: Arc<KernelGuards>,
     started: Instant,
+    started_ms: u64,
     drain_started: Mutex<Option<(Instant, u64)>>,
+    cluster: crate::cluster::MaybeLink,
 }
 
 impl NodeControl {
     /// Control over the shards of `mesh`.
-    pub fn new(mesh: Arc<Mesh>, kernel: Arc<KernelGuards>) -> Self {
+    pub fn new(
+        mesh: Arc<Mesh>,
+        kernel: Arc<KernelGuards>,
+        cluster: crate::cluster::MaybeLink,
+    ) -> Self {
         NodeControl {
             mesh,
             kernel,
             started: Instant::now(),
+            started_ms: crate::sys::wall_clock_ms(),
             drain_started: Mutex::new(None),
+            cluster,
         }
     }
 
@@ -329,7 +337,17 @@ impl Engine for NodeControl {
     fn metrics(&self) -> Result<String, ApiError> {
         let (counts, queue) = self.counts()?;
         Ok(self.mesh.metrics().render_prometheus(
-            &(self.node_level_metrics(&counts, &queue) + &self.kernel.metrics()),
+            &(self.node_level_metrics(&counts, &queue)
+                + &self.kernel.metrics()
+                + &crate::cluster::view::metrics(self.cluster.as_deref())),
+        ))
+    }
+
+    fn nodes(&self) -> Result<switchboard_control_api::model::NodesView, ApiError> {
+        Ok(crate::cluster::view::nodes_view(
+            self.cluster.as_deref(),
+            "",
+            self.started_ms,
         ))
     }
 
@@ -441,7 +459,8 @@ impl Engine for NodeControl {
 
     fn kick_connection(&self, conn: u64, reason: &str) -> Result<KickResult, ApiError> {
         let shard = ConnId(conn).shard();
-        if shard >= self.mesh.shards() {
+        let node = self.cluster.as_ref().map_or(0, |link| link.node());
+        if shard >= self.mesh.shards() || ConnId(conn).node() != node {
             return Err(ApiError::not_found(format!("connection {conn}")));
         }
         match self.ask(

@@ -17,6 +17,7 @@
 
 pub mod auth;
 pub mod buffer;
+pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod kernel;

@@ -15,9 +15,10 @@ use crossbeam::utils::CachePadded;
 const CONTROL_QUEUE: usize = 256;
 use crate::sys::EventFd;
 
-/// Identifies a connection anywhere in the node: `shard:8 | generation:20 | slot:24`,
-/// 52 bits in all, so that a JavaScript client reads every id exactly (below 2^53).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Identifies a connection anywhere: `node:11 | shard:8 | generation:20 | slot:24`.
+/// A single node uses node 0, so its ids stay below 2^52 and a JavaScript client reads
+/// them exactly; in cluster mode the node number (1–2047, claimed in Redis) sits on top.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ConnId(pub u64);
 
 impl ConnId {
@@ -29,9 +30,17 @@ impl ConnId {
                 | u64::from(slot & 0xFF_FFFF),
         )
     }
+    /// The same connection, named with the number of the node that holds it.
+    pub fn on_node(self, node: u16) -> Self {
+        ConnId((self.0 & NODE_LOCAL_MASK) | (u64::from(node & MAX_NODE) << 52))
+    }
+    /// The node that holds the connection (0 outside cluster mode).
+    pub fn node(self) -> u16 {
+        (self.0 >> 52) as u16 & MAX_NODE
+    }
     /// The shard that owns the connection.
     pub fn shard(self) -> usize {
-        (self.0 >> 44) as usize
+        ((self.0 >> 44) & 0xFF) as usize
     }
     /// The connection's slot on its shard.
     pub fn slot(self) -> u32 {
@@ -45,7 +54,7 @@ impl ConnId {
 
 /// A connection and the encoding it speaks, so that whoever sends it frames can encode
 /// them once for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Peer {
     /// The connection.
     pub conn: ConnId,
@@ -53,6 +62,10 @@ pub struct Peer {
     pub encoding: switchboard_protocol::chat::Encoding,
 }
 
+/// Highest node number of a cluster (11 bits of a connection id).
+pub const MAX_NODE: u16 = 0x7FF;
+/// The bits of a connection id below the node number.
+const NODE_LOCAL_MASK: u64 = (1 << 52) - 1;
 /// Slot generations wrap at 20 bits.
 pub const GENERATION_MASK: u32 = 0xF_FFFF;
 /// Most shards a node runs (8 bits of a connection id).
@@ -118,6 +131,8 @@ pub enum ShardMsg {
         /// Close reason.
         reason: Box<str>,
     },
+    /// News from the cluster bridge (cluster mode).
+    Cluster(crate::cluster::ClusterEvent),
     /// A delivery to `target` failed: tell connection `to` (its sender).
     DeliveryFailed {
         /// The sender, owned by the destination shard.
@@ -142,7 +157,12 @@ pub struct Mesh {
     level_cause: std::sync::Mutex<String>,
     metrics: Metrics,
     control: Vec<ArrayQueue<ControlRequest>>,
+    /// Per shard: messages from the cluster bridge threads (other nodes, Redis).
+    inbound: Vec<ArrayQueue<ShardMsg>>,
 }
+
+/// Messages the cluster bridge may have waiting for one shard.
+const INBOUND_QUEUE: usize = 65_536;
 
 impl Mesh {
     /// Creates the queues (`capacity` messages each) and wake-up fds of `shards` shards.
@@ -168,6 +188,9 @@ impl Mesh {
             metrics: Metrics::new(shards),
             control: (0..shards)
                 .map(|_| ArrayQueue::new(CONTROL_QUEUE))
+                .collect(),
+            inbound: (0..shards)
+                .map(|_| ArrayQueue::new(INBOUND_QUEUE))
                 .collect(),
         })
     }
@@ -198,11 +221,25 @@ impl Mesh {
     pub fn may_sleep(&self, shard: usize) -> bool {
         self.sleeping[shard].store(true, Ordering::SeqCst);
         std::sync::atomic::fence(Ordering::SeqCst);
-        let pending = (0..self.shards).any(|from| !self.queue(from, shard).is_empty());
+        let pending = (0..self.shards).any(|from| !self.queue(from, shard).is_empty())
+            || !self.inbound[shard].is_empty();
         if pending {
             self.sleeping[shard].store(false, Ordering::Relaxed);
         }
         !pending
+    }
+
+    /// Queues a message from a cluster bridge thread for shard `shard` and wakes it;
+    /// gives it back when the queue is full.
+    pub fn push_inbound(&self, shard: usize, msg: ShardMsg) -> Result<(), ShardMsg> {
+        self.inbound[shard].push(msg)?;
+        self.wake_if_sleeping(shard);
+        Ok(())
+    }
+
+    /// Takes the next message from the cluster bridge for shard `shard`.
+    pub fn pop_inbound(&self, shard: usize) -> Option<ShardMsg> {
+        self.inbound[shard].pop()
     }
 
     /// Shard `shard` is awake again.
@@ -333,6 +370,17 @@ mod tests {
             (255, 0xFF_FFFF, GENERATION_MASK)
         );
         assert!(id.0 < 1 << 53, "ids must stay exact in JavaScript");
+        let remote = id.on_node(MAX_NODE);
+        assert_eq!(
+            (
+                remote.node(),
+                remote.shard(),
+                remote.slot(),
+                remote.generation()
+            ),
+            (MAX_NODE, 255, 0xFF_FFFF, GENERATION_MASK)
+        );
+        assert_eq!(remote.on_node(0), id);
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         bound.port(),
     )?);
     mesh.set_kernel_sheds(kernel.steering.is_some());
+    let (link, bridge) = match start_cluster(&args, bound, &mesh)? {
+        Some((link, bridge)) => (Some(link), Some(bridge)),
+        None => (None, None),
+    };
     let args = Arc::new(args);
     let (reports, inbox) = mpsc::channel();
     let mut threads = Vec::with_capacity(shards);
@@ -64,6 +68,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args: Arc::clone(&args),
             mesh: Arc::clone(&mesh),
             auth: Arc::clone(&auth),
+            cluster: link.clone(),
         };
         let cpu = args.cpu_for(index);
         let reports = reports.clone();
@@ -76,19 +81,51 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     drop(reports);
     wait_until_ready(&inbox, shards, &mesh)?;
     announce(bound, shards)?;
-    let _control = start_control(&args, &mesh, &kernel)?;
+    let _control = start_control(&args, &mesh, &kernel, link.clone())?;
     let _refresh = kernel.start_refresh(Arc::clone(&mesh));
     let signal = sys::wait_for_termination();
     tracing::info!(signal, "termination signal received: closing connections");
     let deadline = Instant::now() + Duration::from_millis(args.shutdown_deadline_ms);
     mesh.begin_shutdown();
     wait_until_stopped(&inbox, shards, deadline);
+    if let Some(bridge) = bridge {
+        bridge.stop();
+    }
     for thread in threads {
         if thread.is_finished() {
             let _ = thread.join();
         }
     }
     Ok(())
+}
+
+/// Cluster mode (`--redis`): joins the registry and starts the Redis bridge.
+fn start_cluster(
+    args: &ServeArgs,
+    bound: SocketAddr,
+    mesh: &Arc<Mesh>,
+) -> anyhow::Result<Option<(Arc<crate::cluster::Link>, crate::cluster::BridgeHandle)>> {
+    let Some(url) = &args.redis else {
+        return Ok(None);
+    };
+    let name = args.node_name.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    });
+    let control =
+        (!args.control_listen.eq_ignore_ascii_case("off")).then(|| args.control_listen.clone());
+    let config = crate::cluster::BridgeConfig {
+        url: url.clone(),
+        name,
+        listen: bound.to_string(),
+        control,
+        node_ttl_ms: args.node_ttl_ms,
+        redis_timeout_ms: args.redis_timeout_ms,
+        queue: args.cluster_queue,
+        history_len: args.history_len,
+        events_maxlen: args.events_maxlen,
+    };
+    crate::cluster::start(config, Arc::clone(mesh)).map(Some)
 }
 
 /// The token verifier the flags ask for, or the dev authenticator (with a warning).
@@ -193,6 +230,7 @@ fn start_control(
     args: &ServeArgs,
     mesh: &Arc<Mesh>,
     kernel: &Arc<KernelGuards>,
+    link: crate::cluster::MaybeLink,
 ) -> anyhow::Result<Option<ControlServer>> {
     if args.control_listen.eq_ignore_ascii_case("off") {
         tracing::info!("control API disabled (--control-listen off)");
@@ -216,7 +254,7 @@ fn start_control(
     let bound = listener
         .local_addr()
         .context("reading the control address")?;
-    let engine = Arc::new(NodeControl::new(Arc::clone(mesh), Arc::clone(kernel)));
+    let engine = Arc::new(NodeControl::new(Arc::clone(mesh), Arc::clone(kernel), link));
     let server = switchboard_control_api::serve(listener, engine, ControlAuth { token })
         .context("starting the control API")?;
     tracing::info!(%bound, "control API listening");

@@ -6,8 +6,9 @@ use switchboard_protocol::chat::{AgentStatus, Role};
 use super::home::RouterNote;
 use crate::mesh::{ConnId, Peer};
 
-/// A command for the router.
-#[derive(Debug)]
+/// A command for the router. Serializable: in cluster mode it may cross to the node
+/// that runs the router.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub enum RouterCmd {
     /// A visitor asks for its conversation.
     VisitorStart {
@@ -58,8 +59,10 @@ pub enum RouterCmd {
     Note(RouterNote),
 }
 
-/// A command for a conversation's home.
-#[derive(Debug)]
+/// A command for a conversation's home. Serializable: in cluster mode it may cross to
+/// the node that owns the conversation (control-API commands carry a reply channel
+/// and never leave their node).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub enum HomeCmd {
     /// Open a conversation the router made.
     Create {
@@ -164,6 +167,7 @@ pub enum HomeCmd {
         agent: Box<str>,
     },
     /// The control API gives the waiting conversation to `agent` (the router agreed).
+    #[serde(skip)]
     AdminAssign {
         /// The agent.
         agent: Box<str>,
@@ -173,6 +177,7 @@ pub enum HomeCmd {
         reply: crate::control::Reply,
     },
     /// The control API moves the conversation to agent `to` (the router agreed).
+    #[serde(skip)]
     AdminTransfer {
         /// The new agent.
         to: Box<str>,

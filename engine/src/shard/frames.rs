@@ -201,6 +201,7 @@ impl Shard {
                 }
             }
             ShardMsg::DeliveryFailed { to, target } => self.tell_unreachable(to, target),
+            ShardMsg::Cluster(event) => self.on_cluster_event(event),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! and wake the shards that got mesh messages. One `io_uring_enter` per turn does all
 //! the submitting and the waiting.
 
+mod cluster;
 mod conn;
 mod control;
 mod degrade;
@@ -92,6 +93,8 @@ pub struct ShardSetup {
     pub service: ServiceSettings,
     /// Pressure budgets (the monitor runs on shard 0).
     pub budgets: Budgets,
+    /// The Redis bridge, in cluster mode.
+    pub cluster: crate::cluster::MaybeLink,
 }
 
 /// One shard's event loop and everything it owns.
@@ -146,6 +149,10 @@ pub struct Shard {
     router_out: Vec<RouterOutput>,
     home_out: Vec<HomeOutput>,
     tick_out: Vec<(u64, HomeOutput)>,
+    /// Cluster mode: the bridge, and what this shard waits for from it.
+    cluster: Option<cluster::ClusterSide>,
+    /// This node's number (0 outside cluster mode): the top bits of connection ids.
+    node: u16,
 }
 
 /// Customer-service settings a shard needs at hand.
@@ -196,7 +203,13 @@ impl Shard {
             shutdown_started_ms: None,
             last_tick: Instant::now(),
             wall_ms: sys::wall_clock_ms(),
-            router: (setup.index == 0).then(|| Router::new(setup.router.clone())),
+            router: (setup.index == 0).then(|| {
+                let mut router = Router::new(setup.router.clone());
+                if setup.cluster.is_some() {
+                    router.use_id_blocks();
+                }
+                router
+            }),
             homes: Homes::new(setup.conversations.0, setup.conversations.1),
             presence: Presence::new(setup.service.relogin),
             pressure: (setup.index == 0).then(|| PressureMonitor::new(setup.budgets)),
@@ -208,6 +221,8 @@ impl Shard {
             router_out: Vec::new(),
             home_out: Vec::new(),
             tick_out: Vec::new(),
+            node: setup.cluster.as_ref().map_or(0, |link| link.node()),
+            cluster: setup.cluster.map(cluster::ClusterSide::new),
         };
         shard
             .uring
@@ -294,7 +309,7 @@ impl Shard {
     }
 
     fn conn_id(&self, slot: u32, generation: u32) -> ConnId {
-        ConnId::new(self.index, slot, generation)
+        ConnId::new(self.index, slot, generation).on_node(self.node)
     }
 
     fn publish_connections(&self) {
@@ -480,6 +495,9 @@ impl Shard {
             while let Some(msg) = self.mesh.pop(from, self.index) {
                 self.on_mesh_message(msg);
             }
+        }
+        while let Some(msg) = self.mesh.pop_inbound(self.index) {
+            self.on_mesh_message(msg);
         }
     }
 

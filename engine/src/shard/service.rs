@@ -33,7 +33,9 @@ impl Shard {
     }
 
     pub(super) fn send_router(&mut self, cmd: RouterCmd) {
-        self.post(0, ShardMsg::Router(cmd));
+        if let Some(cmd) = self.cluster_router_cmd(cmd) {
+            self.post(0, ShardMsg::Router(cmd));
+        }
     }
 
     pub(super) fn send_home(&mut self, conv: u64, cmd: HomeCmd) {
@@ -230,6 +232,7 @@ impl Shard {
 
     /// A command for the router; only shard 0 gets them.
     pub(super) fn on_router_cmd(&mut self, cmd: RouterCmd) {
+        self.supply_conv_ids();
         let now = self.wall_ms;
         let handled = self.with_router(|router, out| match cmd {
             RouterCmd::VisitorStart { visitor, vip, peer } => {
@@ -348,6 +351,8 @@ impl Shard {
                     let payload = encode(peer.encoding, &frame);
                     self.deliver_frame(peer.conn, 0, payload, Instant::now());
                 }
+                RouterOutput::Unavailable { peer } => self
+                    .tell_unavailable(peer, "no conversation can be opened right now; try again"),
                 RouterOutput::AgentLost { conv, agent } => {
                     self.send_home(conv, HomeCmd::AgentLost { agent })
                 }
@@ -357,8 +362,16 @@ impl Shard {
 
     /// A command for a conversation this shard is home to.
     pub(super) fn on_home_cmd(&mut self, conv: u64, cmd: HomeCmd) {
+        let Some(cmd) = self.cluster_takes_home_cmd(conv, cmd) else {
+            return;
+        };
         let now = self.wall_ms;
-        self.with_homes(conv, |homes, out| match cmd {
+        // Acks, typing and read receipts change nothing that must be durable.
+        let durable = !matches!(
+            cmd,
+            HomeCmd::Ack { .. } | HomeCmd::Ephemeral { .. } | HomeCmd::Unfollow { .. }
+        );
+        self.with_homes_durable(conv, durable, |homes, out| match cmd {
             HomeCmd::Create { visitor, vip, peer } => {
                 homes.create(conv, &visitor, vip, peer, now, out)
             }
@@ -481,9 +494,20 @@ impl Shard {
         conv: u64,
         f: impl FnOnce(&mut Homes, &mut Vec<HomeOutput>) -> T,
     ) -> T {
+        self.with_homes_durable(conv, true, f)
+    }
+
+    /// [`Shard::with_homes`]; in cluster mode a `durable` change is written to Redis
+    /// before its outputs go out.
+    fn with_homes_durable<T>(
+        &mut self,
+        conv: u64,
+        durable: bool,
+        f: impl FnOnce(&mut Homes, &mut Vec<HomeOutput>) -> T,
+    ) -> T {
         let mut out = std::mem::take(&mut self.home_out);
         let value = f(&mut self.homes, &mut out);
-        self.carry_out_home(conv, &mut out);
+        self.finish_home(conv, &mut out, durable);
         self.home_out = out;
         value
     }
@@ -503,6 +527,9 @@ impl Shard {
     /// Queues an encoded chat frame on connection `to`, here or on its shard. A
     /// connection that is gone stops following the conversation.
     pub(super) fn deliver_frame(&mut self, to: ConnId, conv: u64, payload: Arc<[u8]>, at: Instant) {
+        let Some(payload) = self.cluster_remote_frame(to, conv, payload) else {
+            return;
+        };
         if to.shard() != self.index {
             self.send_to_shard(
                 to.shard(),
@@ -535,6 +562,7 @@ impl Shard {
 
     /// A `/v1/ws` connection opened: the user's presence home learns it.
     pub(super) fn chat_connection_opened(&mut self, conn: ConnId, user: &str) {
+        self.cluster_presence(user, conn, true);
         let home = home_of_user(user, self.mesh.shards());
         self.post(
             home,
@@ -553,6 +581,7 @@ impl Shard {
         session: ChatSession,
         user: Box<str>,
     ) {
+        self.cluster_presence(&user, conn, false);
         let home = home_of_user(&user, self.mesh.shards());
         if session.role == Role::Agent {
             self.post(
@@ -617,7 +646,7 @@ impl Shard {
         self.homes.tick(now, &mut by_conv);
         for (conv, output) in by_conv.drain(..) {
             out.push(output);
-            self.carry_out_home(conv, &mut out);
+            self.finish_home(conv, &mut out, true);
         }
         self.tick_out = by_conv;
         self.home_out = out;

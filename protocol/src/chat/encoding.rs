@@ -5,7 +5,7 @@ use crate::ws::{DataKind, Opcode};
 
 /// How the chat frames of one connection are encoded, fixed by the WebSocket
 /// subprotocol negotiated in the handshake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Encoding {
     /// rkyv archives in WebSocket binary messages (`switchboard.v1.bin`).
     Binary,

@@ -48,7 +48,7 @@ pub use step::{step, Transition};
 
 /// One conversation: a visitor, its current phase and when anything last happened.
 /// Small and cloneable; the engine keeps it on the conversation's home shard.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Conversation {
     /// The conversation id (unique in the deployment).
     pub id: u64,
@@ -64,7 +64,7 @@ pub struct Conversation {
 }
 
 /// Where a conversation is in its life.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Phase {
     /// In the routing queue, no agent yet. The visitor may already write.
     Waiting,
@@ -95,7 +95,7 @@ pub enum Phase {
 }
 
 /// Why a conversation ended (the `reason` of the `ended` system message).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum EndReason {
     /// The visitor closed it.
     Visitor,

@@ -65,7 +65,7 @@ fn item_view(item: &Item) -> ConversationItem {
             event: kind.as_str().to_owned(),
             agent: agent.as_deref().map(str::to_owned),
             position: *position,
-            reason: reason.map(str::to_owned),
+            reason: reason.as_deref().map(str::to_owned),
         },
     }
 }

@@ -20,6 +20,9 @@ use switchboard_protocol::conversation::{
 use crate::mesh::{ConnId, Peer};
 
 mod admin;
+mod durable;
+
+use durable::Durable;
 
 /// Limits of the conversation store; from the command line.
 #[derive(Debug, Clone, Copy)]
@@ -47,7 +50,7 @@ pub enum HomeOutput {
 }
 
 /// What a home tells the router.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RouterNote {
     /// The conversation is waiting again.
     Requeue {
@@ -112,15 +115,16 @@ impl<'a> Actor<'a> {
     }
 }
 
-/// One ordered item of a conversation.
-#[derive(Debug)]
-struct Item {
+/// One ordered item of a conversation (a chat line or a system event); in cluster
+/// mode also the unit of the durable log.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Item {
     seq: u64,
     ts: u64,
     body: ItemBody,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 enum ItemBody {
     Message {
         from: Box<str>,
@@ -131,7 +135,7 @@ enum ItemBody {
         kind: SystemKind,
         agent: Option<Box<str>>,
         position: Option<u32>,
-        reason: Option<&'static str>,
+        reason: Option<Box<str>>,
     },
 }
 
@@ -162,7 +166,7 @@ impl Item {
                 event: *kind,
                 agent: agent.as_deref(),
                 position: *position,
-                reason: *reason,
+                reason: reason.as_deref(),
             },
         }
     }
@@ -191,6 +195,8 @@ struct Home {
     /// party may use the same id for its own line.
     seen_ids: HashMap<Box<str>, u64>,
     followers: Vec<Follower>,
+    /// What cluster mode knows of its copy in Redis.
+    durable: Durable,
 }
 
 /// The key of a sent message in `seen_ids`: sender, a unit separator (which a user id,
@@ -211,6 +217,8 @@ pub struct Homes {
     limits: HomeLimits,
     /// Reused to build `seen_ids` keys without allocating.
     key_scratch: String,
+    /// The last load epoch handed out (see [`Durable::epoch`]).
+    last_epoch: u64,
 }
 
 /// Encodes `frame` for a connection.
@@ -244,6 +252,7 @@ impl Homes {
         Homes {
             convs: HashMap::new(),
             key_scratch: String::new(),
+            last_epoch: 0,
             rules,
             limits,
         }
@@ -279,6 +288,7 @@ impl Homes {
             history: VecDeque::new(),
             seen_ids: HashMap::new(),
             followers: Vec::new(),
+            durable: Durable::new(self.next_epoch()),
         };
         self.convs.insert(conv, home);
         // Enqueue is already done: the router queued the conversation when it made it.
@@ -819,7 +829,7 @@ fn system_item(announcement: &Announcement) -> ItemBody {
         kind,
         agent: agent.map(|a| a.as_str().into()),
         position: None,
-        reason,
+        reason: reason.map(Into::into),
     };
     match announcement {
         Announcement::Created => system(SystemKind::Created, None, None),

@@ -161,6 +161,11 @@ pub enum RouterOutput {
         /// The visitor's connection.
         peer: Peer,
     },
+    /// No conversation id could be had (cluster mode, Redis unreachable).
+    Unavailable {
+        /// The visitor's connection.
+        peer: Peer,
+    },
     /// `agent`'s grace period expired: `conv` goes back to the queue.
     AgentLost {
         /// The conversation.
@@ -178,6 +183,8 @@ pub struct Router {
     queue: VecDeque<Waiting>,
     visitors: HashMap<Box<str>, u64>,
     next_conv: u64,
+    /// Cluster mode: the reserved ids not used yet (None: ids from `next_conv`).
+    id_block: Option<std::ops::Range<u64>>,
     /// Under pressure (level 2+) no new assignment is made; conversations wait.
     paused: bool,
     /// The router's clock (ms since the epoch), advanced by [`Router::tick`].
@@ -195,6 +202,7 @@ impl Router {
             queue: VecDeque::new(),
             visitors: HashMap::new(),
             next_conv: 1,
+            id_block: None,
             paused: false,
             now_ms: 0,
             assigned: 0,
@@ -229,8 +237,10 @@ impl Router {
             });
             return;
         }
-        let conv = self.next_conv;
-        self.next_conv += 1;
+        let Some(conv) = self.new_conv_id() else {
+            out.push(RouterOutput::Unavailable { peer });
+            return;
+        };
         self.visitors.insert(visitor.into(), conv);
         out.push(RouterOutput::Create {
             conv,
@@ -248,6 +258,31 @@ impl Router {
             out.push(RouterOutput::Busy { peer });
         }
         self.assign_waiting(out);
+    }
+
+    /// Cluster mode: conversation ids come in blocks reserved in Redis
+    /// ([`Router::supply_ids`]) instead of from a local counter.
+    pub fn use_id_blocks(&mut self) {
+        self.id_block = Some(0..0);
+    }
+
+    /// Whether the router is out of reserved conversation ids.
+    pub fn wants_ids(&self) -> bool {
+        self.id_block.as_ref().is_some_and(|block| block.is_empty())
+    }
+
+    /// A new block of conversation ids.
+    pub fn supply_ids(&mut self, block: std::ops::Range<u64>) {
+        self.id_block = Some(block);
+    }
+
+    fn new_conv_id(&mut self) -> Option<u64> {
+        let conv = match &mut self.id_block {
+            None => self.next_conv,
+            Some(block) => block.next()?,
+        };
+        self.next_conv = self.next_conv.max(conv + 1);
+        Some(conv)
     }
 
     /// The queue's length and waits.

@@ -1,0 +1,536 @@
+//! The bridge thread: the only code that talks to Redis for the shards. It takes the
+//! shards' [`Request`]s in batches, runs each batch as one pipeline, and hands the
+//! answers back through the mesh. A second thread holds the pub/sub subscription to
+//! this node's channel and hands what other nodes send to the right shard.
+//!
+//! Redis going away never blocks a shard: requests that arrive while it is down are
+//! answered at once as unavailable, the bridge reconnects with a capped exponential
+//! backoff, and the `switchboard_cluster_redis_up` gauge and one log line per change
+//! say so.
+
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use crossbeam::channel::{bounded, Receiver, RecvTimeoutError};
+use crossbeam::queue::ArrayQueue;
+use redis::Value;
+
+use super::registry::Registry;
+use super::{
+    keys, scripts, ClusterEvent, ClusterStatus, Link, NodeInfo, Persisted, Place, Request,
+};
+use crate::mesh::{Mesh, ShardMsg};
+
+/// Requests the bridge takes into one pipeline at most.
+const MAX_BATCH: usize = 1024;
+/// Longest wait between two reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// What the bridge needs to start.
+#[derive(Debug, Clone)]
+pub struct BridgeConfig {
+    /// Redis URL.
+    pub url: String,
+    /// This node's name.
+    pub name: String,
+    /// Its WebSocket address.
+    pub listen: String,
+    /// Its control API address, if on.
+    pub control: Option<String>,
+    /// Registry TTL: a node silent this long is dead.
+    pub node_ttl_ms: u64,
+    /// Timeout of one Redis round trip.
+    pub redis_timeout_ms: u64,
+    /// Requests the shards may have waiting for the bridge.
+    pub queue: usize,
+    /// Items kept per conversation log.
+    pub history_len: usize,
+    /// Approximate length of the admin event stream.
+    pub events_maxlen: usize,
+}
+
+/// The running bridge; stopping it removes this node from the registry.
+#[derive(Debug)]
+pub struct BridgeHandle {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl BridgeHandle {
+    /// Stops both threads; the bridge deletes this node's registry entry (and gives
+    /// up the router lease) so that the others take over at once.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Connects to Redis, claims a node number and starts the bridge threads.
+pub fn start(config: BridgeConfig, mesh: Arc<Mesh>) -> anyhow::Result<(Arc<Link>, BridgeHandle)> {
+    let client = redis::Client::open(config.url.as_str())
+        .with_context(|| format!("--redis {}", super::redact_url(&config.url)))?;
+    let timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
+    let mut con = connect(&client, timeout)
+        .with_context(|| format!("connecting to Redis at {}", super::redact_url(&config.url)))?;
+    let shas = Shas::load(&mut con).context("loading the cluster scripts into Redis")?;
+    let mut registry = Registry::new(&config);
+    let number = registry.claim(&mut con).context("claiming a node number")?;
+    let (tx, rx) = bounded(config.queue.max(1));
+    let link = Arc::new(Link {
+        node: number,
+        name: config.name.clone(),
+        url_redacted: super::redact_url(&config.url),
+        requests: tx,
+        leader: AtomicU16::new(0),
+        redis_up: AtomicBool::new(true),
+        counters: Default::default(),
+        status: Mutex::new(ClusterStatus::default()),
+        conv_ids: ArrayQueue::new(4),
+    });
+    tracing::info!(node = number, name = %config.name, "joined the cluster");
+    let stop = Arc::new(AtomicBool::new(false));
+    let subscriber = super::registry::spawn_subscriber(
+        client.clone(),
+        Arc::clone(&link),
+        Arc::clone(&mesh),
+        Arc::clone(&stop),
+    )?;
+    let mut bridge = Bridge {
+        client,
+        con: Some(con),
+        shas,
+        timeout,
+        backoff: Duration::from_millis(50),
+        next_connect: Instant::now(),
+        link: Arc::clone(&link),
+        mesh,
+        registry,
+        config,
+        stop: Arc::clone(&stop),
+    };
+    bridge.heartbeat();
+    let thread = std::thread::Builder::new()
+        .name("cluster-bridge".into())
+        .spawn(move || bridge.run(&rx))
+        .context("spawning the cluster bridge")?;
+    Ok((
+        link,
+        BridgeHandle {
+            stop,
+            threads: vec![thread, subscriber],
+        },
+    ))
+}
+
+/// Opens a connection with read and write timeouts.
+pub(super) fn connect(
+    client: &redis::Client,
+    timeout: Duration,
+) -> redis::RedisResult<redis::Connection> {
+    let con = client.get_connection_with_timeout(timeout)?;
+    con.set_read_timeout(Some(timeout))?;
+    con.set_write_timeout(Some(timeout))?;
+    Ok(con)
+}
+
+/// The SHA1 of every script, as loaded on the current connection.
+#[derive(Debug, Clone)]
+pub(super) struct Shas {
+    pub(super) append: String,
+    pub(super) resolve: String,
+    pub(super) heartbeat: String,
+    pub(super) leader: String,
+    pub(super) bury: String,
+}
+
+impl Shas {
+    fn load(con: &mut redis::Connection) -> redis::RedisResult<Shas> {
+        let mut load = |code: &str| -> redis::RedisResult<String> {
+            redis::cmd("SCRIPT").arg("LOAD").arg(code).query(con)
+        };
+        Ok(Shas {
+            append: load(scripts::APPEND)?,
+            resolve: load(scripts::RESOLVE)?,
+            heartbeat: load(scripts::HEARTBEAT)?,
+            leader: load(scripts::LEADER)?,
+            bury: load(scripts::BURY)?,
+        })
+    }
+}
+
+/// What a pipeline entry was for, to route its answer.
+enum Pending {
+    Nothing,
+    Persist { shard: usize, write: u64 },
+    Resolve { conv: u64, shard: usize },
+}
+
+pub(super) struct Bridge {
+    client: redis::Client,
+    con: Option<redis::Connection>,
+    pub(super) shas: Shas,
+    timeout: Duration,
+    backoff: Duration,
+    next_connect: Instant,
+    pub(super) link: Arc<Link>,
+    pub(super) mesh: Arc<Mesh>,
+    pub(super) registry: Registry,
+    pub(super) config: BridgeConfig,
+    stop: Arc<AtomicBool>,
+}
+
+impl Bridge {
+    fn run(mut self, requests: &Receiver<Request>) {
+        let beat = Duration::from_millis((self.config.node_ttl_ms / 3).max(50));
+        let mut next_beat = Instant::now() + beat;
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while !self.stop.load(Ordering::Acquire) {
+            let wait = next_beat
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(100));
+            match requests.recv_timeout(wait) {
+                Ok(request) => batch.push(request),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            while batch.len() < MAX_BATCH {
+                match requests.try_recv() {
+                    Ok(request) => batch.push(request),
+                    Err(_) => break,
+                }
+            }
+            if !batch.is_empty() {
+                self.run_batch(&mut batch);
+            }
+            if Instant::now() >= next_beat {
+                self.heartbeat();
+                next_beat = Instant::now() + beat;
+            }
+        }
+        self.leave();
+    }
+
+    /// The connection, reconnecting when the backoff allows.
+    pub(super) fn connection(&mut self) -> Option<&mut redis::Connection> {
+        if self.con.is_none() && Instant::now() >= self.next_connect {
+            match connect(&self.client, self.timeout).and_then(|mut con| {
+                let shas = Shas::load(&mut con)?;
+                Ok((con, shas))
+            }) {
+                Ok((con, shas)) => {
+                    tracing::info!("Redis is reachable again");
+                    self.con = Some(con);
+                    self.shas = shas;
+                    self.backoff = Duration::from_millis(50);
+                    self.set_up(true, None);
+                }
+                Err(err) => self.failed(&err),
+            }
+        }
+        self.con.as_mut()
+    }
+
+    /// Records a failed talk with Redis: drop the connection, back off.
+    pub(super) fn failed(&mut self, err: &redis::RedisError) {
+        if self.link.redis_up() {
+            tracing::error!(%err, "Redis unavailable: cluster writes are refused until it is back");
+        }
+        self.link
+            .counters
+            .redis_errors
+            .fetch_add(1, Ordering::Relaxed);
+        self.con = None;
+        self.next_connect = Instant::now() + self.backoff;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        self.set_up(false, Some(err.to_string()));
+    }
+
+    fn set_up(&self, up: bool, error: Option<String>) {
+        self.link.redis_up.store(up, Ordering::Relaxed);
+        self.link.set_status(|s| s.last_error = error);
+    }
+
+    fn run_batch(&mut self, batch: &mut Vec<Request>) {
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        let mut pending = Vec::with_capacity(batch.len());
+        for request in batch.drain(..) {
+            self.add_request(&mut pipe, &mut pending, request);
+        }
+        if pending.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        let result = match self.connection() {
+            Some(con) => pipe.query::<Vec<Value>>(con),
+            None => Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "Redis unavailable (reconnecting)",
+            ))),
+        };
+        let counters = &self.link.counters;
+        counters
+            .pipeline_us
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        counters.pipelines.fetch_add(1, Ordering::Relaxed);
+        match result {
+            Ok(values) => {
+                for (entry, value) in pending.into_iter().zip(values) {
+                    self.answer(entry, Ok(value));
+                }
+            }
+            Err(err) => {
+                if self.con.is_some() {
+                    self.failed(&err);
+                }
+                let why = err.to_string();
+                for entry in pending {
+                    self.answer(entry, Err(why.clone()));
+                }
+            }
+        }
+    }
+
+    fn add_request(
+        &mut self,
+        pipe: &mut redis::Pipeline,
+        pending: &mut Vec<Pending>,
+        request: Request,
+    ) {
+        match request {
+            Request::Send { node, msg } => self.add_publish(pipe, pending, node, &msg),
+            Request::ToLeader(msg) => {
+                let leader = self.link.leader();
+                if leader == 0 {
+                    tracing::warn!("no router leader known: a router command is dropped");
+                    return;
+                }
+                self.add_publish(pipe, pending, leader, &msg);
+            }
+            Request::Resolve { conv, shard } => {
+                pipe.cmd("EVALSHA")
+                    .arg(&self.shas.resolve)
+                    .arg(3)
+                    .arg(keys::conv(conv))
+                    .arg(keys::log(conv))
+                    .arg(keys::owned(self.link.node))
+                    .arg(self.link.node)
+                    .arg(conv)
+                    .arg(self.registry.incarnation());
+                pending.push(Pending::Resolve { conv, shard });
+            }
+            Request::Persist {
+                shard,
+                write,
+                record,
+            } => {
+                let cmd = pipe
+                    .cmd("EVALSHA")
+                    .arg(&self.shas.append)
+                    .arg(4)
+                    .arg(keys::conv(record.conv))
+                    .arg(keys::log(record.conv))
+                    .arg(keys::owned(self.link.node))
+                    .arg(keys::EVENTS)
+                    .arg(record.fence)
+                    .arg(self.link.node)
+                    .arg(u8::from(record.create))
+                    .arg(&record.state)
+                    .arg(record.first_seq)
+                    .arg(record.next_seq)
+                    .arg(self.config.history_len.max(1))
+                    .arg(self.config.events_maxlen.max(1))
+                    .arg(record.conv)
+                    .arg(self.registry.incarnation());
+                for (kind, item) in &record.items {
+                    cmd.arg(*kind).arg(item);
+                }
+                pending.push(Pending::Persist { shard, write });
+            }
+            Request::Presence { user, conn, login } => {
+                let key = keys::presence(&user);
+                if login {
+                    pipe.cmd("HSET").arg(&key).arg(conn.0).arg(conn.node());
+                    pending.push(Pending::Nothing);
+                    pipe.cmd("SADD")
+                        .arg(keys::node_users(conn.node()))
+                        .arg(&*user);
+                } else {
+                    pipe.cmd("HDEL").arg(&key).arg(conn.0);
+                }
+                pending.push(Pending::Nothing);
+            }
+        }
+    }
+
+    fn add_publish(
+        &self,
+        pipe: &mut redis::Pipeline,
+        pending: &mut Vec<Pending>,
+        node: u16,
+        msg: &super::NodeMsg,
+    ) {
+        if node == self.link.node {
+            tracing::warn!("a cluster message addressed to this very node is dropped");
+            return;
+        }
+        match msg.encode() {
+            Ok(bytes) => {
+                pipe.cmd("PUBLISH").arg(keys::channel(node)).arg(bytes);
+                pending.push(Pending::Nothing);
+                self.link.counters.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(err) => tracing::error!(%err, "a cluster message could not be encoded"),
+        }
+    }
+
+    fn answer(&self, entry: Pending, value: Result<Value, String>) {
+        match entry {
+            Pending::Nothing => {}
+            Pending::Persist { shard, write } => {
+                let outcome = persist_outcome(value);
+                let counters = &self.link.counters;
+                let counter = match outcome {
+                    Persisted::Ok => &counters.persisted,
+                    Persisted::Fenced => &counters.fenced,
+                    Persisted::Unavailable(_) => &counters.unavailable,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                self.to_shard(
+                    shard,
+                    ShardMsg::Cluster(ClusterEvent::Persisted { write, outcome }),
+                );
+            }
+            Pending::Resolve { conv, shard } => {
+                let place = match value {
+                    Ok(value) => self.place(conv, value),
+                    Err(why) => Place::Unavailable(why),
+                };
+                if let Place::Unavailable(_) = place {
+                    self.link
+                        .counters
+                        .unavailable
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                self.to_shard(
+                    shard,
+                    ShardMsg::Cluster(ClusterEvent::Resolved { conv, place }),
+                );
+            }
+        }
+    }
+
+    /// Reads a `RESOLVE` answer.
+    pub(super) fn place(&self, conv: u64, value: Value) -> Place {
+        let Value::Array(parts) = value else {
+            return Place::Unavailable(format!("unexpected answer from Redis: {value:?}"));
+        };
+        let text = |v: Option<&Value>| match v {
+            Some(Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+            Some(Value::SimpleString(s)) => s.clone(),
+            Some(Value::Int(i)) => i.to_string(),
+            _ => String::new(),
+        };
+        match text(parts.first()).as_str() {
+            "unknown" => Place::Unknown,
+            "remote" => match text(parts.get(1)).parse() {
+                Ok(node) => Place::Node(node),
+                Err(_) => Place::Unavailable("bad owner number in Redis".into()),
+            },
+            "here" => {
+                let fence = text(parts.get(1)).parse().unwrap_or(0);
+                if text(parts.get(3)) == "1" {
+                    self.link.counters.takeovers.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(conv, fence, "took over a conversation");
+                }
+                let items = parts
+                    .iter()
+                    .skip(4)
+                    .map(|v| text(Some(v)))
+                    .collect::<Vec<_>>();
+                match super::registry::decode_loaded(
+                    conv,
+                    fence,
+                    &text(parts.get(2)),
+                    &items,
+                    |n| self.registry.is_alive(n),
+                ) {
+                    Ok(loaded) => Place::Here(Box::new(loaded)),
+                    Err(why) => Place::Unavailable(format!("conversation {conv} in Redis: {why}")),
+                }
+            }
+            other => Place::Unavailable(format!("unexpected answer from Redis: {other}")),
+        }
+    }
+
+    /// Hands `msg` to shard `shard`, waiting (this is not a shard) while its queue is
+    /// full, for at most a second.
+    pub(super) fn to_shard(&self, shard: usize, msg: ShardMsg) {
+        deliver_to_shard(&self.mesh, shard, msg);
+    }
+
+    fn heartbeat(&mut self) {
+        Registry::heartbeat(self);
+    }
+
+    fn leave(&mut self) {
+        let node = self.link.node;
+        if let Some(con) = self.connection() {
+            let _: redis::RedisResult<()> = redis::pipe()
+                .cmd("DEL")
+                .arg(keys::node(node))
+                .ignore()
+                .query(con);
+            let leader: redis::RedisResult<Option<u16>> =
+                redis::cmd("GET").arg(keys::LEADER).query(con);
+            if leader.ok().flatten() == Some(node) {
+                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys::LEADER).query(con);
+            }
+        }
+        tracing::info!(node, "left the cluster");
+    }
+}
+
+/// Hands `msg` to shard `shard` of `mesh`, waiting up to a second while its inbound
+/// queue is full (callers are the bridge threads, never a shard).
+pub(super) fn deliver_to_shard(mesh: &Mesh, shard: usize, mut msg: ShardMsg) {
+    let give_up = Instant::now() + Duration::from_secs(1);
+    loop {
+        match mesh.push_inbound(shard, msg) {
+            Ok(()) => return,
+            Err(back) if Instant::now() < give_up => {
+                msg = back;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(_) => {
+                tracing::warn!(
+                    shard,
+                    "a shard's cluster inbox stayed full: a message was dropped"
+                );
+                return;
+            }
+        }
+    }
+}
+
+fn persist_outcome(value: Result<Value, String>) -> Persisted {
+    match value {
+        Ok(Value::BulkString(b)) if b == b"ok" => Persisted::Ok,
+        Ok(Value::SimpleString(s)) if s == "ok" => Persisted::Ok,
+        Ok(Value::BulkString(_) | Value::SimpleString(_)) => Persisted::Fenced,
+        Ok(other) => Persisted::Unavailable(format!("unexpected answer from Redis: {other:?}")),
+        Err(why) => Persisted::Unavailable(why),
+    }
+}
+
+/// The registry as the control API shows it.
+pub(super) fn status_nodes(nodes: &[NodeInfo]) -> Vec<NodeInfo> {
+    let mut nodes = nodes.to_vec();
+    nodes.sort_by_key(|n| n.number);
+    nodes
+}

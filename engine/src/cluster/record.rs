@@ -1,0 +1,65 @@
+//! A conversation as Redis keeps it: its state (state machine, next sequence number,
+//! followers) as one JSON value, and its items as a capped list of JSON values.
+
+use switchboard_protocol::conversation::Conversation;
+
+use crate::mesh::Peer;
+use crate::service::home::Item;
+
+/// The state of a conversation, besides its items.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConvState {
+    /// The state machine.
+    pub fsm: Conversation,
+    /// The sequence number the next item gets.
+    pub next_seq: u64,
+    /// When it was opened (ms since the epoch).
+    pub created_ms: u64,
+    /// The last queue position announced while waiting.
+    pub queue_position: Option<u32>,
+    /// The connections that follow it (on any node).
+    pub followers: Vec<StoredFollower>,
+}
+
+/// A connection following a conversation, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredFollower {
+    /// The connection (its id names its node).
+    pub peer: Peer,
+    /// Its user.
+    pub user: Box<str>,
+    /// The highest sequence number it had acknowledged when the state was written.
+    pub acked: u64,
+}
+
+/// One fenced write of a conversation: its new items and its state.
+#[derive(Debug, Clone)]
+pub struct PersistRecord {
+    /// The conversation.
+    pub conv: u64,
+    /// This node's fencing token for it.
+    pub fence: u64,
+    /// Whether this write creates it (it must not exist yet).
+    pub create: bool,
+    /// The state, JSON.
+    pub state: String,
+    /// The sequence number of the first new item (the log's next one).
+    pub first_seq: u64,
+    /// The next sequence number after this write.
+    pub next_seq: u64,
+    /// The new items: (kind for the admin event stream, JSON).
+    pub items: Vec<(&'static str, String)>,
+}
+
+/// A conversation loaded from Redis by its new owner.
+#[derive(Debug, Clone)]
+pub struct LoadedConv {
+    /// The conversation.
+    pub conv: u64,
+    /// The fencing token this node holds for it now.
+    pub fence: u64,
+    /// Its state (followers on dead nodes already removed).
+    pub state: ConvState,
+    /// Its recent items, oldest first.
+    pub items: Vec<Item>,
+}

@@ -1,0 +1,326 @@
+//! The node registry (heartbeat with a TTL, the router lease, conversation id
+//! blocks), the takeover of dead nodes' conversations, and the pub/sub subscriber.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use redis::Value;
+
+use super::bridge::{connect, deliver_to_shard, Bridge, BridgeConfig};
+use super::{keys, ClusterEvent, ConvState, Link, LoadedConv, NodeInfo, NodeMsg};
+use crate::mesh::{Mesh, ShardMsg, MAX_NODE};
+use crate::service::home::Item;
+
+/// Conversation ids reserved per `INCRBY`.
+const CONV_ID_BLOCK: u64 = 1024;
+
+/// This node's registry entry and what it knows of the others.
+#[derive(Debug)]
+pub struct Registry {
+    info: NodeInfo,
+    ttl_ms: u64,
+    alive: HashSet<u16>,
+    leader: u16,
+}
+
+fn now_ms() -> u64 {
+    crate::sys::wall_clock_ms()
+}
+
+impl Registry {
+    pub(super) fn new(config: &BridgeConfig) -> Self {
+        let incarnation = random_u64() & ((1 << 53) - 1);
+        Registry {
+            info: NodeInfo {
+                name: config.name.clone(),
+                number: 0,
+                listen: config.listen.clone(),
+                control: config.control.clone(),
+                started_ms: now_ms(),
+                heartbeat_ms: now_ms(),
+                incarnation,
+            },
+            ttl_ms: config.node_ttl_ms.max(100),
+            alive: HashSet::new(),
+            leader: 0,
+        }
+    }
+
+    /// This run's random id.
+    pub fn incarnation(&self) -> u64 {
+        self.info.incarnation
+    }
+
+    /// Whether node `n` was alive at the last heartbeat.
+    pub fn is_alive(&self, n: u16) -> bool {
+        n == self.info.number || self.alive.contains(&n)
+    }
+
+    /// Claims a free node number (`SET NX` with the TTL), starting at a random one.
+    pub(super) fn claim(&mut self, con: &mut redis::Connection) -> anyhow::Result<u16> {
+        let start = (random_u64() % u64::from(MAX_NODE)) as u16;
+        for i in 0..MAX_NODE {
+            let number = (start + i) % MAX_NODE + 1;
+            self.info.number = number;
+            let entry = serde_json::to_string(&self.info).context("encoding the node entry")?;
+            let claimed: Option<String> = redis::cmd("SET")
+                .arg(keys::node(number))
+                .arg(entry)
+                .arg("NX")
+                .arg("PX")
+                .arg(self.ttl_ms)
+                .query(con)?;
+            if claimed.is_some() {
+                redis::cmd("SADD")
+                    .arg(keys::NODES)
+                    .arg(number)
+                    .query::<()>(con)?;
+                return Ok(number);
+            }
+        }
+        bail!("every node number (1-{MAX_NODE}) is taken")
+    }
+
+    /// Renews the entry, the router lease and the id blocks; reads the registry; takes
+    /// over the conversations of nodes that died.
+    pub(super) fn heartbeat(bridge: &mut Bridge) {
+        if let Err(err) = Self::try_heartbeat(bridge) {
+            bridge.failed(&err);
+        }
+    }
+
+    fn try_heartbeat(bridge: &mut Bridge) -> redis::RedisResult<()> {
+        let me = bridge.link.node;
+        bridge.registry.info.heartbeat_ms = now_ms();
+        let entry = serde_json::to_string(&bridge.registry.info).unwrap_or_default();
+        let marker = format!("\"incarnation\":{}", bridge.registry.info.incarnation);
+        let (ttl, heartbeat_sha, leader_sha) = (
+            bridge.registry.ttl_ms,
+            bridge.shas.heartbeat.clone(),
+            bridge.shas.leader.clone(),
+        );
+        let link = Arc::clone(&bridge.link);
+        let Some(con) = bridge.connection() else {
+            return Ok(());
+        };
+        let (still_mine, leader): (i64, u16) = redis::pipe()
+            .cmd("EVALSHA")
+            .arg(&heartbeat_sha)
+            .arg(1)
+            .arg(keys::node(me))
+            .arg(entry)
+            .arg(ttl)
+            .arg(&marker)
+            .cmd("EVALSHA")
+            .arg(&leader_sha)
+            .arg(1)
+            .arg(keys::LEADER)
+            .arg(me)
+            .arg(ttl)
+            .query(con)?;
+        if still_mine == 0 {
+            tracing::error!(
+                node = me,
+                "another run took this node's number while it was unreachable; stopping so that two nodes never answer to one number"
+            );
+            std::process::exit(70);
+        }
+        if leader == me && link.conv_ids.len() < 2 {
+            let end: u64 = redis::cmd("INCRBY")
+                .arg(keys::CONV_SEQ)
+                .arg(CONV_ID_BLOCK)
+                .query(con)?;
+            let _ = link.conv_ids.push(end + 1 - CONV_ID_BLOCK..end + 1);
+        }
+        let members: Vec<u16> = redis::cmd("SMEMBERS").arg(keys::NODES).query(con)?;
+        let entries: Vec<Option<String>> = if members.is_empty() {
+            Vec::new()
+        } else {
+            let node_keys: Vec<String> = members.iter().map(|&n| keys::node(n)).collect();
+            redis::cmd("MGET").arg(node_keys).query(con)?
+        };
+        let mut nodes = Vec::new();
+        let mut dead = Vec::new();
+        for (&number, entry) in members.iter().zip(entries) {
+            match entry.and_then(|e| serde_json::from_str::<NodeInfo>(&e).ok()) {
+                Some(info) => nodes.push(info),
+                None if number != me => dead.push(number),
+                None => {}
+            }
+        }
+        Self::observe(bridge, leader, &nodes, &dead);
+        for number in dead {
+            Self::take_over(bridge, number)?;
+        }
+        Ok(())
+    }
+
+    /// Records the registry as read; logs joins, deaths and leader changes.
+    fn observe(bridge: &mut Bridge, leader: u16, nodes: &[NodeInfo], dead: &[u16]) {
+        let registry = &mut bridge.registry;
+        let alive: HashSet<u16> = nodes.iter().map(|n| n.number).collect();
+        for joined in alive.difference(&registry.alive) {
+            tracing::info!(node = joined, "node joined");
+        }
+        for &gone in registry.alive.difference(&alive) {
+            tracing::warn!(node = gone, "node left or died");
+            for shard in 0..bridge.mesh.shards() {
+                deliver_to_shard(
+                    &bridge.mesh,
+                    shard,
+                    ShardMsg::Cluster(ClusterEvent::NodeDown { node: gone }),
+                );
+            }
+        }
+        let _ = dead;
+        registry.alive = alive;
+        if leader != registry.leader {
+            tracing::info!(leader, "router leader");
+            registry.leader = leader;
+        }
+        bridge.link.leader.store(leader, Ordering::Release);
+        let listed = super::bridge::status_nodes(nodes);
+        bridge.link.set_status(|s| s.nodes = listed);
+    }
+
+    /// Takes over every conversation dead node `number` owned, then forgets its
+    /// presence entries.
+    fn take_over(bridge: &mut Bridge, number: u16) -> redis::RedisResult<()> {
+        let (resolve, bury, me, inc) = (
+            bridge.shas.resolve.clone(),
+            bridge.shas.bury.clone(),
+            bridge.link.node,
+            bridge.registry.incarnation(),
+        );
+        let Some(con) = bridge.connection() else {
+            return Ok(());
+        };
+        let convs: Vec<u64> = redis::cmd("SMEMBERS").arg(keys::owned(number)).query(con)?;
+        let mut answers = Vec::with_capacity(convs.len());
+        for &conv in &convs {
+            let value: Value = redis::cmd("EVALSHA")
+                .arg(&resolve)
+                .arg(3)
+                .arg(keys::conv(conv))
+                .arg(keys::log(conv))
+                .arg(keys::owned(me))
+                .arg(me)
+                .arg(conv)
+                .arg(inc)
+                .query(con)?;
+            answers.push((conv, value));
+        }
+        redis::cmd("EVALSHA")
+            .arg(&bury)
+            .arg(2)
+            .arg(keys::node_users(number))
+            .arg(keys::owned(number))
+            .arg(number)
+            .query::<()>(con)?;
+        let shards = bridge.mesh.shards() as u64;
+        for (conv, value) in answers {
+            let place = bridge.place(conv, value);
+            if let super::Place::Here(_) = place {
+                let shard = (conv % shards) as usize;
+                bridge.to_shard(
+                    shard,
+                    ShardMsg::Cluster(ClusterEvent::Resolved { conv, place }),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Decodes a conversation read from Redis; followers on dead nodes are dropped.
+pub(super) fn decode_loaded(
+    conv: u64,
+    fence: u64,
+    state: &str,
+    items: &[String],
+    alive: impl Fn(u16) -> bool,
+) -> Result<LoadedConv, String> {
+    let mut state: ConvState =
+        serde_json::from_str(state).map_err(|e| format!("bad state: {e}"))?;
+    state.followers.retain(|f| alive(f.peer.conn.node()));
+    let items = items
+        .iter()
+        .map(|item| serde_json::from_str::<Item>(item).map_err(|e| format!("bad item: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(LoadedConv {
+        conv,
+        fence,
+        state,
+        items,
+    })
+}
+
+/// Starts the thread that receives this node's pub/sub messages.
+pub(super) fn spawn_subscriber(
+    client: redis::Client,
+    link: Arc<Link>,
+    mesh: Arc<Mesh>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("cluster-subscriber".into())
+        .spawn(move || subscribe_loop(&client, &link, &mesh, &stop))
+        .context("spawning the cluster subscriber")
+}
+
+fn subscribe_loop(client: &redis::Client, link: &Link, mesh: &Mesh, stop: &AtomicBool) {
+    let mut backoff = Duration::from_millis(50);
+    while !stop.load(Ordering::Acquire) {
+        match subscribe_once(client, link, mesh, stop) {
+            Ok(()) => return,
+            Err(err) => {
+                tracing::warn!(%err, "cluster subscription lost; resubscribing");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// Holds one subscription until `stop` or an error.
+fn subscribe_once(
+    client: &redis::Client,
+    link: &Link,
+    mesh: &Mesh,
+    stop: &AtomicBool,
+) -> redis::RedisResult<()> {
+    let mut con = connect(client, Duration::from_secs(2))?;
+    let mut pubsub = con.as_pubsub();
+    pubsub.set_read_timeout(Some(Duration::from_millis(200)))?;
+    pubsub.subscribe(keys::channel(link.node))?;
+    while !stop.load(Ordering::Acquire) {
+        let msg = match pubsub.get_message() {
+            Ok(msg) => msg,
+            Err(err) if err.is_timeout() => continue,
+            Err(err) => return Err(err),
+        };
+        match NodeMsg::decode(msg.get_payload_bytes()) {
+            Ok(node_msg) => {
+                link.counters.received.fetch_add(1, Ordering::Relaxed);
+                let (shard, msg) = node_msg.into_shard_msg(mesh.shards());
+                deliver_to_shard(mesh, shard, msg);
+            }
+            Err(err) => tracing::warn!(%err, "a cluster message did not decode; dropped"),
+        }
+    }
+    Ok(())
+}
+
+/// A random 64-bit value from the kernel.
+fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    if let Ok(mut file) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read as _;
+        let _ = file.read_exact(&mut bytes);
+    }
+    u64::from_le_bytes(bytes) ^ now_ms()
+}

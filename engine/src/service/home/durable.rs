@@ -1,0 +1,168 @@
+//! Cluster mode: a conversation's copy in Redis. After each change the home hands the
+//! shard a [`PersistRecord`] (new items and the state, fenced); a conversation taken
+//! over or reloaded comes back through [`Homes::install`].
+
+use std::collections::HashMap;
+use std::hash::{Hash as _, Hasher as _};
+
+use super::{dedupe_key, Follower, Home, HomeOutput, Homes, Item, ItemBody};
+use crate::cluster::record::StoredFollower;
+use crate::cluster::{ConvState, LoadedConv, PersistRecord};
+use crate::mesh::Peer;
+
+/// What a home knows of its conversation's copy in Redis.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Durable {
+    /// This node's fencing token (0: never written, the first write creates it).
+    fence: u64,
+    /// Items from this sequence number on are not written yet.
+    written_next: u64,
+    /// Hash of the state last written.
+    written_hash: u64,
+    /// Changes whenever the conversation is (re)loaded here, so that late answers
+    /// about an earlier copy are recognised.
+    epoch: u64,
+}
+
+impl Durable {
+    pub(super) fn new(epoch: u64) -> Self {
+        Durable {
+            fence: 0,
+            written_next: 1,
+            written_hash: 0,
+            epoch,
+        }
+    }
+}
+
+fn hash_of(text: &str) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
+}
+
+fn kind_of(item: &Item) -> &'static str {
+    match &item.body {
+        ItemBody::Message { .. } => "message",
+        ItemBody::System { kind, .. } => kind.as_str(),
+    }
+}
+
+impl Homes {
+    pub(super) fn next_epoch(&mut self) -> u64 {
+        self.last_epoch += 1;
+        self.last_epoch
+    }
+
+    /// Whether `conv` is held here.
+    pub fn contains(&self, conv: u64) -> bool {
+        self.convs.contains_key(&conv)
+    }
+
+    /// The load epoch of `conv` here (0: not held).
+    pub fn epoch(&self, conv: u64) -> u64 {
+        self.convs.get(&conv).map_or(0, |h| h.durable.epoch)
+    }
+
+    /// What to write to Redis after a change of `conv`, if anything changed.
+    pub fn persist_record(&mut self, conv: u64) -> Option<PersistRecord> {
+        let home = self.convs.get_mut(&conv)?;
+        let state = serde_json::to_string(&stored_state(home)).ok()?;
+        let hash = hash_of(&state);
+        let durable = &mut home.durable;
+        let items: Vec<(&'static str, String)> = home
+            .history
+            .iter()
+            .filter(|item| item.seq >= durable.written_next)
+            .filter_map(|item| Some((kind_of(item), serde_json::to_string(item).ok()?)))
+            .collect();
+        if items.is_empty() && hash == durable.written_hash && durable.fence != 0 {
+            return None;
+        }
+        let create = durable.fence == 0;
+        if create {
+            durable.fence = 1;
+        }
+        let record = PersistRecord {
+            conv,
+            fence: durable.fence,
+            create,
+            state,
+            first_seq: durable.written_next,
+            next_seq: home.next_seq,
+            items,
+        };
+        durable.written_next = home.next_seq;
+        durable.written_hash = hash;
+        Some(record)
+    }
+
+    /// Holds a conversation loaded from Redis (this node owns it now) and sends each
+    /// follower still connected what it has not acknowledged.
+    pub fn install(&mut self, loaded: LoadedConv, out: &mut Vec<HomeOutput>) {
+        let LoadedConv {
+            conv,
+            fence,
+            state,
+            items,
+        } = loaded;
+        let mut seen_ids = HashMap::new();
+        for item in &items {
+            if let ItemBody::Message {
+                from,
+                client_msg_id,
+                ..
+            } = &item.body
+            {
+                let key = dedupe_key(&mut self.key_scratch, from, client_msg_id);
+                seen_ids.insert(key.into(), item.seq);
+            }
+        }
+        let epoch = self.next_epoch();
+        let home = Home {
+            fsm: state.fsm,
+            created_ms: state.created_ms,
+            queue_position: state.queue_position,
+            next_seq: state.next_seq,
+            history: items.into(),
+            seen_ids,
+            followers: Vec::new(),
+            durable: Durable {
+                fence,
+                written_next: state.next_seq,
+                written_hash: 0,
+                epoch,
+            },
+        };
+        self.convs.insert(conv, home);
+        for follower in state.followers {
+            self.follow(conv, follower.peer, &follower.user, follower.acked, out);
+        }
+    }
+
+    /// Forgets the local copy of `conv` (a write failed); returns its followers.
+    pub fn unload(&mut self, conv: u64) -> Vec<Peer> {
+        self.convs
+            .remove(&conv)
+            .map(|home| home.followers.iter().map(|f| f.peer).collect())
+            .unwrap_or_default()
+    }
+}
+
+fn stored_state(home: &Home) -> ConvState {
+    ConvState {
+        fsm: home.fsm.clone(),
+        next_seq: home.next_seq,
+        created_ms: home.created_ms,
+        queue_position: home.queue_position,
+        followers: home.followers.iter().map(stored_follower).collect(),
+    }
+}
+
+fn stored_follower(follower: &Follower) -> StoredFollower {
+    StoredFollower {
+        peer: follower.peer,
+        user: follower.user.clone(),
+        acked: follower.acked,
+    }
+}
