@@ -193,14 +193,8 @@ fn killing_the_owner_loses_no_acknowledged_line() {
     }
     b.signal(libc::SIGKILL);
     let _ = b.wait_exit(Duration::from_secs(5));
-    while let Some(frame) = alice.try_next(Duration::from_millis(200)) {
-        if let OwnedServerFrame::Sent {
-            seq, client_msg_id, ..
-        } = frame
-        {
-            acked.push((seq, client_msg_id));
-        }
-    }
+    // What the visitor saw acknowledged is `acked`; its socket died with the node.
+    drop(alice);
     let last_seen = acked.iter().map(|(seq, _)| *seq).max().unwrap();
     // The visitor comes back on the survivor and resumes; it may have to wait for the
     // takeover (the dead node's registry entry must expire first).
