@@ -276,3 +276,308 @@ fn killing_the_owner_loses_no_acknowledged_line() {
     assert_eq!(line, seqs.len() as u64 + 1);
     let _ = ClientFrame::Start;
 }
+
+/// The items of `conv`'s durable log, oldest first.
+fn log_items(redis: &RedisServer, conv: u64) -> Vec<Value> {
+    redis
+        .cli(&["LRANGE", &format!("sb:{{c:{conv}}}:log"), "0", "-1"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The client message ids of the chat lines in `items`, by seq.
+fn line_ids(items: &[Value]) -> Vec<(u64, String)> {
+    items
+        .iter()
+        .filter_map(|i| {
+            let id = i["body"]["Message"]["client_msg_id"].as_str()?;
+            Some((i["seq"].as_u64()?, id.to_owned()))
+        })
+        .collect()
+}
+
+fn assert_log_contiguous(items: &[Value]) {
+    let seqs: Vec<u64> = items.iter().map(|i| i["seq"].as_u64().unwrap()).collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u64).collect::<Vec<_>>(),
+        "gap or duplicate in the log"
+    );
+}
+
+/// Sends a line until it is acknowledged (errors such as `unavailable` are retried
+/// with the same client message id). Returns its seq.
+fn say_until_acked(client: &mut Client, conv: u64, id: &str, within: Duration) -> u64 {
+    wait_for(within, || {
+        client.say(conv, id, id);
+        let seq = ack_or_error(client, conv, id);
+        if seq.is_none() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        seq
+    })
+    .unwrap_or_else(|| panic!("{id} never acknowledged; {}", client.dump()))
+}
+
+#[test]
+fn a_paused_owner_cannot_write_after_a_takeover() {
+    let redis = RedisServer::start();
+    let (a, mut b) = two_nodes(&redis);
+    let mut bob = agent(&a, "agent:bob", JSON);
+    let mut alice = Client::connect(&b, "alice", JSON);
+    let conv = start_served_by(&mut alice, &mut bob);
+    let before = say_until_acked(&mut alice, conv, "before", Duration::from_secs(5));
+    // The owner stops (a long GC pause, a frozen VM); its entry expires and the
+    // survivor takes its conversations over.
+    b.signal(libc::SIGSTOP);
+    wait_for_nodes(&a, &["a"]);
+    let took = wait_for(Duration::from_secs(10), || {
+        (metric(&a, "switchboard_cluster_takeovers_total") >= 1.0).then_some(())
+    });
+    assert!(took.is_some(), "no takeover on the survivor");
+    let mut again = Client::connect(&a, "alice", JSON);
+    again.resume(conv, before);
+    let snapshot = again.expect_snapshot();
+    assert_eq!(snapshot.last_seq, before, "{snapshot:?}");
+    let on_a = say_until_acked(&mut again, conv, "on-a", Duration::from_secs(5));
+    assert_eq!(on_a, before + 1);
+    // A line reaches the paused owner's socket; then it wakes up with its old token.
+    alice.say(conv, "stale", "written by the old owner?");
+    b.signal(libc::SIGCONT);
+    let answer = ack_or_error(&mut alice, conv, "stale");
+    // Whatever it answered, the old owner never wrote over the new owner's log: seq
+    // `on_a` is still "on-a", nothing is duplicated, and "stale" is either refused or
+    // went through the new owner after `on-a`.
+    let items = log_items(&redis, conv);
+    assert_log_contiguous(&items);
+    let ids = line_ids(&items);
+    assert!(ids.contains(&(on_a, "on-a".to_owned())), "{ids:?}");
+    let stale: Vec<&(u64, String)> = ids.iter().filter(|(_, id)| id == "stale").collect();
+    match answer {
+        Some(seq) => assert_eq!(stale, vec![&(seq, "stale".to_owned())], "{ids:?}"),
+        None => assert!(stale.is_empty(), "refused yet written: {ids:?}"),
+    }
+    if let Some(seq) = answer {
+        assert!(seq > on_a);
+    }
+    let refused_or_dropped = metric(&b, "switchboard_cluster_fenced_total") >= 1.0
+        || b.stderr_so_far().contains("registry entry had expired");
+    assert!(
+        refused_or_dropped,
+        "the old owner neither hit the fence nor dropped its copies: {}",
+        b.stderr_so_far()
+    );
+}
+
+#[test]
+fn redis_restarted_mid_run_loses_no_acknowledged_line() {
+    let mut redis = RedisServer::start_with_aof("always");
+    let (a, b) = two_nodes(&redis);
+    let mut bob = agent(&a, "agent:bob", JSON);
+    let mut alice = Client::connect(&b, "alice", JSON);
+    let conv = start_served_by(&mut alice, &mut bob);
+    let mut acked = Vec::new();
+    for i in 0..10 {
+        let id = format!("up-{i}");
+        acked.push((
+            say_until_acked(&mut alice, conv, &id, Duration::from_secs(5)),
+            id,
+        ));
+    }
+    redis.kill();
+    // While Redis is down a line is refused with a clear error, not acknowledged.
+    alice.say(conv, "down", "while Redis is down");
+    assert_eq!(ack_or_error(&mut alice, conv, "down"), None);
+    let down = wait_for(Duration::from_secs(5), || {
+        (metric(&b, "switchboard_cluster_redis_up") == 0.0).then_some(())
+    });
+    assert!(down.is_some(), "redis_up never went to 0");
+    assert!(b.stderr_so_far().contains("Redis unavailable"));
+    redis.restart();
+    // The client retries with the same id; it is stored once.
+    let seq = say_until_acked(&mut alice, conv, "down", Duration::from_secs(15));
+    acked.push((seq, "down".into()));
+    for server in [&a, &b] {
+        let up = wait_for(Duration::from_secs(10), || {
+            (metric(server, "switchboard_cluster_redis_up") == 1.0).then_some(())
+        });
+        assert!(up.is_some(), "redis_up never came back");
+    }
+    let items = log_items(&redis, conv);
+    assert_log_contiguous(&items);
+    let ids = line_ids(&items);
+    for line in &acked {
+        assert!(ids.contains(line), "acked {line:?} missing: {ids:?}");
+    }
+    assert_eq!(ids.len(), acked.len(), "a line was stored twice: {ids:?}");
+    // The conversation goes on across both nodes.
+    wait_for_nodes(&a, &["a", "b"]);
+    bob.say(conv, "back", "agent is back");
+    let got = wait_for(Duration::from_secs(10), || loop {
+        match alice.try_next(Duration::from_secs(2))? {
+            OwnedServerFrame::Message { client_msg_id, .. } if client_msg_id == "back" => {
+                return Some(())
+            }
+            _ => {}
+        }
+    });
+    assert!(
+        got.is_some(),
+        "{}\n--- bob: {}\n--- received by b: {} sent by a: {}\n--- a:\n{}\n--- b:\n{}",
+        alice.dump(),
+        bob.dump(),
+        metric(&b, "switchboard_cluster_received_total"),
+        metric(&a, "switchboard_cluster_sent_total"),
+        a.stderr_so_far(),
+        b.stderr_so_far()
+    );
+}
+
+/// Reads the admin stream with a consumer group: (conv, kind) of each entry.
+fn read_events(redis: &RedisServer) -> Vec<(u64, String)> {
+    let mut con = redis_conn(&redis.url());
+    let value: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("admin")
+        .arg("archiver")
+        .arg("COUNT")
+        .arg(1000)
+        .arg("STREAMS")
+        .arg("sb:events")
+        .arg(">")
+        .query(&mut con)
+        .expect("XREADGROUP");
+    let text = |v: &redis::Value| match v {
+        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        other => format!("{other:?}"),
+    };
+    let mut events = Vec::new();
+    let streams = match value {
+        redis::Value::Array(streams) => streams,
+        redis::Value::Map(pairs) => pairs
+            .into_iter()
+            .map(|(k, v)| redis::Value::Array(vec![k, v]))
+            .collect(),
+        redis::Value::Nil => return events,
+        other => panic!("XREADGROUP answered {other:?}"),
+    };
+    for stream in streams {
+        let redis::Value::Array(parts) = stream else {
+            continue;
+        };
+        let Some(redis::Value::Array(entries)) = parts.get(1) else {
+            continue;
+        };
+        for entry in entries {
+            let redis::Value::Array(entry) = entry else {
+                continue;
+            };
+            let Some(redis::Value::Array(fields)) = entry.get(1) else {
+                continue;
+            };
+            let fields: Vec<String> = fields.iter().map(text).collect();
+            let field = |name: &str| {
+                fields
+                    .chunks(2)
+                    .find(|kv| kv[0] == name)
+                    .map(|kv| kv[1].clone())
+                    .unwrap_or_default()
+            };
+            events.push((field("conv").parse().unwrap_or(0), field("kind")));
+        }
+    }
+    events
+}
+
+#[test]
+fn the_admin_stream_has_every_event_for_a_consumer_group() {
+    let redis = RedisServer::start();
+    redis.cli(&["XGROUP", "CREATE", "sb:events", "admin", "$", "MKSTREAM"]);
+    let (a, b) = two_nodes(&redis);
+    let mut bob = agent(&a, "agent:bob", JSON);
+    let mut alice = Client::connect(&b, "alice", JSON);
+    let conv = start_served_by(&mut alice, &mut bob);
+    say_until_acked(&mut alice, conv, "hello", Duration::from_secs(5));
+    say_until_acked(&mut bob, conv, "hi", Duration::from_secs(5));
+    alice.send(&ClientFrame::End { conv });
+    let ended = wait_for(Duration::from_secs(10), || {
+        let kinds: Vec<String> = read_events_peek(&redis, conv);
+        kinds.iter().any(|k| k == "ended").then_some(())
+    });
+    assert!(ended.is_some(), "no ended event");
+    let events: Vec<String> = read_events(&redis)
+        .into_iter()
+        .filter(|(c, _)| *c == conv)
+        .map(|(_, kind)| kind)
+        .collect();
+    assert_eq!(
+        events,
+        ["created", "assigned", "message", "message", "ended"],
+        "events of conversation {conv}"
+    );
+    // Read once by the group: nothing is delivered to it twice.
+    assert!(read_events(&redis).is_empty());
+}
+
+/// The kinds of `conv`'s events in the stream, without consuming them.
+fn read_events_peek(redis: &RedisServer, conv: u64) -> Vec<String> {
+    let text = redis.cli(&["XRANGE", "sb:events", "-", "+"]);
+    let lines: Vec<&str> = text.lines().collect();
+    let mut kinds = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if *line == "conv" && lines.get(i + 1) == Some(&conv.to_string().as_str()) {
+            if let (Some(&"kind"), Some(kind)) = (lines.get(i + 2), lines.get(i + 3)) {
+                kinds.push((*kind).to_owned());
+            }
+        }
+    }
+    kinds
+}
+
+#[test]
+fn the_router_moves_when_its_node_dies() {
+    let redis = RedisServer::start();
+    let (mut a, b) = two_nodes(&redis);
+    assert_eq!(
+        metric(&a, "switchboard_cluster_leader"),
+        metric(&a, "switchboard_cluster_node")
+    );
+    // Agent and first visitor on b; the router runs on a.
+    let mut bob = agent(&b, "agent:bob", JSON);
+    bob.status(switchboard_protocol::chat::AgentStatus::Online, Some(2));
+    bob.router_barrier();
+    let mut alice = Client::connect(&b, "alice", JSON);
+    let first = start_served_by(&mut alice, &mut bob);
+    a.signal(libc::SIGKILL);
+    let _ = a.wait_exit(Duration::from_secs(5));
+    let moved = wait_for(Duration::from_secs(15), || {
+        let leader = metric(&b, "switchboard_cluster_leader");
+        (leader == metric(&b, "switchboard_cluster_node")).then_some(())
+    });
+    assert!(moved.is_some(), "b never took the router over");
+    // The new router knows bob (capacity 2, one conversation): a new visitor gets him.
+    let mut carol = Client::connect(&b, "carol", JSON);
+    let second = wait_for(Duration::from_secs(10), || {
+        carol.start();
+        match carol.try_next(Duration::from_secs(2))? {
+            OwnedServerFrame::Conversation { conv, .. } => Some(conv),
+            _ => None,
+        }
+    })
+    .expect("carol got no conversation");
+    assert_ne!(second, first);
+    let assigned = wait_for(Duration::from_secs(10), || loop {
+        match bob.try_next(Duration::from_secs(2))? {
+            OwnedServerFrame::Conversation { conv, .. } if conv == second => return Some(()),
+            _ => {}
+        }
+    });
+    assert!(
+        assigned.is_some(),
+        "bob never got carol's conversation: {}",
+        bob.dump()
+    );
+    // And the first conversation goes on.
+    say_until_acked(&mut alice, first, "still", Duration::from_secs(5));
+}

@@ -166,6 +166,7 @@ impl Shas {
 /// What a pipeline entry was for, to route its answer.
 enum Pending {
     Nothing,
+    Publish { node: u16 },
     Persist { shard: usize, write: u64 },
     Resolve { conv: u64, shard: usize },
 }
@@ -266,13 +267,19 @@ impl Bridge {
             return;
         }
         let started = Instant::now();
-        let result = match self.connection() {
-            Some(con) => pipe.query::<Vec<Value>>(con),
-            None => Err(redis::RedisError::from((
-                redis::ErrorKind::Io,
-                "Redis unavailable (reconnecting)",
-            ))),
-        };
+        let mut result = self.query(&pipe);
+        if result
+            .as_ref()
+            .is_err_and(|e| e.is_connection_dropped() || e.is_io_error())
+            && self.link.redis_up()
+        {
+            // A connection found broken on first use after a quiet spell (Redis
+            // restarted meanwhile): one retry on a new connection. A script that did
+            // run before the break is refused the second time by its sequence check.
+            self.con = None;
+            self.next_connect = Instant::now();
+            result = self.query(&pipe);
+        }
         let counters = &self.link.counters;
         counters
             .pipeline_us
@@ -293,6 +300,16 @@ impl Bridge {
                     self.answer(entry, Err(why.clone()));
                 }
             }
+        }
+    }
+
+    fn query(&mut self, pipe: &redis::Pipeline) -> redis::RedisResult<Vec<Value>> {
+        match self.connection() {
+            Some(con) => pipe.query::<Vec<Value>>(con),
+            None => Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "Redis unavailable (reconnecting)",
+            ))),
         }
     }
 
@@ -382,7 +399,7 @@ impl Bridge {
         match msg.encode() {
             Ok(bytes) => {
                 pipe.cmd("PUBLISH").arg(keys::channel(node)).arg(bytes);
-                pending.push(Pending::Nothing);
+                pending.push(Pending::Publish { node });
                 self.link.counters.sent.fetch_add(1, Ordering::Relaxed);
             }
             Err(err) => tracing::error!(%err, "a cluster message could not be encoded"),
@@ -392,6 +409,11 @@ impl Bridge {
     fn answer(&self, entry: Pending, value: Result<Value, String>) {
         match entry {
             Pending::Nothing => {}
+            Pending::Publish { node } => {
+                if let Ok(Value::Int(0)) = value {
+                    tracing::warn!(node, "no one listens on node {node}'s channel: a message was lost (the client retries or resumes)");
+                }
+            }
             Pending::Persist { shard, write } => {
                 let outcome = persist_outcome(value);
                 let counters = &self.link.counters;

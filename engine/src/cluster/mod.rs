@@ -117,6 +117,17 @@ pub enum ClusterEvent {
         /// Where it is.
         place: Place,
     },
+    /// This node's registry entry had expired (it was paused or cut off longer than
+    /// the TTL): other nodes may own its conversations now, so every local copy goes.
+    Expired,
+    /// The router runs on node `leader` now.
+    LeaderChanged {
+        /// The leader's number.
+        leader: u16,
+    },
+    /// Tell the router leader what this shard holds (sent by shard 0 after a leader
+    /// change).
+    Announce,
     /// Node `node` is gone: forget what was cached about it.
     NodeDown {
         /// The node number.

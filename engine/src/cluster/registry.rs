@@ -25,6 +25,9 @@ pub struct Registry {
     ttl_ms: u64,
     alive: HashSet<u16>,
     leader: u16,
+    /// Whether a heartbeat found the entry in place once (so a missing one later
+    /// means it expired).
+    joined: bool,
 }
 
 fn now_ms() -> u64 {
@@ -47,6 +50,7 @@ impl Registry {
             ttl_ms: config.node_ttl_ms.max(100),
             alive: HashSet::new(),
             leader: 0,
+            joined: false,
         }
     }
 
@@ -95,40 +99,34 @@ impl Registry {
 
     fn try_heartbeat(bridge: &mut Bridge) -> redis::RedisResult<()> {
         let me = bridge.link.node;
-        bridge.registry.info.heartbeat_ms = now_ms();
-        let entry = serde_json::to_string(&bridge.registry.info).unwrap_or_default();
-        let marker = format!("\"incarnation\":{}", bridge.registry.info.incarnation);
-        let (ttl, heartbeat_sha, leader_sha) = (
-            bridge.registry.ttl_ms,
-            bridge.shas.heartbeat.clone(),
-            bridge.shas.leader.clone(),
-        );
-        let link = Arc::clone(&bridge.link);
-        let Some(con) = bridge.connection() else {
+        let Some((renewed, leader)) = Self::renew(bridge)? else {
             return Ok(());
         };
-        let (still_mine, leader): (i64, u16) = redis::pipe()
-            .cmd("EVALSHA")
-            .arg(&heartbeat_sha)
-            .arg(1)
-            .arg(keys::node(me))
-            .arg(entry)
-            .arg(ttl)
-            .arg(&marker)
-            .cmd("EVALSHA")
-            .arg(&leader_sha)
-            .arg(1)
-            .arg(keys::LEADER)
-            .arg(me)
-            .arg(ttl)
-            .query(con)?;
-        if still_mine == 0 {
+        if renewed == 0 {
             tracing::error!(
                 node = me,
                 "another run took this node's number while it was unreachable; stopping so that two nodes never answer to one number"
             );
             std::process::exit(70);
         }
+        if renewed == 2 && bridge.registry.joined {
+            tracing::warn!(
+                node = me,
+                "this node's registry entry had expired: dropping every local conversation copy (others may own them now)"
+            );
+            for shard in 0..bridge.mesh.shards() {
+                deliver_to_shard(
+                    &bridge.mesh,
+                    shard,
+                    ShardMsg::Cluster(ClusterEvent::Expired),
+                );
+            }
+        }
+        bridge.registry.joined = true;
+        let link = Arc::clone(&bridge.link);
+        let Some(con) = bridge.connection() else {
+            return Ok(());
+        };
         if leader == me && link.conv_ids.len() < 2 {
             let end: u64 = redis::cmd("INCRBY")
                 .arg(keys::CONV_SEQ)
@@ -152,15 +150,47 @@ impl Registry {
                 None => {}
             }
         }
-        Self::observe(bridge, leader, &nodes, &dead);
+        Self::observe(bridge, leader, &nodes);
         for number in dead {
             Self::take_over(bridge, number)?;
         }
         Ok(())
     }
 
+    /// Renews this node's entry and the router lease: (heartbeat answer, leader).
+    fn renew(bridge: &mut Bridge) -> redis::RedisResult<Option<(i64, u16)>> {
+        let me = bridge.link.node;
+        bridge.registry.info.heartbeat_ms = now_ms();
+        let entry = serde_json::to_string(&bridge.registry.info).unwrap_or_default();
+        let marker = format!("\"incarnation\":{}", bridge.registry.info.incarnation);
+        let (ttl, heartbeat_sha, leader_sha) = (
+            bridge.registry.ttl_ms,
+            bridge.shas.heartbeat.clone(),
+            bridge.shas.leader.clone(),
+        );
+        let Some(con) = bridge.connection() else {
+            return Ok(None);
+        };
+        redis::pipe()
+            .cmd("EVALSHA")
+            .arg(&heartbeat_sha)
+            .arg(1)
+            .arg(keys::node(me))
+            .arg(entry)
+            .arg(ttl)
+            .arg(&marker)
+            .cmd("EVALSHA")
+            .arg(&leader_sha)
+            .arg(1)
+            .arg(keys::LEADER)
+            .arg(me)
+            .arg(ttl)
+            .query(con)
+            .map(Some)
+    }
+
     /// Records the registry as read; logs joins, deaths and leader changes.
-    fn observe(bridge: &mut Bridge, leader: u16, nodes: &[NodeInfo], dead: &[u16]) {
+    fn observe(bridge: &mut Bridge, leader: u16, nodes: &[NodeInfo]) {
         let registry = &mut bridge.registry;
         let alive: HashSet<u16> = nodes.iter().map(|n| n.number).collect();
         for joined in alive.difference(&registry.alive) {
@@ -176,13 +206,18 @@ impl Registry {
                 );
             }
         }
-        let _ = dead;
         registry.alive = alive;
+        bridge.link.leader.store(leader, Ordering::Release);
         if leader != registry.leader {
             tracing::info!(leader, "router leader");
             registry.leader = leader;
+            // Shard 0 resets its router first, then asks the other shards to announce.
+            deliver_to_shard(
+                &bridge.mesh,
+                0,
+                ShardMsg::Cluster(ClusterEvent::LeaderChanged { leader }),
+            );
         }
-        bridge.link.leader.store(leader, Ordering::Release);
         let listed = super::bridge::status_nodes(nodes);
         bridge.link.set_status(|s| s.nodes = listed);
     }
@@ -297,6 +332,7 @@ fn subscribe_once(
     let mut pubsub = con.as_pubsub();
     pubsub.set_read_timeout(Some(Duration::from_millis(200)))?;
     pubsub.subscribe(keys::channel(link.node))?;
+    tracing::info!(channel = %keys::channel(link.node), "subscribed to this node's cluster channel");
     while !stop.load(Ordering::Acquire) {
         let msg = match pubsub.get_message() {
             Ok(msg) => msg,
@@ -305,6 +341,7 @@ fn subscribe_once(
         };
         match NodeMsg::decode(msg.get_payload_bytes()) {
             Ok(node_msg) => {
+                tracing::debug!(?node_msg, "from another node");
                 link.counters.received.fetch_add(1, Ordering::Relaxed);
                 let (shard, msg) = node_msg.into_shard_msg(mesh.shards());
                 deliver_to_shard(mesh, shard, msg);

@@ -65,8 +65,9 @@ for _, item in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do out[#out + 1] = i
 return out
 ";
 
-/// Renews this node's registry entry — unless another run took its number while it
-/// was away (returns 0: this node must stop).
+/// Renews this node's registry entry. Returns 1; 2 when the entry had expired (the
+/// node was away longer than the TTL, so others may have taken its conversations);
+/// 0 when another run took its number meanwhile (this node must stop).
 ///
 /// KEYS: the node key. ARGV: entry JSON, TTL ms, `"incarnation":<id>` marker.
 pub const HEARTBEAT: &str = r"
@@ -74,7 +75,8 @@ local cur = redis.call('GET', KEYS[1])
 if cur and not string.find(cur, ARGV[3], 1, true) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('SADD', 'sb:nodes', KEYS[1]:sub(9))
-return 1
+if cur then return 1 end
+return 2
 ";
 
 /// Takes or renews the router lease; returns the leader's number.

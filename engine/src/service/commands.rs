@@ -28,6 +28,19 @@ pub enum RouterCmd {
         /// Its connection.
         peer: Peer,
     },
+    /// A new router leader learns of an agent connection that was open before.
+    AgentRestore {
+        /// The agent.
+        user: Box<str>,
+        /// Its groups.
+        groups: Box<[Box<str>]>,
+        /// Its connection.
+        peer: Peer,
+        /// The status it last set, if any.
+        status: Option<AgentStatus>,
+        /// The capacity it last set, if any.
+        capacity: Option<u32>,
+    },
     /// An agent connection closed.
     AgentDisconnected {
         /// The agent.

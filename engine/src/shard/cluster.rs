@@ -15,7 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
-use switchboard_protocol::chat::ServerFrame;
+use switchboard_protocol::chat::{AgentStatus, ServerFrame};
 
 use super::Shard;
 use crate::cluster::{ClusterEvent, Link, NodeMsg, Persisted, Place, Request};
@@ -45,6 +45,18 @@ pub(super) struct ClusterSide {
     resolving: HashMap<u64, Vec<HomeCmd>>,
     /// Conversations owned by other nodes.
     remote: HashMap<u64, u16>,
+    /// This shard's agent connections, to tell a new router leader about them.
+    agents: HashMap<ConnId, AgentSession>,
+}
+
+/// What a new router leader must learn of an agent connection.
+#[derive(Debug)]
+struct AgentSession {
+    user: Box<str>,
+    groups: Box<[Box<str>]>,
+    encoding: switchboard_protocol::chat::Encoding,
+    status: Option<AgentStatus>,
+    capacity: Option<u32>,
 }
 
 impl ClusterSide {
@@ -55,6 +67,7 @@ impl ClusterSide {
             held: VecDeque::new(),
             resolving: HashMap::new(),
             remote: HashMap::new(),
+            agents: HashMap::new(),
         }
     }
 }
@@ -237,6 +250,13 @@ impl Shard {
         match event {
             ClusterEvent::Persisted { write, outcome } => self.persisted(write, &outcome),
             ClusterEvent::Resolved { conv, place } => self.resolved(conv, place),
+            ClusterEvent::LeaderChanged { leader } => self.leader_changed(leader),
+            ClusterEvent::Announce => self.announce_to_leader(),
+            ClusterEvent::Expired => {
+                for (conv, epoch) in self.homes.held_epochs() {
+                    self.drop_conversation(conv, epoch, &Persisted::Fenced);
+                }
+            }
             ClusterEvent::NodeDown { node } => {
                 if let Some(side) = self.cluster.as_mut() {
                     side.remote.retain(|_, n| *n != node);
@@ -350,6 +370,89 @@ impl Shard {
         self.homes.install(loaded, &mut out);
         self.finish_home(conv, &mut out, true);
         self.home_out = out;
+    }
+
+    /// Cluster mode: an agent connection opened here.
+    pub(super) fn cluster_agent_opened(&mut self, peer: Peer, user: &str, groups: &[Box<str>]) {
+        if let Some(side) = self.cluster.as_mut() {
+            let session = AgentSession {
+                user: user.into(),
+                groups: groups.into(),
+                encoding: peer.encoding,
+                status: None,
+                capacity: None,
+            };
+            side.agents.insert(peer.conn, session);
+        }
+    }
+
+    /// Cluster mode: an agent connection set its status.
+    pub(super) fn cluster_agent_status(
+        &mut self,
+        conn: ConnId,
+        status: AgentStatus,
+        capacity: Option<u32>,
+    ) {
+        if let Some(session) = self.cluster.as_mut().and_then(|s| s.agents.get_mut(&conn)) {
+            session.status = Some(status);
+            session.capacity = capacity.or(session.capacity);
+        }
+    }
+
+    /// Cluster mode: an agent connection closed.
+    pub(super) fn cluster_agent_closed(&mut self, conn: ConnId) {
+        if let Some(side) = self.cluster.as_mut() {
+            side.agents.remove(&conn);
+        }
+    }
+
+    /// The router moved to node `leader` (shard 0 hears it): the router starts afresh
+    /// (if it runs here now, it learns everything anew; if it stopped, its state is
+    /// stale), and every shard tells the leader its agent connections and live
+    /// conversations.
+    fn leader_changed(&mut self, leader: u16) {
+        tracing::info!(
+            shard = self.index,
+            leader,
+            "router leader changed: telling it what this shard holds"
+        );
+        if let Some(router) = self.router.as_mut() {
+            router.reset();
+        }
+        for shard in 1..self.mesh.shards() {
+            self.post_to(
+                shard,
+                crate::mesh::ShardMsg::Cluster(ClusterEvent::Announce),
+            );
+        }
+        self.announce_to_leader();
+    }
+
+    /// Tells the router leader this shard's agent connections and live conversations.
+    fn announce_to_leader(&mut self) {
+        let Some(side) = self.cluster.as_ref() else {
+            return;
+        };
+        let agents: Vec<RouterCmd> = side
+            .agents
+            .iter()
+            .map(|(&conn, s)| RouterCmd::AgentRestore {
+                user: s.user.clone(),
+                groups: s.groups.clone(),
+                peer: Peer {
+                    conn,
+                    encoding: s.encoding,
+                },
+                status: s.status,
+                capacity: s.capacity,
+            })
+            .collect();
+        for cmd in agents {
+            self.send_router(cmd);
+        }
+        for note in self.homes.restore_notes() {
+            self.send_router(RouterCmd::Note(note));
+        }
     }
 
     /// Cluster mode: hands the router a block of conversation ids when it ran out.

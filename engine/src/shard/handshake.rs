@@ -256,6 +256,7 @@ impl Shard {
                 conn,
                 encoding: session.encoding,
             };
+            self.cluster_agent_opened(peer, &identity.user, &identity.groups);
             let cmd = RouterCmd::AgentConnected {
                 user: identity.user.clone(),
                 groups: identity.groups,

@@ -162,6 +162,7 @@ impl Shard {
             ClientFrame::End { conv } => self.send_home(conv, HomeCmd::End { peer, user, role }),
             ClientFrame::AgentStatus { status, capacity } => {
                 if !agents_only(self) {
+                    self.cluster_agent_status(conn, status, capacity);
                     self.send_router(RouterCmd::AgentStatus {
                         user,
                         status,
@@ -241,6 +242,13 @@ impl Shard {
             RouterCmd::AgentConnected { user, groups, peer } => {
                 router.agent_connected(&user, &groups, peer, out)
             }
+            RouterCmd::AgentRestore {
+                user,
+                groups,
+                peer,
+                status,
+                capacity,
+            } => router.agent_restore(&user, &groups, peer, status, capacity, now, out),
             RouterCmd::AgentDisconnected { user, conn } => {
                 router.agent_disconnected(&user, conn, now)
             }
@@ -266,6 +274,12 @@ impl Shard {
                     visitor,
                 } => router.transfer_requested(conv, &from, &to, &visitor, out),
                 RouterNote::Moved { conv, from, to } => router.moved(conv, &from, &to),
+                RouterNote::Restore {
+                    conv,
+                    visitor,
+                    vip,
+                    agent,
+                } => router.restore(conv, &visitor, vip, agent.as_deref(), now, out),
             },
         });
         if handled.is_none() {
@@ -582,6 +596,7 @@ impl Shard {
         user: Box<str>,
     ) {
         self.cluster_presence(&user, conn, false);
+        self.cluster_agent_closed(conn);
         let home = home_of_user(&user, self.mesh.shards());
         if session.role == Role::Agent {
             self.post(

@@ -140,6 +140,28 @@ impl Homes {
         }
     }
 
+    /// What a new router leader must learn of the live conversations held here.
+    pub fn restore_notes(&self) -> Vec<super::RouterNote> {
+        self.convs
+            .iter()
+            .filter(|(_, home)| !home.fsm.is_ended())
+            .map(|(&conv, home)| super::RouterNote::Restore {
+                conv,
+                visitor: home.fsm.visitor.as_str().into(),
+                vip: home.fsm.vip,
+                agent: home.fsm.serving_agent().map(Into::into),
+            })
+            .collect()
+    }
+
+    /// Every conversation held, with its load epoch.
+    pub fn held_epochs(&self) -> Vec<(u64, u64)> {
+        self.convs
+            .iter()
+            .map(|(&conv, home)| (conv, home.durable.epoch))
+            .collect()
+    }
+
     /// Forgets the local copy of `conv` (a write failed); returns its followers.
     pub fn unload(&mut self, conv: u64) -> Vec<Peer> {
         self.convs

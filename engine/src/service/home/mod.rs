@@ -84,6 +84,17 @@ pub enum RouterNote {
         /// The visitor (shown in the offer).
         visitor: Box<str>,
     },
+    /// A new router leader learns of a live conversation (cluster mode).
+    Restore {
+        /// The conversation.
+        conv: u64,
+        /// Its visitor.
+        visitor: Box<str>,
+        /// Whether the visitor is a VIP.
+        vip: bool,
+        /// The agent serving it (None: waiting).
+        agent: Option<Box<str>>,
+    },
     /// The conversation moved from agent `from` to agent `to`.
     Moved {
         /// The conversation.

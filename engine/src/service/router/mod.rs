@@ -366,6 +366,92 @@ impl Router {
         self.assign_waiting(out);
     }
 
+    /// Cluster mode: forgets everything (this node starts or stops running the router;
+    /// the nodes then tell the leader what they hold).
+    pub fn reset(&mut self) {
+        self.agents.clear();
+        self.queue.clear();
+        self.visitors.clear();
+    }
+
+    /// Cluster mode: a new leader learns of an agent connection opened before. Unlike
+    /// [`Router::agent_connected`], the connection follows its conversations already.
+    #[allow(clippy::too_many_arguments)]
+    pub fn agent_restore(
+        &mut self,
+        user: &str,
+        groups: &[Box<str>],
+        peer: Peer,
+        status: Option<AgentStatus>,
+        capacity: Option<u32>,
+        now_ms: u64,
+        out: &mut Vec<RouterOutput>,
+    ) {
+        let agent = self.agent_entry(user, now_ms);
+        agent.groups = groups.into();
+        if !agent.conns.contains(&peer) {
+            agent.conns.push(peer);
+        }
+        agent.lost_since_ms = None;
+        if let Some(status) = status {
+            agent.status = status;
+        }
+        if let Some(capacity) = capacity {
+            agent.capacity = capacity;
+        }
+        self.assign_waiting(out);
+    }
+
+    /// Cluster mode: a new leader learns of a live conversation: waiting (queued) or
+    /// served by `agent` (counted against its capacity; an agent with no connection
+    /// known yet gets its grace period from now).
+    pub fn restore(
+        &mut self,
+        conv: u64,
+        visitor: &str,
+        vip: bool,
+        agent: Option<&str>,
+        now_ms: u64,
+        out: &mut Vec<RouterOutput>,
+    ) {
+        self.visitors.insert(visitor.into(), conv);
+        self.next_conv = self.next_conv.max(conv + 1);
+        match agent {
+            None => {
+                if !self.queue.iter().any(|w| w.conv == conv) {
+                    self.queue.push_back(Waiting {
+                        conv,
+                        vip,
+                        announced: 0,
+                        since_ms: now_ms,
+                    });
+                }
+            }
+            Some(agent) => {
+                let record = self.agent_entry(agent, now_ms);
+                if !record.conversations.contains(&conv) {
+                    record.conversations.push(conv);
+                }
+            }
+        }
+        self.assign_waiting(out);
+    }
+
+    /// The record of `user`, made (with no connection: its grace period runs from
+    /// `now_ms`) if unknown.
+    fn agent_entry(&mut self, user: &str, now_ms: u64) -> &mut Agent {
+        let capacity = self.config.default_capacity;
+        self.agents.entry(user.into()).or_insert_with(|| Agent {
+            status: AgentStatus::Online,
+            capacity,
+            weight: 1,
+            groups: Box::default(),
+            conns: Vec::new(),
+            conversations: Vec::new(),
+            lost_since_ms: Some(now_ms),
+        })
+    }
+
     /// The routing service sets an agent's weight.
     pub fn set_weight(&mut self, user: &str, weight: u32, out: &mut Vec<RouterOutput>) {
         if let Some(agent) = self.agents.get_mut(user) {
