@@ -105,11 +105,11 @@ impl Shard {
                 return Some(cmd);
             }
             side.remote.insert(conv, node);
-            self.to_node(node, NodeMsg::Home { conv, cmd });
+            self.send_to_node(node, NodeMsg::Home { conv, cmd });
             return None;
         }
         if let Some(&node) = side.remote.get(&conv) {
-            self.to_node(node, NodeMsg::Home { conv, cmd });
+            self.send_to_node(node, NodeMsg::Home { conv, cmd });
             return None;
         }
         if matches!(cmd, HomeCmd::Unfollow { .. } | HomeCmd::Ack { .. }) {
@@ -141,7 +141,7 @@ impl Shard {
     }
 
     /// Sends `msg` to node `node` through the bridge.
-    pub(super) fn to_node(&mut self, node: u16, msg: NodeMsg) {
+    pub(super) fn send_to_node(&mut self, node: u16, msg: NodeMsg) {
         if let Some(side) = &self.cluster {
             if side.link.request(Request::Send { node, msg }).is_err() {
                 tracing::warn!(
@@ -189,7 +189,7 @@ impl Shard {
             return Some(payload);
         }
         let payload = payload.to_vec();
-        self.to_node(to.node(), NodeMsg::Frame { to, conv, payload });
+        self.send_to_node(to.node(), NodeMsg::Frame { to, conv, payload });
         None
     }
 
@@ -342,7 +342,7 @@ impl Shard {
                 }
                 side.remote.insert(conv, node);
                 for cmd in waiting {
-                    self.to_node(node, NodeMsg::Home { conv, cmd });
+                    self.send_to_node(node, NodeMsg::Home { conv, cmd });
                 }
             }
             Place::Unknown => {
