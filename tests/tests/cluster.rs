@@ -144,8 +144,24 @@ fn registry_lists_nodes_as_they_join_and_die() {
     assert_eq!(this.len(), 1);
     assert_eq!(this[0]["name"], "a");
     assert_eq!(this[0]["listen"], a.addr().to_string());
+    // Presence: which node holds which user's connections, kept in Redis.
+    let b_number = metric(&b, "switchboard_cluster_node").to_string();
+    let alice = Client::connect(&b, "alice", JSON);
+    let presence = || redis.cli(&["HGETALL", "sb:presence:alice"]);
+    let held = wait_for(Duration::from_secs(5), || {
+        let text = presence();
+        let fields: Vec<&str> = text.lines().collect();
+        (fields == [alice.conn.to_string().as_str(), b_number.as_str()]).then_some(())
+    });
+    assert!(held.is_some(), "presence of alice: {:?}", presence());
     b.signal(libc::SIGKILL);
     wait_for_nodes(&a, &["a"]);
+    // The dead node's presence entries are cleaned up by the survivor.
+    let cleaned = wait_for(Duration::from_secs(5), || {
+        presence().is_empty().then_some(())
+    });
+    assert!(cleaned.is_some(), "presence after b died: {:?}", presence());
+    drop(alice);
     let c = node(&redis, "c", &[]);
     wait_for_nodes(&a, &["a", "c"]);
     wait_for_nodes(&c, &["a", "c"]);
