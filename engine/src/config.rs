@@ -165,10 +165,15 @@ pub struct ServeArgs {
     /// At level 3, the burst of new connections a source may open at once.
     #[arg(long, default_value_t = 40)]
     pub shed_burst: u32,
-    /// Cluster mode: the Redis URL (`redis://[user:password@]host:port/db`). Without
-    /// it the node runs alone on its embedded defaults.
+    /// Cluster mode: the Redis URL (`redis://[user:password@]host:port/db`), or a
+    /// Redis Cluster's seed URLs separated by commas. Without it the node runs alone on
+    /// its embedded defaults.
     #[arg(long, env = "SWITCHBOARD_REDIS", hide_env_values = true)]
     pub redis: Option<String>,
+    /// `--redis` names a Redis Cluster (implied when it lists several seed URLs,
+    /// comma-separated).
+    #[arg(long)]
+    pub redis_cluster: bool,
     /// This node's name in the cluster registry (default: host name and process id).
     #[arg(long)]
     pub node_name: Option<String>,

@@ -116,6 +116,7 @@ fn start_cluster(
         (!args.control_listen.eq_ignore_ascii_case("off")).then(|| args.control_listen.clone());
     let config = crate::cluster::BridgeConfig {
         url: url.clone(),
+        cluster: args.redis_cluster,
         name,
         listen: bound.to_string(),
         control,

@@ -19,9 +19,8 @@ use crossbeam::queue::ArrayQueue;
 use redis::Value;
 
 use super::registry::Registry;
-use super::{
-    keys, scripts, ClusterEvent, ClusterStatus, Link, NodeInfo, Persisted, Place, Request,
-};
+use super::store::{Endpoint, Op, Script, Store};
+use super::{keys, ClusterEvent, ClusterStatus, Link, NodeInfo, Persisted, Place, Request};
 use crate::mesh::{Mesh, ShardMsg};
 
 /// Requests the bridge takes into one pipeline at most.
@@ -32,8 +31,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// What the bridge needs to start.
 #[derive(Debug, Clone)]
 pub struct BridgeConfig {
-    /// Redis URL.
+    /// Redis URL, or a comma-separated Redis Cluster seed list.
     pub url: String,
+    /// Whether `url` is a Redis Cluster (implied by several seeds).
+    pub cluster: bool,
     /// This node's name.
     pub name: String,
     /// Its WebSocket address.
@@ -72,19 +73,21 @@ impl BridgeHandle {
 
 /// Connects to Redis, claims a node number and starts the bridge threads.
 pub fn start(config: BridgeConfig, mesh: Arc<Mesh>) -> anyhow::Result<(Arc<Link>, BridgeHandle)> {
-    let client = redis::Client::open(config.url.as_str())
-        .with_context(|| format!("--redis {}", super::redact_url(&config.url)))?;
     let timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
-    let mut con = connect(&client, timeout)
-        .with_context(|| format!("connecting to Redis at {}", super::redact_url(&config.url)))?;
-    let shas = Shas::load(&mut con).context("loading the cluster scripts into Redis")?;
+    let endpoint =
+        Endpoint::parse(&config.url, config.cluster, timeout).map_err(anyhow::Error::msg)?;
+    let mut store = endpoint
+        .connect()
+        .with_context(|| format!("connecting to Redis at {}", endpoint.redacted()))?;
     let mut registry = Registry::new(&config);
-    let number = registry.claim(&mut con).context("claiming a node number")?;
+    let number = registry
+        .claim(&mut store)
+        .context("claiming a node number")?;
     let (tx, rx) = bounded(config.queue.max(1));
     let link = Arc::new(Link {
         node: number,
         name: config.name.clone(),
-        url_redacted: super::redact_url(&config.url),
+        url_redacted: endpoint.redacted(),
         requests: tx,
         leader: AtomicU16::new(0),
         redis_up: AtomicBool::new(true),
@@ -92,19 +95,17 @@ pub fn start(config: BridgeConfig, mesh: Arc<Mesh>) -> anyhow::Result<(Arc<Link>
         status: Mutex::new(ClusterStatus::default()),
         conv_ids: ArrayQueue::new(4),
     });
-    tracing::info!(node = number, name = %config.name, "joined the cluster");
+    tracing::info!(node = number, name = %config.name, cluster = endpoint.is_cluster(), "joined the cluster");
     let stop = Arc::new(AtomicBool::new(false));
     let subscriber = super::registry::spawn_subscriber(
-        client.clone(),
+        endpoint.clone(),
         Arc::clone(&link),
         Arc::clone(&mesh),
         Arc::clone(&stop),
     )?;
     let mut bridge = Bridge {
-        client,
-        con: Some(con),
-        shas,
-        timeout,
+        endpoint,
+        store: Some(store),
         backoff: Duration::from_millis(50),
         next_connect: Instant::now(),
         link: Arc::clone(&link),
@@ -127,55 +128,27 @@ pub fn start(config: BridgeConfig, mesh: Arc<Mesh>) -> anyhow::Result<(Arc<Link>
     ))
 }
 
-/// Opens a connection with read and write timeouts.
-pub(super) fn connect(
-    client: &redis::Client,
-    timeout: Duration,
-) -> redis::RedisResult<redis::Connection> {
-    let con = client.get_connection_with_timeout(timeout)?;
-    con.set_read_timeout(Some(timeout))?;
-    con.set_write_timeout(Some(timeout))?;
-    Ok(con)
-}
-
-/// The SHA1 of every script, as loaded on the current connection.
-#[derive(Debug, Clone)]
-pub(super) struct Shas {
-    pub(super) append: String,
-    pub(super) resolve: String,
-    pub(super) heartbeat: String,
-    pub(super) leader: String,
-    pub(super) bury: String,
-}
-
-impl Shas {
-    fn load(con: &mut redis::Connection) -> redis::RedisResult<Shas> {
-        let mut load = |code: &str| -> redis::RedisResult<String> {
-            redis::cmd("SCRIPT").arg("LOAD").arg(code).query(con)
-        };
-        Ok(Shas {
-            append: load(scripts::APPEND)?,
-            resolve: load(scripts::RESOLVE)?,
-            heartbeat: load(scripts::HEARTBEAT)?,
-            leader: load(scripts::LEADER)?,
-            bury: load(scripts::BURY)?,
-        })
-    }
-}
-
 /// What a pipeline entry was for, to route its answer.
 enum Pending {
     Nothing,
-    Publish { node: u16 },
-    Persist { shard: usize, write: u64 },
-    Resolve { conv: u64, shard: usize },
+    Publish {
+        node: u16,
+    },
+    Persist {
+        shard: usize,
+        write: u64,
+        /// Cluster mode: the admin events to append once the write is in.
+        events: Option<Box<super::PersistRecord>>,
+    },
+    Resolve {
+        conv: u64,
+        shard: usize,
+    },
 }
 
 pub(super) struct Bridge {
-    client: redis::Client,
-    con: Option<redis::Connection>,
-    pub(super) shas: Shas,
-    timeout: Duration,
+    endpoint: Endpoint,
+    store: Option<Store>,
     backoff: Duration,
     next_connect: Instant,
     pub(super) link: Arc<Link>,
@@ -217,23 +190,19 @@ impl Bridge {
     }
 
     /// The connection, reconnecting when the backoff allows.
-    pub(super) fn connection(&mut self) -> Option<&mut redis::Connection> {
-        if self.con.is_none() && Instant::now() >= self.next_connect {
-            match connect(&self.client, self.timeout).and_then(|mut con| {
-                let shas = Shas::load(&mut con)?;
-                Ok((con, shas))
-            }) {
-                Ok((con, shas)) => {
+    pub(super) fn connection(&mut self) -> Option<&mut Store> {
+        if self.store.is_none() && Instant::now() >= self.next_connect {
+            match self.endpoint.connect() {
+                Ok(store) => {
                     tracing::info!("Redis is reachable again");
-                    self.con = Some(con);
-                    self.shas = shas;
+                    self.store = Some(store);
                     self.backoff = Duration::from_millis(50);
                     self.set_up(true, None);
                 }
                 Err(err) => self.failed(&err),
             }
         }
-        self.con.as_mut()
+        self.store.as_mut()
     }
 
     /// Records a failed talk with Redis: drop the connection, back off.
@@ -245,7 +214,7 @@ impl Bridge {
             .counters
             .redis_errors
             .fetch_add(1, Ordering::Relaxed);
-        self.con = None;
+        self.store = None;
         self.next_connect = Instant::now() + self.backoff;
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
         self.set_up(false, Some(err.to_string()));
@@ -256,18 +225,42 @@ impl Bridge {
         self.link.set_status(|s| s.last_error = error);
     }
 
+    /// Runs `ops`, reconnecting first if needed.
+    pub(super) fn run_ops(&mut self, ops: &[Op]) -> redis::RedisResult<Vec<Value>> {
+        match self.connection() {
+            Some(store) => store.run(ops),
+            None => Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "Redis unavailable (reconnecting)",
+            ))),
+        }
+    }
+
+    /// A script call with its keys and arguments still to add, for the current
+    /// connection (`EVALSHA` on a single Redis, `EVAL` on a cluster).
+    pub(super) fn script(&mut self, script: Script, keys: usize) -> redis::Cmd {
+        match self.connection() {
+            Some(store) => store.script(script, keys),
+            None => {
+                // Never sent: without a connection the batch fails as unavailable.
+                let mut cmd = redis::cmd("EVAL");
+                cmd.arg("").arg(keys);
+                cmd
+            }
+        }
+    }
+
     fn run_batch(&mut self, batch: &mut Vec<Request>) {
-        let mut pipe = redis::pipe();
-        pipe.ignore_errors();
+        let mut ops = Vec::with_capacity(batch.len());
         let mut pending = Vec::with_capacity(batch.len());
         for request in batch.drain(..) {
-            self.add_request(&mut pipe, &mut pending, request);
+            self.add_request(&mut ops, &mut pending, request);
         }
         if pending.is_empty() {
             return;
         }
         let started = Instant::now();
-        let mut result = self.query(&pipe);
+        let mut result = self.run_ops(&ops);
         if result
             .as_ref()
             .is_err_and(|e| e.is_connection_dropped() || e.is_io_error())
@@ -276,118 +269,133 @@ impl Bridge {
             // A connection found broken on first use after a quiet spell (Redis
             // restarted meanwhile): one retry on a new connection. A script that did
             // run before the break is refused the second time by its sequence check.
-            self.con = None;
+            self.store = None;
             self.next_connect = Instant::now();
-            result = self.query(&pipe);
+            result = self.run_ops(&ops);
         }
         let counters = &self.link.counters;
         counters
             .pipeline_us
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         counters.pipelines.fetch_add(1, Ordering::Relaxed);
+        let mut followups = Vec::new();
         match result {
             Ok(values) => {
                 for (entry, value) in pending.into_iter().zip(values) {
-                    self.answer(entry, Ok(value));
+                    self.answer(entry, Ok(value), &mut followups);
                 }
             }
             Err(err) => {
-                if self.con.is_some() {
+                if self.store.is_some() {
                     self.failed(&err);
                 }
                 let why = err.to_string();
                 for entry in pending {
-                    self.answer(entry, Err(why.clone()));
+                    self.answer(entry, Err(why.clone()), &mut followups);
                 }
+            }
+        }
+        if !followups.is_empty() {
+            if let Err(err) = self.run_ops(&followups) {
+                tracing::warn!(%err, "cluster bookkeeping after a batch failed (admin events or owned sets)");
             }
         }
     }
 
-    fn query(&mut self, pipe: &redis::Pipeline) -> redis::RedisResult<Vec<Value>> {
-        match self.connection() {
-            Some(con) => pipe.query::<Vec<Value>>(con),
-            None => Err(redis::RedisError::from((
-                redis::ErrorKind::Io,
-                "Redis unavailable (reconnecting)",
-            ))),
-        }
-    }
-
-    fn add_request(
-        &mut self,
-        pipe: &mut redis::Pipeline,
-        pending: &mut Vec<Pending>,
-        request: Request,
-    ) {
+    fn add_request(&mut self, ops: &mut Vec<Op>, pending: &mut Vec<Pending>, request: Request) {
+        let (me, inc) = (self.link.node, self.registry.incarnation());
         match request {
-            Request::Send { node, msg } => self.add_publish(pipe, pending, node, &msg),
+            Request::Send { node, msg } => self.add_publish(ops, pending, node, &msg),
             Request::ToLeader(msg) => {
                 let leader = self.link.leader();
                 if leader == 0 {
                     tracing::warn!("no router leader known: a router command is dropped");
                     return;
                 }
-                self.add_publish(pipe, pending, leader, &msg);
+                self.add_publish(ops, pending, leader, &msg);
             }
             Request::Resolve { conv, shard } => {
-                pipe.cmd("EVALSHA")
-                    .arg(&self.shas.resolve)
-                    .arg(3)
-                    .arg(keys::conv(conv))
+                let mut cmd = self.script(Script::Resolve, 2);
+                cmd.arg(keys::conv(conv))
                     .arg(keys::log(conv))
-                    .arg(keys::owned(self.link.node))
-                    .arg(self.link.node)
+                    .arg(me)
                     .arg(conv)
-                    .arg(self.registry.incarnation());
+                    .arg(inc)
+                    .arg(self.registry.alive_numbers());
+                ops.push(Op::keyed(cmd));
                 pending.push(Pending::Resolve { conv, shard });
             }
             Request::Persist {
                 shard,
                 write,
                 record,
-            } => {
-                let cmd = pipe
-                    .cmd("EVALSHA")
-                    .arg(&self.shas.append)
-                    .arg(4)
-                    .arg(keys::conv(record.conv))
-                    .arg(keys::log(record.conv))
-                    .arg(keys::owned(self.link.node))
-                    .arg(keys::EVENTS)
-                    .arg(record.fence)
-                    .arg(self.link.node)
-                    .arg(u8::from(record.create))
-                    .arg(&record.state)
-                    .arg(record.first_seq)
-                    .arg(record.next_seq)
-                    .arg(self.config.history_len.max(1))
-                    .arg(self.config.events_maxlen.max(1))
-                    .arg(record.conv)
-                    .arg(self.registry.incarnation());
-                for (kind, item) in &record.items {
-                    cmd.arg(*kind).arg(item);
-                }
-                pending.push(Pending::Persist { shard, write });
-            }
+            } => self.add_persist(ops, pending, shard, write, record),
             Request::Presence { user, conn, login } => {
-                let key = keys::presence(&user);
+                let mut cmd = redis::cmd(if login { "HSET" } else { "HDEL" });
+                cmd.arg(keys::presence(&user)).arg(conn.0);
                 if login {
-                    pipe.cmd("HSET").arg(&key).arg(conn.0).arg(conn.node());
+                    cmd.arg(conn.node());
+                    let mut users = redis::cmd("SADD");
+                    users.arg(keys::node_users(conn.node())).arg(&*user);
+                    ops.push(Op::keyed(users));
                     pending.push(Pending::Nothing);
-                    pipe.cmd("SADD")
-                        .arg(keys::node_users(conn.node()))
-                        .arg(&*user);
-                } else {
-                    pipe.cmd("HDEL").arg(&key).arg(conn.0);
                 }
+                ops.push(Op::keyed(cmd));
                 pending.push(Pending::Nothing);
             }
         }
     }
 
+    fn add_persist(
+        &mut self,
+        ops: &mut Vec<Op>,
+        pending: &mut Vec<Pending>,
+        shard: usize,
+        write: u64,
+        record: Box<super::PersistRecord>,
+    ) {
+        let (me, inc) = (self.link.node, self.registry.incarnation());
+        if record.create {
+            // Before the append, so the set of what this node owns is a superset: a
+            // takeover never misses one of its conversations.
+            let mut owned = redis::cmd("SADD");
+            owned.arg(keys::owned(me)).arg(record.conv);
+            ops.push(Op::keyed(owned));
+            pending.push(Pending::Nothing);
+        }
+        // On a single Redis the admin events are part of the append (exactly once);
+        // on a cluster the stream is in another slot and follows it.
+        let in_script = !self.endpoint.is_cluster();
+        let mut cmd = self.script(Script::Append, if in_script { 3 } else { 2 });
+        cmd.arg(keys::conv(record.conv)).arg(keys::log(record.conv));
+        if in_script {
+            cmd.arg(keys::EVENTS);
+        }
+        cmd.arg(record.fence)
+            .arg(me)
+            .arg(u8::from(record.create))
+            .arg(&record.state)
+            .arg(record.first_seq)
+            .arg(record.next_seq)
+            .arg(self.config.history_len.max(1))
+            .arg(self.config.events_maxlen.max(1))
+            .arg(record.conv)
+            .arg(inc);
+        for (kind, item) in &record.items {
+            cmd.arg(*kind).arg(item);
+        }
+        ops.push(Op::keyed(cmd));
+        let events = (!in_script && !record.items.is_empty()).then_some(record);
+        pending.push(Pending::Persist {
+            shard,
+            write,
+            events,
+        });
+    }
+
     fn add_publish(
         &self,
-        pipe: &mut redis::Pipeline,
+        ops: &mut Vec<Op>,
         pending: &mut Vec<Pending>,
         node: u16,
         msg: &super::NodeMsg,
@@ -398,7 +406,7 @@ impl Bridge {
         }
         match msg.encode() {
             Ok(bytes) => {
-                pipe.cmd("PUBLISH").arg(keys::channel(node)).arg(bytes);
+                ops.push(Op::publish(&keys::channel(node), &bytes));
                 pending.push(Pending::Publish { node });
                 self.link.counters.sent.fetch_add(1, Ordering::Relaxed);
             }
@@ -406,7 +414,7 @@ impl Bridge {
         }
     }
 
-    fn answer(&self, entry: Pending, value: Result<Value, String>) {
+    fn answer(&self, entry: Pending, value: Result<Value, String>, followups: &mut Vec<Op>) {
         match entry {
             Pending::Nothing => {}
             Pending::Publish { node } => {
@@ -414,7 +422,11 @@ impl Bridge {
                     tracing::warn!(node, "no one listens on node {node}'s channel: a message was lost (the client retries or resumes)");
                 }
             }
-            Pending::Persist { shard, write } => {
+            Pending::Persist {
+                shard,
+                write,
+                events,
+            } => {
                 let outcome = persist_outcome(value);
                 let counters = &self.link.counters;
                 let counter = match outcome {
@@ -423,6 +435,9 @@ impl Bridge {
                     Persisted::Unavailable(_) => &counters.unavailable,
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
+                if let (Persisted::Ok, Some(record)) = (&outcome, events) {
+                    self.add_events(&record, followups);
+                }
                 self.to_shard(
                     shard,
                     ShardMsg::Cluster(ClusterEvent::Persisted { write, outcome }),
@@ -430,7 +445,7 @@ impl Bridge {
             }
             Pending::Resolve { conv, shard } => {
                 let place = match value {
-                    Ok(value) => self.place(conv, value),
+                    Ok(value) => self.place(conv, value, followups),
                     Err(why) => Place::Unavailable(why),
                 };
                 if let Place::Unavailable(_) = place {
@@ -447,8 +462,28 @@ impl Bridge {
         }
     }
 
+    /// Cluster mode: the admin events of a stored write (the stream lives in another
+    /// slot than the conversation, so they follow the append).
+    fn add_events(&self, record: &super::PersistRecord, followups: &mut Vec<Op>) {
+        for (kind, item) in &record.items {
+            let mut cmd = redis::cmd("XADD");
+            cmd.arg(keys::EVENTS)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(self.config.events_maxlen.max(1))
+                .arg("*")
+                .arg("conv")
+                .arg(record.conv)
+                .arg("kind")
+                .arg(*kind)
+                .arg("item")
+                .arg(item);
+            followups.push(Op::keyed(cmd));
+        }
+    }
+
     /// Reads a `RESOLVE` answer.
-    pub(super) fn place(&self, conv: u64, value: Value) -> Place {
+    pub(super) fn place(&self, conv: u64, value: Value, followups: &mut Vec<Op>) -> Place {
         let Value::Array(parts) = value else {
             return Place::Unavailable(format!("unexpected answer from Redis: {value:?}"));
         };
@@ -469,10 +504,17 @@ impl Bridge {
                 if text(parts.get(3)) == "1" {
                     self.link.counters.takeovers.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(conv, fence, "took over a conversation");
+                    let previous = text(parts.get(4));
+                    let mut forget = redis::cmd("SREM");
+                    forget.arg(format!("sb:owned:{previous}")).arg(conv);
+                    let mut own = redis::cmd("SADD");
+                    own.arg(keys::owned(self.link.node)).arg(conv);
+                    followups.push(Op::keyed(forget));
+                    followups.push(Op::keyed(own));
                 }
                 let items = parts
                     .iter()
-                    .skip(4)
+                    .skip(5)
                     .map(|v| text(Some(v)))
                     .collect::<Vec<_>>();
                 match super::registry::decode_loaded(
@@ -502,17 +544,13 @@ impl Bridge {
 
     fn leave(&mut self) {
         let node = self.link.node;
-        if let Some(con) = self.connection() {
-            let _: redis::RedisResult<()> = redis::pipe()
-                .cmd("DEL")
-                .arg(keys::node(node))
-                .ignore()
-                .query(con);
-            let leader: redis::RedisResult<Option<u16>> =
-                redis::cmd("GET").arg(keys::LEADER).query(con);
-            if leader.ok().flatten() == Some(node) {
-                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys::LEADER).query(con);
-            }
+        let mut forget = redis::cmd("DEL");
+        forget.arg(keys::node(node));
+        let _ = self.run_ops(&[Op::keyed(forget)]);
+        if self.link.is_leader() {
+            let mut resign = redis::cmd("DEL");
+            resign.arg(keys::LEADER);
+            let _ = self.run_ops(&[Op::keyed(resign)]);
         }
         tracing::info!(node, "left the cluster");
     }

@@ -18,6 +18,7 @@ mod keys;
 pub mod record;
 mod registry;
 mod scripts;
+mod store;
 pub mod view;
 pub mod wire;
 

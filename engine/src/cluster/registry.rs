@@ -10,7 +10,8 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use redis::Value;
 
-use super::bridge::{connect, deliver_to_shard, Bridge, BridgeConfig};
+use super::bridge::{deliver_to_shard, Bridge, BridgeConfig};
+use super::store::{Endpoint, Op, Script, Store};
 use super::{keys, ClusterEvent, ConvState, Link, LoadedConv, NodeInfo, NodeMsg};
 use crate::mesh::{Mesh, ShardMsg, MAX_NODE};
 use crate::service::home::Item;
@@ -65,28 +66,34 @@ impl Registry {
     }
 
     /// Claims a free node number (`SET NX` with the TTL), starting at a random one.
-    pub(super) fn claim(&mut self, con: &mut redis::Connection) -> anyhow::Result<u16> {
+    pub(super) fn claim(&mut self, store: &mut Store) -> anyhow::Result<u16> {
         let start = (random_u64() % u64::from(MAX_NODE)) as u16;
         for i in 0..MAX_NODE {
             let number = (start + i) % MAX_NODE + 1;
             self.info.number = number;
             let entry = serde_json::to_string(&self.info).context("encoding the node entry")?;
-            let claimed: Option<String> = redis::cmd("SET")
-                .arg(keys::node(number))
+            let mut set = redis::cmd("SET");
+            set.arg(keys::node(number))
                 .arg(entry)
                 .arg("NX")
                 .arg("PX")
-                .arg(self.ttl_ms)
-                .query(con)?;
+                .arg(self.ttl_ms);
+            let claimed: Option<String> = store.query(set)?;
             if claimed.is_some() {
-                redis::cmd("SADD")
-                    .arg(keys::NODES)
-                    .arg(number)
-                    .query::<()>(con)?;
+                let mut add = redis::cmd("SADD");
+                add.arg(keys::NODES).arg(number);
+                store.query::<()>(add)?;
                 return Ok(number);
             }
         }
         bail!("every node number (1-{MAX_NODE}) is taken")
+    }
+
+    /// The numbers of the nodes alive at the last heartbeat, this one included.
+    pub fn alive_numbers(&self) -> Vec<u16> {
+        let mut alive: Vec<u16> = self.alive.iter().copied().collect();
+        alive.push(self.info.number);
+        alive
     }
 
     /// Renews the entry, the router lease and the id blocks; reads the registry; takes
@@ -124,27 +131,37 @@ impl Registry {
         }
         bridge.registry.joined = true;
         let link = Arc::clone(&bridge.link);
-        let Some(con) = bridge.connection() else {
-            return Ok(());
-        };
         if leader == me && link.conv_ids.len() < 2 {
-            let end: u64 = redis::cmd("INCRBY")
-                .arg(keys::CONV_SEQ)
-                .arg(CONV_ID_BLOCK)
-                .query(con)?;
+            let mut reserve = redis::cmd("INCRBY");
+            reserve.arg(keys::CONV_SEQ).arg(CONV_ID_BLOCK);
+            let end = query::<u64>(bridge, reserve)?;
             let _ = link.conv_ids.push(end + 1 - CONV_ID_BLOCK..end + 1);
         }
-        let members: Vec<u16> = redis::cmd("SMEMBERS").arg(keys::NODES).query(con)?;
-        let entries: Vec<Option<String>> = if members.is_empty() {
+        let mut smembers = redis::cmd("SMEMBERS");
+        smembers.arg(keys::NODES);
+        let members: Vec<u16> = query(bridge, smembers)?;
+        // One GET each (the keys are in different slots of a Redis Cluster).
+        let gets: Vec<Op> = members
+            .iter()
+            .map(|&n| {
+                let mut get = redis::cmd("GET");
+                get.arg(keys::node(n));
+                Op::keyed(get)
+            })
+            .collect();
+        let entries = if gets.is_empty() {
             Vec::new()
         } else {
-            let node_keys: Vec<String> = members.iter().map(|&n| keys::node(n)).collect();
-            redis::cmd("MGET").arg(node_keys).query(con)?
+            bridge.run_ops(&gets)?
         };
         let mut nodes = Vec::new();
         let mut dead = Vec::new();
         for (&number, entry) in members.iter().zip(entries) {
-            match entry.and_then(|e| serde_json::from_str::<NodeInfo>(&e).ok()) {
+            let info = redis::from_redis_value::<Option<String>>(entry)
+                .ok()
+                .flatten()
+                .and_then(|e| serde_json::from_str::<NodeInfo>(&e).ok());
+            match info {
                 Some(info) => nodes.push(info),
                 None if number != me => dead.push(number),
                 None => {}
@@ -163,30 +180,26 @@ impl Registry {
         bridge.registry.info.heartbeat_ms = now_ms();
         let entry = serde_json::to_string(&bridge.registry.info).unwrap_or_default();
         let marker = format!("\"incarnation\":{}", bridge.registry.info.incarnation);
-        let (ttl, heartbeat_sha, leader_sha) = (
-            bridge.registry.ttl_ms,
-            bridge.shas.heartbeat.clone(),
-            bridge.shas.leader.clone(),
-        );
-        let Some(con) = bridge.connection() else {
+        let ttl = bridge.registry.ttl_ms;
+        if bridge.connection().is_none() {
             return Ok(None);
-        };
-        redis::pipe()
-            .cmd("EVALSHA")
-            .arg(&heartbeat_sha)
-            .arg(1)
+        }
+        let mut heartbeat = bridge.script(Script::Heartbeat, 1);
+        heartbeat
             .arg(keys::node(me))
             .arg(entry)
             .arg(ttl)
-            .arg(&marker)
-            .cmd("EVALSHA")
-            .arg(&leader_sha)
-            .arg(1)
-            .arg(keys::LEADER)
-            .arg(me)
-            .arg(ttl)
-            .query(con)
-            .map(Some)
+            .arg(&marker);
+        let mut lease = bridge.script(Script::Leader, 1);
+        lease.arg(keys::LEADER).arg(me).arg(ttl);
+        let mut listed = redis::cmd("SADD");
+        listed.arg(keys::NODES).arg(me);
+        let values =
+            bridge.run_ops(&[Op::keyed(heartbeat), Op::keyed(lease), Op::keyed(listed)])?;
+        let mut values = values.into_iter();
+        let renewed = redis::from_redis_value::<i64>(values.next().unwrap_or(Value::Nil))?;
+        let leader = redis::from_redis_value::<u16>(values.next().unwrap_or(Value::Nil))?;
+        Ok(Some((renewed, leader)))
     }
 
     /// Records the registry as read; logs joins, deaths and leader changes.
@@ -225,40 +238,34 @@ impl Registry {
     /// Takes over every conversation dead node `number` owned, then forgets its
     /// presence entries.
     fn take_over(bridge: &mut Bridge, number: u16) -> redis::RedisResult<()> {
-        let (resolve, bury, me, inc) = (
-            bridge.shas.resolve.clone(),
-            bridge.shas.bury.clone(),
-            bridge.link.node,
-            bridge.registry.incarnation(),
-        );
-        let Some(con) = bridge.connection() else {
-            return Ok(());
+        let (me, inc) = (bridge.link.node, bridge.registry.incarnation());
+        let mut smembers = redis::cmd("SMEMBERS");
+        smembers.arg(keys::owned(number));
+        let convs: Vec<u64> = query(bridge, smembers)?;
+        let alive = bridge.registry.alive_numbers();
+        let resolves: Vec<Op> = convs
+            .iter()
+            .map(|&conv| {
+                let mut cmd = bridge.script(Script::Resolve, 2);
+                cmd.arg(keys::conv(conv))
+                    .arg(keys::log(conv))
+                    .arg(me)
+                    .arg(conv)
+                    .arg(inc)
+                    .arg(&alive);
+                Op::keyed(cmd)
+            })
+            .collect();
+        let answers = if resolves.is_empty() {
+            Vec::new()
+        } else {
+            bridge.run_ops(&resolves)?
         };
-        let convs: Vec<u64> = redis::cmd("SMEMBERS").arg(keys::owned(number)).query(con)?;
-        let mut answers = Vec::with_capacity(convs.len());
-        for &conv in &convs {
-            let value: Value = redis::cmd("EVALSHA")
-                .arg(&resolve)
-                .arg(3)
-                .arg(keys::conv(conv))
-                .arg(keys::log(conv))
-                .arg(keys::owned(me))
-                .arg(me)
-                .arg(conv)
-                .arg(inc)
-                .query(con)?;
-            answers.push((conv, value));
-        }
-        redis::cmd("EVALSHA")
-            .arg(&bury)
-            .arg(2)
-            .arg(keys::node_users(number))
-            .arg(keys::owned(number))
-            .arg(number)
-            .query::<()>(con)?;
+        Self::bury(bridge, number)?;
         let shards = bridge.mesh.shards() as u64;
-        for (conv, value) in answers {
-            let place = bridge.place(conv, value);
+        let mut followups = Vec::new();
+        for (&conv, value) in convs.iter().zip(answers) {
+            let place = bridge.place(conv, value, &mut followups);
             if let super::Place::Here(_) = place {
                 let shard = (conv % shards) as usize;
                 bridge.to_shard(
@@ -267,7 +274,52 @@ impl Registry {
                 );
             }
         }
+        if !followups.is_empty() {
+            bridge.run_ops(&followups)?;
+        }
         Ok(())
+    }
+
+    /// Forgets dead node `number`'s presence entries and, once it owns nothing, the
+    /// node itself. Idempotent: survivors may do it at the same time.
+    fn bury(bridge: &mut Bridge, number: u16) -> redis::RedisResult<()> {
+        let mut smembers = redis::cmd("SMEMBERS");
+        smembers.arg(keys::node_users(number));
+        let users: Vec<String> = query(bridge, smembers)?;
+        for user in users {
+            let mut all = redis::cmd("HGETALL");
+            all.arg(keys::presence(&user));
+            let conns: Vec<(u64, u16)> = query(bridge, all)?;
+            let gone: Vec<u64> = conns
+                .into_iter()
+                .filter(|&(_, node)| node == number)
+                .map(|(conn, _)| conn)
+                .collect();
+            if !gone.is_empty() {
+                let mut del = redis::cmd("HDEL");
+                del.arg(keys::presence(&user)).arg(gone);
+                query::<()>(bridge, del)?;
+            }
+        }
+        let mut forget = redis::cmd("DEL");
+        forget.arg(keys::node_users(number));
+        query::<()>(bridge, forget)?;
+        let mut scard = redis::cmd("SCARD");
+        scard.arg(keys::owned(number));
+        if query::<u64>(bridge, scard)? == 0 {
+            let mut unlist = redis::cmd("SREM");
+            unlist.arg(keys::NODES).arg(number);
+            query::<()>(bridge, unlist)?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs one command through the bridge's connection.
+fn query<T: redis::FromRedisValue>(bridge: &mut Bridge, cmd: redis::Cmd) -> redis::RedisResult<T> {
+    match bridge.connection() {
+        Some(store) => store.query(cmd),
+        None => Err((redis::ErrorKind::Io, "Redis unavailable (reconnecting)").into()),
     }
 }
 
@@ -296,24 +348,26 @@ pub(super) fn decode_loaded(
 
 /// Starts the thread that receives this node's pub/sub messages.
 pub(super) fn spawn_subscriber(
-    client: redis::Client,
+    endpoint: Endpoint,
     link: Arc<Link>,
     mesh: Arc<Mesh>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("cluster-subscriber".into())
-        .spawn(move || subscribe_loop(&client, &link, &mesh, &stop))
+        .spawn(move || subscribe_loop(&endpoint, &link, &mesh, &stop))
         .context("spawning the cluster subscriber")
 }
 
-fn subscribe_loop(client: &redis::Client, link: &Link, mesh: &Mesh, stop: &AtomicBool) {
+fn subscribe_loop(endpoint: &Endpoint, link: &Link, mesh: &Mesh, stop: &AtomicBool) {
     let mut backoff = Duration::from_millis(50);
+    let mut attempt = 0;
     while !stop.load(Ordering::Acquire) {
-        match subscribe_once(client, link, mesh, stop) {
+        match subscribe_once(endpoint, attempt, link, mesh, stop) {
             Ok(()) => return,
             Err(err) => {
                 tracing::warn!(%err, "cluster subscription lost; resubscribing");
+                attempt += 1;
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
@@ -323,12 +377,13 @@ fn subscribe_loop(client: &redis::Client, link: &Link, mesh: &Mesh, stop: &Atomi
 
 /// Holds one subscription until `stop` or an error.
 fn subscribe_once(
-    client: &redis::Client,
+    endpoint: &Endpoint,
+    attempt: usize,
     link: &Link,
     mesh: &Mesh,
     stop: &AtomicBool,
 ) -> redis::RedisResult<()> {
-    let mut con = connect(client, Duration::from_secs(2))?;
+    let mut con = endpoint.plain(attempt)?;
     let mut pubsub = con.as_pubsub();
     pubsub.set_read_timeout(Some(Duration::from_millis(200)))?;
     pubsub.subscribe(keys::channel(link.node))?;

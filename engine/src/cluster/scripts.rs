@@ -1,17 +1,17 @@
-//! The Lua scripts that make each cluster step atomic in Redis. They are loaded once
-//! per connection (`SCRIPT LOAD`) and called by their SHA in pipelines.
-//!
-//! Single Redis runs them as written. Redis Cluster requires every key a script
-//! touches to be in KEYS and in one slot: `APPEND` is (one conversation's hash tag, plus
-//! the stream and set, which must then be moved under the same tag: not done yet);
-//! `RESOLVE` and `BURY` read node keys by name.
+//! The Lua scripts that make each cluster step atomic in Redis. On a single Redis they
+//! are loaded once per connection (`SCRIPT LOAD`) and called by their SHA; on a Redis
+//! Cluster they are sent with `EVAL`. Every key a script touches is in its KEYS and in
+//! one hash slot (a conversation's keys share the tag `{c:<id>}`), so they run on a
+//! Redis Cluster as written; what spans slots (the owned sets, the registry, presence)
+//! is done by the bridge around them.
 
-/// A fenced append: the new items go to the log (capped) and the admin stream, the
-/// state replaces the stored one — only if this node's fencing token is current and
-/// the log has not moved on. Returns `ok`, `fenced`, `exists` (a create of a known
-/// conversation) or `gone`.
+/// A fenced append: the new items go to the log (capped) and, when the event stream
+/// is given as KEYS[3] (single Redis: same script, so exactly once), to the admin
+/// stream; the state replaces the stored one — only if this node's fencing token is
+/// current and the log has not moved on. Returns `ok`, `fenced`, `exists` (a create of
+/// a known conversation) or `gone`.
 ///
-/// KEYS: conversation hash, its log, this node's owned set, the event stream.
+/// KEYS: conversation hash, its log, [the event stream].
 /// ARGV: fence, owner node, create (0/1), state JSON, first seq, next seq, history
 /// length, event stream length, conversation id, this run's incarnation, then (kind,
 /// item JSON) pairs.
@@ -29,38 +29,41 @@ redis.call('HSET', KEYS[1], 'fence', ARGV[1], 'owner', ARGV[2], 'state', ARGV[4]
 local i = 11
 while i < #ARGV do
   redis.call('RPUSH', KEYS[2], ARGV[i + 1])
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[8], '*', 'conv', ARGV[9], 'kind', ARGV[i], 'item', ARGV[i + 1])
+  if KEYS[3] then
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', 'conv', ARGV[9], 'kind', ARGV[i], 'item', ARGV[i + 1])
+  end
   i = i + 2
 end
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[7]), -1)
-redis.call('SADD', KEYS[3], ARGV[9])
 return 'ok'
 ";
 
-/// Where a conversation lives. Unknown → `{'unknown'}`; owned by a live node →
-/// `{'remote', n}`; otherwise (ours, or its owner is dead, or was an earlier run of
-/// this node's number) this node takes it — a new fencing token if it was not ours
-/// in this run — and gets `{'here', fence, state, taken (0/1), item...}`.
+/// Where a conversation lives. Unknown → `{'unknown'}`; owned by a live node (one of
+/// the numbers the caller lists as alive) → `{'remote', n}`; otherwise (ours, or its
+/// owner is dead, or was an earlier run of this node's number) this node takes it —
+/// a new fencing token if it was not ours in this run — and gets `{'here', fence,
+/// state, taken (0/1), previous owner, item...}`.
 ///
-/// KEYS: conversation hash, its log, this node's owned set.
-/// ARGV: this node's number, conversation id, this run's incarnation.
+/// KEYS: conversation hash, its log.
+/// ARGV: this node's number, conversation id, this run's incarnation, then the numbers
+/// of the nodes alive.
 pub const RESOLVE: &str = r"
 local owner = redis.call('HGET', KEYS[1], 'owner')
 if not owner then return {'unknown'} end
 local inc = redis.call('HGET', KEYS[1], 'inc')
-if owner ~= ARGV[1] and redis.call('EXISTS', 'sb:node:' .. owner) == 1 then
-  return {'remote', owner}
+if owner ~= ARGV[1] then
+  for i = 4, #ARGV do
+    if ARGV[i] == owner then return {'remote', owner} end
+  end
 end
 local taken = '0'
 if owner ~= ARGV[1] or inc ~= ARGV[3] then
   taken = '1'
   redis.call('HINCRBY', KEYS[1], 'fence', 1)
   redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'inc', ARGV[3])
-  redis.call('SREM', 'sb:owned:' .. owner, ARGV[2])
-  redis.call('SADD', KEYS[3], ARGV[2])
 end
 local h = redis.call('HMGET', KEYS[1], 'fence', 'state')
-local out = {'here', h[1], h[2], taken}
+local out = {'here', h[1], h[2], taken, owner}
 for _, item in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do out[#out + 1] = item end
 return out
 ";
@@ -74,7 +77,6 @@ pub const HEARTBEAT: &str = r"
 local cur = redis.call('GET', KEYS[1])
 if cur and not string.find(cur, ARGV[3], 1, true) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('SADD', 'sb:nodes', KEYS[1]:sub(9))
 if cur then return 1 end
 return 2
 ";
@@ -90,20 +92,4 @@ if not cur then
 end
 if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return cur
-";
-
-/// Forgets a dead node's presence entries and, once it owns nothing, the node.
-///
-/// KEYS: its node-users set, its owned set. ARGV: its number.
-pub const BURY: &str = r"
-for _, user in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local key = 'sb:presence:' .. user
-  local all = redis.call('HGETALL', key)
-  for i = 1, #all, 2 do
-    if all[i + 1] == ARGV[1] then redis.call('HDEL', key, all[i]) end
-  end
-end
-redis.call('DEL', KEYS[1])
-if redis.call('SCARD', KEYS[2]) == 0 then redis.call('SREM', 'sb:nodes', ARGV[1]) end
-return 1
 ";
