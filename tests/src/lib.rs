@@ -43,8 +43,10 @@ pub use tungstenite;
 pub mod chat_client;
 pub mod control_client;
 pub mod jwt;
+pub mod redis_cluster;
 pub mod redis_server;
 
+pub use redis_cluster::RedisCluster;
 pub use redis_server::{redis_conn, RedisServer};
 
 /// How long any single blocking step of a test may take before the test fails.

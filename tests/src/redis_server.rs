@@ -315,7 +315,7 @@ fn free_port() -> u16 {
 }
 
 /// A new empty directory under the system's temp dir.
-fn make_temp_dir() -> PathBuf {
+pub(crate) fn make_temp_dir() -> PathBuf {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)

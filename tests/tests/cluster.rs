@@ -15,7 +15,7 @@ use switchboard_tests::chat_client::{
     agent, assert_contiguous, ordered_seq, read_lines, start_served_by, Client,
 };
 use switchboard_tests::control_client::Control;
-use switchboard_tests::{redis_conn, wait_for, RedisServer, Server};
+use switchboard_tests::{redis_conn, wait_for, RedisCluster, RedisServer, Server};
 
 const JSON: Encoding = Encoding::Json;
 /// Registry TTL of the test nodes: a dead node is noticed within about this.
@@ -23,11 +23,15 @@ const TTL_MS: u64 = 1500;
 
 /// A cluster node on `redis`, named `name`.
 fn node(redis: &RedisServer, name: &str, extra: &[&str]) -> Server {
-    let url = redis.url();
+    node_on(&redis.url(), name, extra)
+}
+
+/// A cluster node on the Redis (or Redis Cluster seeds) at `url`, named `name`.
+fn node_on(url: &str, name: &str, extra: &[&str]) -> Server {
     let ttl = TTL_MS.to_string();
     let mut args = vec![
         "--redis",
-        url.as_str(),
+        url,
         "--node-name",
         name,
         "--node-ttl-ms",
@@ -596,4 +600,95 @@ fn the_router_moves_when_its_node_dies() {
     );
     // And the first conversation goes on.
     say_until_acked(&mut alice, first, "still", Duration::from_secs(5));
+}
+
+#[test]
+fn on_a_redis_cluster_nodes_chat_and_fail_over_losing_nothing() {
+    let redis = RedisCluster::start(3);
+    let seeds = redis.seeds();
+    let a = node_on(&seeds, "a", &[]);
+    wait_for_nodes(&a, &["a"]);
+    let mut b = node_on(&seeds, "b", &[]);
+    wait_for_nodes(&a, &["a", "b"]);
+    wait_for_nodes(&b, &["a", "b"]);
+    let mut bob = agent(&a, "agent:bob", JSON);
+    let mut alice = Client::connect(&b, "alice", JSON);
+    let conv = start_served_by(&mut alice, &mut bob);
+    let mut acked = Vec::new();
+    for i in 0..10 {
+        let id = format!("c{i}");
+        acked.push((
+            say_until_acked(&mut alice, conv, &id, Duration::from_secs(5)),
+            id,
+        ));
+    }
+    let seen_by_bob = read_lines(&mut bob, conv, 10);
+    assert_contiguous("bob", &seen_by_bob, 3);
+    let mut con = redis.connection();
+    // The admin events of those lines (on a cluster they follow the append).
+    let events = wait_for(Duration::from_secs(5), || {
+        let entries: Vec<redis::Value> = redis::cmd("XRANGE")
+            .arg("sb:events")
+            .arg("-")
+            .arg("+")
+            .query(&mut con)
+            .ok()?;
+        (entries.len() >= 12).then_some(entries.len())
+    });
+    assert_eq!(events, Some(12), "created, assigned and 10 messages");
+    // The owner dies with lines in flight; the visitor resumes on the survivor.
+    for i in 10..60 {
+        alice.say(conv, &format!("c{i}"), &format!("c{i}"));
+    }
+    while acked.len() < 30 {
+        if let Some(OwnedServerFrame::Sent {
+            seq, client_msg_id, ..
+        }) = alice.try_next(Duration::from_secs(5))
+        {
+            acked.push((seq, client_msg_id));
+        }
+    }
+    b.signal(libc::SIGKILL);
+    let _ = b.wait_exit(Duration::from_secs(5));
+    drop(alice);
+    let last_seen = acked.iter().map(|(seq, _)| *seq).max().unwrap();
+    let mut again = Client::connect(&a, "alice", JSON);
+    let resumed = wait_for(Duration::from_secs(15), || {
+        again.resume(conv, last_seen);
+        match again.try_next(Duration::from_millis(500))? {
+            OwnedServerFrame::Conversation { last_seq, .. } => Some(last_seq),
+            _ => None,
+        }
+    })
+    .expect("the survivor never served the conversation");
+    for seq in last_seen + 1..=resumed {
+        let frame = again.next();
+        assert_eq!(ordered_seq(&frame), Some((conv, seq)), "{}", again.dump());
+    }
+    for i in 0..60 {
+        let id = format!("c{i}");
+        if !acked.iter().any(|(_, a)| *a == id) {
+            let seq = say_until_acked(&mut again, conv, &id, Duration::from_secs(5));
+            acked.push((seq, id));
+        }
+    }
+    let log: Vec<String> = redis::cmd("LRANGE")
+        .arg(format!("sb:{{c:{conv}}}:log"))
+        .arg(0)
+        .arg(-1)
+        .query(&mut con)
+        .expect("LRANGE on the cluster");
+    let items: Vec<Value> = log
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_log_contiguous(&items);
+    let ids = line_ids(&items);
+    assert_eq!(ids.len(), 60, "every line exactly once: {ids:?}");
+    for line in &acked {
+        assert!(
+            ids.contains(line),
+            "acked {line:?} missing or moved: {ids:?}"
+        );
+    }
 }
