@@ -131,6 +131,18 @@ pub enum ShardMsg {
         /// Close reason.
         reason: Box<str>,
     },
+    /// An encoded chat frame from node `origin` (cluster mode) for connection `to` of
+    /// this shard; if `to` is gone, the conversation's owner there is told.
+    RemoteFrame {
+        /// The receiving connection.
+        to: ConnId,
+        /// Its conversation.
+        conv: u64,
+        /// The payload, in the connection's encoding.
+        payload: Vec<u8>,
+        /// The node that sent it (the conversation's owner).
+        origin: u16,
+    },
     /// News from the cluster bridge (cluster mode).
     Cluster(crate::cluster::ClusterEvent),
     /// A delivery to `target` failed: tell connection `to` (its sender).

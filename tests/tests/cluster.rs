@@ -538,6 +538,27 @@ fn the_admin_stream_has_every_event_for_a_consumer_group() {
     );
     // Read once by the group: nothing is delivered to it twice.
     assert!(read_events(&redis).is_empty());
+    // An ended conversation's keys expire after the retention, and its owner no
+    // longer lists it for takeover.
+    let ttl: i64 = redis
+        .cli(&["PTTL", &format!("sb:{{c:{conv}}}")])
+        .parse()
+        .unwrap();
+    assert!(ttl > 0, "no expiry on an ended conversation: {ttl}");
+    let owner = metric(&b, "switchboard_cluster_node").to_string();
+    let owned = wait_for(Duration::from_secs(5), || {
+        let member = redis.cli(&["SISMEMBER", &format!("sb:owned:{owner}"), &conv.to_string()]);
+        (member == "0").then_some(())
+    });
+    assert!(owned.is_some(), "an ended conversation is still owned");
+    // A user whose last connection on a node closed leaves its presence there.
+    alice.close();
+    let gone = wait_for(Duration::from_secs(5), || {
+        let presence = redis.cli(&["HGETALL", "sb:presence:alice"]);
+        let users = redis.cli(&["SMEMBERS", &format!("sb:node-users:{owner}")]);
+        (presence.is_empty() && !users.lines().any(|u| u == "alice")).then_some(())
+    });
+    assert!(gone.is_some(), "alice's presence outlived her connection");
 }
 
 /// The kinds of `conv`'s events in the stream, without consuming them.

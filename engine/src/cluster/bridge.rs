@@ -137,7 +137,8 @@ enum Pending {
     Persist {
         shard: usize,
         write: u64,
-        /// Cluster mode: the admin events to append once the write is in.
+        /// The record, when something follows a successful write (admin events on a
+        /// cluster, forgetting an ended conversation).
         events: Option<Box<super::PersistRecord>>,
     },
     Resolve {
@@ -330,13 +331,20 @@ impl Bridge {
                 write,
                 record,
             } => self.add_persist(ops, pending, shard, write, record),
-            Request::Presence { user, conn, login } => {
+            Request::Presence {
+                user,
+                conn,
+                login,
+                last_here,
+            } => {
                 let mut cmd = redis::cmd(if login { "HSET" } else { "HDEL" });
                 cmd.arg(keys::presence(&user)).arg(conn.0);
+                let mut users = redis::cmd(if login { "SADD" } else { "SREM" });
+                users.arg(keys::node_users(conn.node())).arg(&*user);
                 if login {
                     cmd.arg(conn.node());
-                    let mut users = redis::cmd("SADD");
-                    users.arg(keys::node_users(conn.node())).arg(&*user);
+                }
+                if login || last_here {
                     ops.push(Op::keyed(users));
                     pending.push(Pending::Nothing);
                 }
@@ -380,12 +388,14 @@ impl Bridge {
             .arg(self.config.history_len.max(1))
             .arg(self.config.events_maxlen.max(1))
             .arg(record.conv)
-            .arg(inc);
+            .arg(inc)
+            .arg(record.expire_ms);
         for (kind, item) in &record.items {
             cmd.arg(*kind).arg(item);
         }
         ops.push(Op::keyed(cmd));
-        let events = (!in_script && !record.items.is_empty()).then_some(record);
+        let events =
+            (record.expire_ms > 0 || (!in_script && !record.items.is_empty())).then_some(record);
         pending.push(Pending::Persist {
             shard,
             write,
@@ -436,7 +446,16 @@ impl Bridge {
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
                 if let (Persisted::Ok, Some(record)) = (&outcome, events) {
-                    self.add_events(&record, followups);
+                    // On a single Redis the events were part of the append.
+                    if self.endpoint.is_cluster() {
+                        self.add_events(&record, followups);
+                    }
+                    if record.expire_ms > 0 {
+                        // Ended: its keys expire; the takeover list forgets it.
+                        let mut forget = redis::cmd("SREM");
+                        forget.arg(keys::owned(self.link.node)).arg(record.conv);
+                        followups.push(Op::keyed(forget));
+                    }
                 }
                 self.to_shard(
                     shard,

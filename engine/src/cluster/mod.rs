@@ -71,6 +71,8 @@ pub enum Request {
         conn: ConnId,
         /// Opened (true) or closed.
         login: bool,
+        /// On a close: the user has no other connection on this node.
+        last_here: bool,
     },
 }
 

@@ -47,6 +47,8 @@ pub struct PersistRecord {
     pub first_seq: u64,
     /// The next sequence number after this write.
     pub next_seq: u64,
+    /// Once ended: how long its keys stay in Redis (ms; 0 while it lives).
+    pub expire_ms: u64,
     /// The new items: (kind for the admin event stream, JSON).
     pub items: Vec<(&'static str, String)>,
 }

@@ -13,8 +13,9 @@
 ///
 /// KEYS: conversation hash, its log, [the event stream].
 /// ARGV: fence, owner node, create (0/1), state JSON, first seq, next seq, history
-/// length, event stream length, conversation id, this run's incarnation, then (kind,
-/// item JSON) pairs.
+/// length, event stream length, conversation id, this run's incarnation, expiry ms
+/// (an ended conversation's keys go after its retention; 0: none), then (kind, item
+/// JSON) pairs.
 pub const APPEND: &str = r"
 local fence = redis.call('HGET', KEYS[1], 'fence')
 if ARGV[3] == '1' then
@@ -26,7 +27,7 @@ else
 end
 if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'inc', ARGV[10]) end
 redis.call('HSET', KEYS[1], 'fence', ARGV[1], 'owner', ARGV[2], 'state', ARGV[4], 'next_seq', ARGV[6])
-local i = 11
+local i = 12
 while i < #ARGV do
   redis.call('RPUSH', KEYS[2], ARGV[i + 1])
   if KEYS[3] then
@@ -35,6 +36,10 @@ while i < #ARGV do
   i = i + 2
 end
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[7]), -1)
+if tonumber(ARGV[11]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[11])
+  redis.call('PEXPIRE', KEYS[2], ARGV[11])
+end
 return 'ok'
 ";
 

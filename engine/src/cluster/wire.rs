@@ -2,8 +2,6 @@
 //! encoded with postcard. Only nodes of the same deployment publish there; a message
 //! that does not decode is counted and dropped, never trusted.
 
-use std::sync::Arc;
-
 use crate::mesh::{ConnId, ShardMsg};
 use crate::service::commands::{HomeCmd, RouterCmd};
 
@@ -21,6 +19,8 @@ pub enum NodeMsg {
     Router(RouterCmd),
     /// An encoded chat frame for a connection of the receiving node.
     Frame {
+        /// The sending node (the conversation's owner).
+        from: u16,
         /// The connection.
         to: ConnId,
         /// Its conversation (0: none).
@@ -66,13 +66,18 @@ impl NodeMsg {
         match self {
             NodeMsg::Home { conv, cmd } => ((conv % shards) as usize, ShardMsg::Home { conv, cmd }),
             NodeMsg::Router(cmd) => (0, ShardMsg::Router(cmd)),
-            NodeMsg::Frame { to, conv, payload } => (
+            NodeMsg::Frame {
+                from,
+                to,
+                conv,
+                payload,
+            } => (
                 to.shard(),
-                ShardMsg::Frame {
+                ShardMsg::RemoteFrame {
                     to,
                     conv,
-                    payload: Arc::from(payload),
-                    at: std::time::Instant::now(),
+                    payload,
+                    origin: from,
                 },
             ),
             NodeMsg::Push { conn, name, data } => {

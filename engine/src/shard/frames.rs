@@ -202,6 +202,12 @@ impl Shard {
             }
             ShardMsg::DeliveryFailed { to, target } => self.tell_unreachable(to, target),
             ShardMsg::Cluster(event) => self.on_cluster_event(event),
+            ShardMsg::RemoteFrame {
+                to,
+                conv,
+                payload,
+                origin,
+            } => self.on_remote_frame(to, conv, &payload, origin),
         }
     }
 }

@@ -556,6 +556,14 @@ impl Shard {
             );
             return;
         }
+        if !self.deliver_here(to, &payload, at) {
+            self.send_home(conv, HomeCmd::Unfollow { conn: to });
+        }
+    }
+
+    /// Queues an encoded chat frame on connection `to` of this shard; false when that
+    /// connection is gone.
+    pub(super) fn deliver_here(&mut self, to: ConnId, payload: &[u8], at: Instant) -> bool {
         self.counters()
             .observe_latency(at.elapsed().as_micros() as u64);
         let (slot, generation) = (to.slot(), to.generation());
@@ -568,15 +576,15 @@ impl Shard {
         };
         match session {
             Some(session) => {
-                self.enqueue_frame(slot, generation, session.encoding.opcode(), &payload)
+                self.enqueue_frame(slot, generation, session.encoding.opcode(), payload);
+                true
             }
-            None => self.send_home(conv, HomeCmd::Unfollow { conn: to }),
+            None => false,
         }
     }
 
     /// A `/v1/ws` connection opened: the user's presence home learns it.
     pub(super) fn chat_connection_opened(&mut self, conn: ConnId, user: &str) {
-        self.cluster_presence(user, conn, true);
         let home = home_of_user(user, self.mesh.shards());
         self.post(
             home,
@@ -595,7 +603,6 @@ impl Shard {
         session: ChatSession,
         user: Box<str>,
     ) {
-        self.cluster_presence(&user, conn, false);
         self.cluster_agent_closed(conn);
         let home = home_of_user(&user, self.mesh.shards());
         if session.role == Role::Agent {
@@ -623,9 +630,12 @@ impl Shard {
     /// Presence news for a user homed here; applies the relogin policy.
     pub(super) fn on_presence(&mut self, user: &str, conn: ConnId, login: bool) {
         if !login {
-            return self.presence.logout(user, conn);
+            self.presence.logout(user, conn);
+            return self.cluster_presence(user, conn, false);
         }
-        for old in self.presence.login(user, conn) {
+        let replaced = self.presence.login(user, conn);
+        self.cluster_presence(user, conn, true);
+        for old in replaced {
             let reason = "replaced by a newer connection of the same user".into();
             self.post(
                 old.shard(),

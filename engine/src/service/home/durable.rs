@@ -90,6 +90,11 @@ impl Homes {
             state,
             first_seq: durable.written_next,
             next_seq: home.next_seq,
+            expire_ms: if home.fsm.is_ended() {
+                self.limits.ended_retention_ms.max(1)
+            } else {
+                0
+            },
             items,
         };
         durable.written_next = home.next_seq;
