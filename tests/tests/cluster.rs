@@ -712,4 +712,40 @@ fn on_a_redis_cluster_nodes_chat_and_fail_over_losing_nothing() {
             "acked {line:?} missing or moved: {ids:?}"
         );
     }
+    // Every stored item has its admin event, at least once, despite the kill (the
+    // survivor re-emits what the dead owner may not have written).
+    let want: std::collections::BTreeSet<u64> = (1..=items.len() as u64).collect();
+    let complete = wait_for(Duration::from_secs(5), || {
+        let got = event_seqs(&mut con, conv);
+        want.is_subset(&got).then_some(())
+    });
+    assert!(
+        complete.is_some(),
+        "events missing: have {:?}",
+        event_seqs(&mut con, conv)
+    );
+}
+
+/// The seqs of `conv`'s items in the admin stream.
+fn event_seqs(
+    con: &mut redis::cluster::ClusterConnection,
+    conv: u64,
+) -> std::collections::BTreeSet<u64> {
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg("sb:events")
+        .arg("-")
+        .arg("+")
+        .query(con)
+        .unwrap_or_default();
+    entries
+        .into_iter()
+        .filter_map(|(_, fields)| {
+            let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+            if field("conv")?.parse::<u64>().ok()? != conv {
+                return None;
+            }
+            let item: Value = serde_json::from_str(field("item")?).ok()?;
+            item["seq"].as_u64()
+        })
+        .collect()
 }

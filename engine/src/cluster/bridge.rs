@@ -279,7 +279,7 @@ impl Bridge {
             .pipeline_us
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         counters.pipelines.fetch_add(1, Ordering::Relaxed);
-        let mut followups = Vec::new();
+        let mut followups = Followups::default();
         match result {
             Ok(values) => {
                 for (entry, value) in pending.into_iter().zip(values) {
@@ -296,10 +296,8 @@ impl Bridge {
                 }
             }
         }
-        if !followups.is_empty() {
-            if let Err(err) = self.run_ops(&followups) {
-                tracing::warn!(%err, "cluster bookkeeping after a batch failed (admin events or owned sets)");
-            }
+        if let Err(err) = followups.run(self) {
+            tracing::warn!(%err, "cluster bookkeeping after a batch failed (admin events or owned sets)");
         }
     }
 
@@ -424,7 +422,7 @@ impl Bridge {
         }
     }
 
-    fn answer(&self, entry: Pending, value: Result<Value, String>, followups: &mut Vec<Op>) {
+    fn answer(&self, entry: Pending, value: Result<Value, String>, followups: &mut Followups) {
         match entry {
             Pending::Nothing => {}
             Pending::Publish { node } => {
@@ -454,7 +452,7 @@ impl Bridge {
                         // Ended: its keys expire; the takeover list forgets it.
                         let mut forget = redis::cmd("SREM");
                         forget.arg(keys::owned(self.link.node)).arg(record.conv);
-                        followups.push(Op::keyed(forget));
+                        followups.first.push(Op::keyed(forget));
                     }
                 }
                 self.to_shard(
@@ -483,8 +481,28 @@ impl Bridge {
 
     /// Cluster mode: the admin events of a stored write (the stream lives in another
     /// slot than the conversation, so they follow the append).
-    fn add_events(&self, record: &super::PersistRecord, followups: &mut Vec<Op>) {
-        for (kind, item) in &record.items {
+    fn add_events(&self, record: &super::PersistRecord, followups: &mut Followups) {
+        let items = record
+            .items
+            .iter()
+            .map(|(kind, item)| (*kind, item.as_str()));
+        self.add_event_items(record.conv, items, followups);
+        // Only once they are in the stream (a later batch): the next owner re-emits
+        // what is above this mark, so events are at least once.
+        let mut mark = redis::cmd("HSET");
+        mark.arg(keys::conv(record.conv))
+            .arg("evented")
+            .arg(record.next_seq - 1);
+        followups.then.push(Op::keyed(mark));
+    }
+
+    fn add_event_items<'i>(
+        &self,
+        conv: u64,
+        items: impl Iterator<Item = (&'i str, &'i str)>,
+        followups: &mut Followups,
+    ) {
+        for (kind, item) in items {
             let mut cmd = redis::cmd("XADD");
             cmd.arg(keys::EVENTS)
                 .arg("MAXLEN")
@@ -492,17 +510,38 @@ impl Bridge {
                 .arg(self.config.events_maxlen.max(1))
                 .arg("*")
                 .arg("conv")
-                .arg(record.conv)
+                .arg(conv)
                 .arg("kind")
-                .arg(*kind)
+                .arg(kind)
                 .arg("item")
                 .arg(item);
-            followups.push(Op::keyed(cmd));
+            followups.first.push(Op::keyed(cmd));
         }
     }
 
+    /// Cluster mode, after a takeover: the admin events the dead owner may not have
+    /// written (items above its `evented` mark) are written again — at least once.
+    fn re_emit(&self, loaded: &super::LoadedConv, evented: u64, followups: &mut Followups) {
+        let items: Vec<(&'static str, String)> = loaded
+            .items
+            .iter()
+            .filter(|item| item.seq() > evented)
+            .filter_map(|item| Some((item.kind(), serde_json::to_string(item).ok()?)))
+            .collect();
+        if items.is_empty() {
+            return;
+        }
+        let iter = items.iter().map(|(kind, item)| (*kind, item.as_str()));
+        self.add_event_items(loaded.conv, iter, followups);
+        let mut mark = redis::cmd("HSET");
+        mark.arg(keys::conv(loaded.conv))
+            .arg("evented")
+            .arg(loaded.state.next_seq - 1);
+        followups.then.push(Op::keyed(mark));
+    }
+
     /// Reads a `RESOLVE` answer.
-    pub(super) fn place(&self, conv: u64, value: Value, followups: &mut Vec<Op>) -> Place {
+    pub(super) fn place(&self, conv: u64, value: Value, followups: &mut Followups) -> Place {
         let Value::Array(parts) = value else {
             return Place::Unavailable(format!("unexpected answer from Redis: {value:?}"));
         };
@@ -520,7 +559,8 @@ impl Bridge {
             },
             "here" => {
                 let fence = text(parts.get(1)).parse().unwrap_or(0);
-                if text(parts.get(3)) == "1" {
+                let taken = text(parts.get(3)) == "1";
+                if taken {
                     self.link.counters.takeovers.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(conv, fence, "took over a conversation");
                     let previous = text(parts.get(4));
@@ -528,12 +568,12 @@ impl Bridge {
                     forget.arg(format!("sb:owned:{previous}")).arg(conv);
                     let mut own = redis::cmd("SADD");
                     own.arg(keys::owned(self.link.node)).arg(conv);
-                    followups.push(Op::keyed(forget));
-                    followups.push(Op::keyed(own));
+                    followups.first.push(Op::keyed(forget));
+                    followups.first.push(Op::keyed(own));
                 }
                 let items = parts
                     .iter()
-                    .skip(5)
+                    .skip(6)
                     .map(|v| text(Some(v)))
                     .collect::<Vec<_>>();
                 match super::registry::decode_loaded(
@@ -543,7 +583,13 @@ impl Bridge {
                     &items,
                     |n| self.registry.is_alive(n),
                 ) {
-                    Ok(loaded) => Place::Here(Box::new(loaded)),
+                    Ok(loaded) => {
+                        if taken && self.endpoint.is_cluster() {
+                            let evented = text(parts.get(5)).parse().unwrap_or(0);
+                            self.re_emit(&loaded, evented, followups);
+                        }
+                        Place::Here(Box::new(loaded))
+                    }
                     Err(why) => Place::Unavailable(format!("conversation {conv} in Redis: {why}")),
                 }
             }
@@ -572,6 +618,25 @@ impl Bridge {
             let _ = self.run_ops(&[Op::keyed(resign)]);
         }
         tracing::info!(node, "left the cluster");
+    }
+}
+
+/// Redis work that follows a batch: `first`, then — only if it went through — `then`.
+#[derive(Debug, Default)]
+pub(super) struct Followups {
+    pub(super) first: Vec<Op>,
+    pub(super) then: Vec<Op>,
+}
+
+impl Followups {
+    pub(super) fn run(self, bridge: &mut Bridge) -> redis::RedisResult<()> {
+        if !self.first.is_empty() {
+            bridge.run_ops(&self.first)?;
+        }
+        if !self.then.is_empty() {
+            bridge.run_ops(&self.then)?;
+        }
+        Ok(())
     }
 }
 

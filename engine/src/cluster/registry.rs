@@ -263,7 +263,7 @@ impl Registry {
         };
         Self::bury(bridge, number)?;
         let shards = bridge.mesh.shards() as u64;
-        let mut followups = Vec::new();
+        let mut followups = super::bridge::Followups::default();
         for (&conv, value) in convs.iter().zip(answers) {
             let place = bridge.place(conv, value, &mut followups);
             if let super::Place::Here(_) = place {
@@ -274,9 +274,7 @@ impl Registry {
                 );
             }
         }
-        if !followups.is_empty() {
-            bridge.run_ops(&followups)?;
-        }
+        followups.run(bridge)?;
         Ok(())
     }
 

@@ -47,7 +47,7 @@ return 'ok'
 /// the numbers the caller lists as alive) → `{'remote', n}`; otherwise (ours, or its
 /// owner is dead, or was an earlier run of this node's number) this node takes it —
 /// a new fencing token if it was not ours in this run — and gets `{'here', fence,
-/// state, taken (0/1), previous owner, item...}`.
+/// state, taken (0/1), previous owner, evented mark, item...}`.
 ///
 /// KEYS: conversation hash, its log.
 /// ARGV: this node's number, conversation id, this run's incarnation, then the numbers
@@ -67,8 +67,8 @@ if owner ~= ARGV[1] or inc ~= ARGV[3] then
   redis.call('HINCRBY', KEYS[1], 'fence', 1)
   redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'inc', ARGV[3])
 end
-local h = redis.call('HMGET', KEYS[1], 'fence', 'state')
-local out = {'here', h[1], h[2], taken, owner}
+local h = redis.call('HMGET', KEYS[1], 'fence', 'state', 'evented')
+local out = {'here', h[1], h[2], taken, owner, h[3] or '0'}
 for _, item in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do out[#out + 1] = item end
 return out
 ";

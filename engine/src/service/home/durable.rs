@@ -41,10 +41,18 @@ fn hash_of(text: &str) -> u64 {
     hasher.finish()
 }
 
-fn kind_of(item: &Item) -> &'static str {
-    match &item.body {
-        ItemBody::Message { .. } => "message",
-        ItemBody::System { kind, .. } => kind.as_str(),
+impl Item {
+    /// Its sequence number.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Its kind in the admin event stream: `message` or the system event's name.
+    pub fn kind(&self) -> &'static str {
+        match &self.body {
+            ItemBody::Message { .. } => "message",
+            ItemBody::System { kind, .. } => kind.as_str(),
+        }
     }
 }
 
@@ -74,7 +82,7 @@ impl Homes {
             .history
             .iter()
             .filter(|item| item.seq >= durable.written_next)
-            .filter_map(|item| Some((kind_of(item), serde_json::to_string(item).ok()?)))
+            .filter_map(|item| Some((item.kind(), serde_json::to_string(item).ok()?)))
             .collect();
         if items.is_empty() && hash == durable.written_hash && durable.fence != 0 {
             return None;
