@@ -153,6 +153,8 @@ pub struct ClusterCounters {
     pub unavailable: AtomicU64,
     /// Requests refused because the bridge's queue was full.
     pub queue_full: AtomicU64,
+    /// Outputs needing no write dropped because too many waited behind slow writes.
+    pub held_dropped: AtomicU64,
     /// Conversations taken over from dead nodes.
     pub takeovers: AtomicU64,
     /// Connections to Redis that failed or broke.

@@ -122,6 +122,11 @@ pub fn metrics(link: Option<&Link>) -> String {
             &c.takeovers,
         ),
         (
+            "switchboard_cluster_held_dropped_total",
+            "Outputs needing no write dropped while too many waited behind slow Redis writes.",
+            &c.held_dropped,
+        ),
+        (
             "switchboard_cluster_redis_errors_total",
             "Failed or broken Redis connections.",
             &c.redis_errors,

@@ -25,6 +25,10 @@ use crate::service::home::{encode, HomeOutput};
 
 /// Conversations whose owner node is remembered at most (then forgotten wholesale).
 const MAX_REMOTE_CACHE: usize = 100_000;
+/// Output batches a shard holds behind writes at most. Over it (Redis slow), outputs
+/// that need no write (typing, read receipts, errors) are dropped instead of held;
+/// writes themselves are bounded by the bridge's queue.
+const MAX_HELD: usize = 65_536;
 
 /// Outputs waiting for a write (or for earlier writes).
 #[derive(Debug)]
@@ -236,6 +240,14 @@ impl Shard {
         let epoch = self.homes.epoch(conv);
         let write = match record {
             None if side.held.is_empty() => return self.carry_out_home(conv, out),
+            None if side.held.len() >= MAX_HELD => {
+                side.link
+                    .counters()
+                    .held_dropped
+                    .fetch_add(out.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                out.clear();
+                return;
+            }
             None => None,
             Some(record) => {
                 let write = side.next_write;
