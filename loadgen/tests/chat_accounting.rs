@@ -3,7 +3,9 @@
 //! send → sent + message with one seq per conversation, resume → snapshot + replay.
 //! Honest, it must give clean runs; told to drop, repeat or reorder the 10th line of
 //! every conversation and direction, to drop an ack, or to replay one item too many on
-//! resume, the loadgen must report exactly that.
+//! resume, the loadgen must report exactly that. Started with two listeners over one
+//! state (two "nodes" of one cluster), it checks that `--agent-url` puts the agents
+//! on the second one and the visitors on the first.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -46,6 +48,9 @@ struct Shared {
     next_agent: usize,
     next_conv: u64,
     convs: HashMap<u64, Conv>,
+    /// Which listener (node) each upgraded connection came through, and as whom:
+    /// (node, is_agent).
+    arrivals: Vec<(usize, bool)>,
 }
 
 struct Conv {
@@ -207,13 +212,27 @@ impl Shared {
 
 /// Starts a test server on its own thread; returns its address.
 fn start_server(fault: Option<Fault>) -> SocketAddr {
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    std_listener.set_nonblocking(true).unwrap();
-    let addr = std_listener.local_addr().unwrap();
+    start_nodes(fault, 1).0[0]
+}
+
+/// Starts a test server with `nodes` listeners over one state (as the nodes of one
+/// cluster), each on its own thread; returns their addresses and the state.
+fn start_nodes(fault: Option<Fault>, nodes: usize) -> (Vec<SocketAddr>, Arc<Mutex<Shared>>) {
     let shared = Arc::new(Mutex::new(Shared {
         fault,
         ..Default::default()
     }));
+    let addrs = (0..nodes)
+        .map(|node| listen(node, fault, shared.clone()))
+        .collect();
+    (addrs, shared)
+}
+
+/// One listener (`node`) of the test server on its own thread.
+fn listen(node: usize, fault: Option<Fault>, shared: Arc<Mutex<Shared>>) -> SocketAddr {
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let addr = std_listener.local_addr().unwrap();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -233,14 +252,14 @@ fn start_server(fault: Option<Fault>) -> SocketAddr {
                     drop(stream);
                     continue;
                 }
-                tokio::spawn(connection(stream, shared.clone()));
+                tokio::spawn(connection(node, stream, shared.clone()));
             }
         });
     });
     addr
 }
 
-async fn connection(stream: tokio::net::TcpStream, shared: Arc<Mutex<Shared>>) {
+async fn connection(node: usize, stream: tokio::net::TcpStream, shared: Arc<Mutex<Shared>>) {
     let mut token = String::new();
     // The error type is tungstenite's, not ours to shrink.
     #[allow(clippy::result_large_err)]
@@ -279,6 +298,7 @@ async fn connection(stream: tokio::net::TcpStream, shared: Arc<Mutex<Shared>>) {
         s.next_conn += 1;
         let conn = s.next_conn;
         s.peers.insert(conn, tx.clone());
+        s.arrivals.push((node, is_agent));
         if is_agent {
             s.agents.push((conn, user.clone()));
         }
@@ -446,6 +466,81 @@ fn connections_shed_at_accept_are_retried_and_counted() {
     assert_counts(code, &report, &[]);
     assert_eq!(report["connect_retries"], 3, "{report:#}");
     assert_eq!(report["connections_ok"], 8, "{report:#}");
+}
+
+#[test]
+fn agent_url_puts_the_agents_on_another_node() {
+    let (addrs, shared) = start_nodes(None, 2);
+    let (visitor_url, agent_url) = (url(addrs[0]), url(addrs[1]));
+    // This test process serves both "nodes": its CPU is reported with --cpu-pid.
+    let me = std::process::id().to_string();
+    let (code, report) = loadgen(&[
+        "chat",
+        "--url",
+        &visitor_url,
+        "--agent-url",
+        &agent_url,
+        "--cpu-pid",
+        &me,
+        "--visitors",
+        "6",
+        "--agents",
+        "2",
+        "--rate",
+        "600",
+        "--duration",
+        "1s",
+        "--warmup",
+        "300ms",
+        "--drain",
+        "1s",
+    ]);
+    assert_counts(code, &report, &[]);
+    assert_eq!(report["url"], visitor_url.as_str(), "{report:#}");
+    assert_eq!(report["agent_url"], agent_url.as_str(), "{report:#}");
+    let other = report["other_cpu"].as_array().unwrap();
+    assert_eq!(other.len(), 1, "{report:#}");
+    assert_eq!(other[0]["pid"].to_string(), me, "{report:#}");
+    assert!(
+        other[0]["cpu_seconds"].as_f64().unwrap() >= 0.0,
+        "{report:#}"
+    );
+    let mut arrivals = shared.lock().unwrap().arrivals.clone();
+    arrivals.sort_unstable();
+    // Visitors (not agents) on node 0, agents on node 1, nothing else.
+    let expected: Vec<(usize, bool)> = std::iter::repeat_n((0, false), 6)
+        .chain(std::iter::repeat_n((1, true), 2))
+        .collect();
+    assert_eq!(arrivals, expected, "{report:#}");
+}
+
+#[test]
+fn without_agent_url_everyone_is_on_the_one_url() {
+    let (addrs, shared) = start_nodes(None, 2);
+    let only = url(addrs[0]);
+    let (code, report) = loadgen(&[
+        "chat",
+        "--url",
+        &only,
+        "--visitors",
+        "6",
+        "--agents",
+        "2",
+        "--rate",
+        "600",
+        "--duration",
+        "1s",
+        "--warmup",
+        "300ms",
+        "--drain",
+        "1s",
+    ]);
+    assert_counts(code, &report, &[]);
+    assert_eq!(report["agent_url"], only.as_str(), "{report:#}");
+    assert_eq!(report["other_cpu"], serde_json::json!([]), "{report:#}");
+    let arrivals = shared.lock().unwrap().arrivals.clone();
+    assert_eq!(arrivals.len(), 8, "{report:#}");
+    assert!(arrivals.iter().all(|&(node, _)| node == 0), "{arrivals:?}");
 }
 
 #[test]

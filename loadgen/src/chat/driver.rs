@@ -269,6 +269,12 @@ pub struct Settings {
     pub host: String,
     /// Path of `/v1/ws` (may carry a query).
     pub path: String,
+    /// The agents' server address (`addr` unless they go to another node).
+    pub agent_addr: SocketAddrV4,
+    /// The agents' `Host` header.
+    pub agent_host: String,
+    /// The agents' path of `/v1/ws`.
+    pub agent_path: String,
     /// Source addresses, round-robin by client index.
     pub source_ips: Vec<Ipv4Addr>,
     /// JSON or binary.
@@ -780,11 +786,7 @@ impl Driver {
         control: usize,
         prefix: &str,
     ) -> io::Result<Self> {
-        let sep = if settings.path.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
+        let sep_of = |path: &str| if path.contains('?') { '&' } else { '?' };
         let mut clients = Vec::with_capacity(agents + visitors);
         for j in 0..agents + visitors {
             let (who, user, token) = if j < agents {
@@ -800,7 +802,13 @@ impl Driver {
                 who,
                 control: j >= agents + visitors - control,
                 user,
-                path: format!("{}{sep}token={token}", settings.path),
+                path: {
+                    let base = match who {
+                        Who::Agent => &settings.agent_path,
+                        Who::Visitor => &settings.path,
+                    };
+                    format!("{base}{}token={token}", sep_of(base))
+                },
                 out: Vec::new(),
                 out_pos: 0,
                 mask: [0; 4],
@@ -947,7 +955,12 @@ impl Driver {
             sys::bind_source(fd, ips[i % ips.len()])?;
         }
         self.epoll.add(fd, i as u64)?;
-        sys::connect(fd, self.world.settings.addr)
+        let settings = &self.world.settings;
+        let addr = match self.world.clients[i].who {
+            Who::Agent => settings.agent_addr,
+            Who::Visitor => settings.addr,
+        };
+        sys::connect(fd, addr)
     }
 
     fn handle(&mut self, i: usize, events: u32) {
@@ -988,8 +1001,12 @@ impl Driver {
         let mut raw = [0u8; 20];
         sys::fill_random(&mut raw);
         let protocol = self.world.settings.encoding.subprotocol();
-        let host = &self.world.settings.host;
+        let settings = &self.world.settings;
         let c = &mut self.world.clients[i];
+        let host = match c.who {
+            Who::Agent => &settings.agent_host,
+            Who::Visitor => &settings.host,
+        };
         c.key = base64::engine::general_purpose::STANDARD.encode(&raw[..16]);
         c.mask = [raw[16], raw[17], raw[18], raw[19]];
         c.out.clear();

@@ -65,6 +65,10 @@ pub struct ChatCommon {
     /// The chat endpoint, e.g. ws://127.0.0.1:8080/v1/ws (IPv4 only).
     #[arg(long)]
     url: String,
+    /// The agents' chat endpoint (default: --url), e.g. another node of a cluster:
+    /// visitors connect to --url, agents to this.
+    #[arg(long)]
+    agent_url: Option<String>,
     /// Visitors, one conversation each.
     #[arg(long, default_value_t = 1000)]
     visitors: usize,
@@ -130,6 +134,10 @@ pub struct ChatArgs {
     /// Traffic before the measured window (checked, not measured).
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     warmup: Duration,
+    /// More processes whose CPU over the measured window is reported, in
+    /// `other_cpu` (repeat it: the other nodes of a cluster, Redis).
+    #[arg(long = "cpu-pid")]
+    cpu_pids: Vec<u32>,
 }
 
 /// `storm`: all visitors drop at once, reconnect and resume.
@@ -198,8 +206,10 @@ pub struct StormFigures {
 pub struct ChatReport {
     /// `chat` or `storm`.
     pub scenario: &'static str,
-    /// The URL.
+    /// The URL (visitors).
     pub url: String,
+    /// The agents' URL (the same as `url` unless `--agent-url` was given).
+    pub agent_url: String,
     /// `json` or `bin`.
     pub encoding: EncodingArg,
     /// Visitors (storm: dropped ones plus control).
@@ -232,6 +242,8 @@ pub struct ChatReport {
     pub server_cpu: Option<CpuUse>,
     /// The loadgen's CPU over the window.
     pub loadgen_cpu: Option<CpuUse>,
+    /// `chat --cpu-pid`: each of those processes' CPU over the window.
+    pub other_cpu: Vec<CpuUse>,
     /// Storm figures.
     pub storm: Option<StormFigures>,
     /// Nothing lost, duplicated, out of order, refused or failed.
@@ -262,6 +274,9 @@ impl ChatReport {
             "scenario      {} {} ({:?}, {} B bodies)",
             self.scenario, self.url, self.encoding, self.size
         );
+        if self.agent_url != self.url {
+            println!("agents        {}", self.agent_url);
+        }
         println!(
             "clients       {} visitors, {} agents (capacity {}); {} connections ok, {} failed, {} attempts retried, {} closed early (connect {:.2} s)",
             self.visitors, self.agents, self.agent_capacity, t.connections_ok, t.connections_failed, t.connect_retries, t.closed_early, t.connect_seconds
@@ -290,10 +305,14 @@ impl ChatReport {
         }
         println!("delivery      {}", latency_line(&self.latency));
         println!("ack           {}", latency_line(&self.ack_latency));
+        let others = self.other_cpu.iter().map(|c| ("other cpu", Some(c)));
         for (name, cpu) in [
-            ("server cpu", &self.server_cpu),
-            ("loadgen cpu", &self.loadgen_cpu),
-        ] {
+            ("server cpu", self.server_cpu.as_ref()),
+            ("loadgen cpu", self.loadgen_cpu.as_ref()),
+        ]
+        .into_iter()
+        .chain(others)
+        {
             if let Some(c) = cpu {
                 println!(
                     "{name:<13} pid {} {:.3} s ({:.0}% of a core), {:.2} us per delivered line, {:.0} delivered lines per cpu-second",
@@ -351,8 +370,16 @@ struct Setup {
     agents: usize,
 }
 
+impl ChatCommon {
+    /// Where the agents connect: `--agent-url`, or `--url`.
+    fn agent_url(&self) -> &str {
+        self.agent_url.as_deref().unwrap_or(&self.url)
+    }
+}
+
 fn setup(common: &ChatCommon, extra_visitors: usize) -> anyhow::Result<Setup> {
     let target = Target::parse(&common.url)?;
+    let agent_target = Target::parse(common.agent_url())?;
     let visitors = common.visitors + extra_visitors;
     if visitors == 0 || common.agents == 0 {
         bail!("--visitors and --agents must be at least 1");
@@ -388,6 +415,9 @@ fn setup(common: &ChatCommon, extra_visitors: usize) -> anyhow::Result<Setup> {
         addr: target.addr,
         host: target.host,
         path: target.path,
+        agent_addr: agent_target.addr,
+        agent_host: agent_target.host,
+        agent_path: agent_target.path,
         source_ips,
         encoding: common.encoding.encoding(),
         body_size: common.size,
@@ -586,8 +616,9 @@ pub fn run_chat(args: ChatArgs) -> anyhow::Result<ChatReport> {
     let window_end = window_start + args.duration;
     d.world.window = (ns_of(window_start), ns_of(window_end));
     let mut ol = OpenLoop::new(args.rate, go, active, args.direction);
-    let mut probes: Option<(Option<CpuProbe>, Option<CpuProbe>)> = None;
+    let mut probes: Option<(Option<CpuProbe>, Option<CpuProbe>, Vec<CpuProbe>)> = None;
     let server_pid = args.common.server_pid;
+    let cpu_pids = &args.cpu_pids;
     let progress = &mut s.progress;
     let mut last_delivered = (Instant::now(), 0u64);
     run_traffic(d, &mut ol, window_end, |d, now| {
@@ -595,6 +626,10 @@ pub fn run_chat(args: ChatArgs) -> anyhow::Result<ChatReport> {
             probes = Some((
                 server_pid.and_then(|pid| CpuProbe::start(pid).ok()),
                 CpuProbe::start(std::process::id()).ok(),
+                cpu_pids
+                    .iter()
+                    .filter_map(|&pid| CpuProbe::start(pid).ok())
+                    .collect(),
             ));
         }
         if progress.due() {
@@ -620,9 +655,16 @@ pub fn run_chat(args: ChatArgs) -> anyhow::Result<ChatReport> {
         }
         true
     });
-    let (server_ticks, self_ticks) = match &probes {
-        Some((server, me)) => (probe_end(server), probe_end(me)),
-        None => (None, None),
+    let (server_ticks, self_ticks, other_ticks) = match probes {
+        Some((server, me, others)) => (
+            probe_end(&server),
+            probe_end(&me),
+            others
+                .into_iter()
+                .filter_map(|p| probe_end(&Some(p)))
+                .collect(),
+        ),
+        None => (None, None, Vec::new()),
     };
     drain(d, args.common.drain);
     s.progress.finish();
@@ -634,6 +676,7 @@ pub fn run_chat(args: ChatArgs) -> anyhow::Result<ChatReport> {
     let report = ChatReport {
         scenario: "chat",
         url: args.common.url.clone(),
+        agent_url: args.common.agent_url().to_owned(),
         encoding: args.common.encoding,
         visitors: s.visitors,
         agents: s.agents,
@@ -649,6 +692,10 @@ pub fn run_chat(args: ChatArgs) -> anyhow::Result<ChatReport> {
         ack_latency: Latency::from_histogram(&d.world.ack),
         server_cpu: server_ticks.map(|(pid, t)| cpu_use(pid, t, seconds, delivered)),
         loadgen_cpu: self_ticks.map(|(pid, t)| cpu_use(pid, t, seconds, delivered)),
+        other_cpu: other_ticks
+            .into_iter()
+            .map(|(pid, t)| cpu_use(pid, t, seconds, delivered))
+            .collect(),
         storm: None,
         clean: d.world.tally.is_clean()
             && d.world.tally.conversations_assigned == s.visitors as u64,
@@ -798,6 +845,7 @@ pub fn run_storm(args: StormArgs) -> anyhow::Result<ChatReport> {
     let report = ChatReport {
         scenario: "storm",
         url: args.common.url.clone(),
+        agent_url: args.common.agent_url().to_owned(),
         encoding: args.common.encoding,
         visitors: s.visitors,
         agents,
@@ -813,6 +861,7 @@ pub fn run_storm(args: StormArgs) -> anyhow::Result<ChatReport> {
         ack_latency: Latency::from_histogram(&d.world.ack),
         server_cpu: None,
         loadgen_cpu: None,
+        other_cpu: Vec::new(),
         storm: Some(figures),
         clean,
     };
