@@ -2,8 +2,9 @@
 //!
 //! - L1 drops ephemeral events (typing, read receipts) while messages still flow;
 //! - L2 also pauses new assignments (a new visitor gets `error busy` and waits in the
-//!   queue while served conversations keep flowing; un-pinning resumes assignment) and
-//!   cuts slow consumers at a quarter of `--max-outbound-bytes`;
+//!   queue while served conversations keep flowing; un-pinning resumes assignment),
+//!   cuts slow consumers at a quarter of `--max-outbound-bytes`, and limits each
+//!   visitor connection's lines per second (`error rate_limited`; agents unlimited);
 //! - L3 also refuses new connections while existing ones keep working;
 //! - every change reaches every chat connection as `event pressure {"level":N}`;
 //! - the automatic level rises when connections pass a tiny budget and falls back one
@@ -244,6 +245,53 @@ fn level_2_makes_new_visitors_wait_busy_while_served_conversations_flow() {
     a.wait_for("v2's line", |f| {
         matches!(f, OwnedServerFrame::Message { conv, seq: s, .. } if *conv == waiting && *s == seq)
     });
+}
+
+/// Sends `count` lines at once and returns how many got `sent` and how many
+/// `error rate_limited` (every line gets exactly one of the two).
+fn burst(client: &mut Client, conv: u64, prefix: &str, count: usize) -> (usize, usize) {
+    for i in 0..count {
+        client.say(conv, &format!("{prefix}-{i}"), "a line in a burst");
+    }
+    let (mut sent, mut limited) = (0, 0);
+    while sent + limited < count {
+        match client.next() {
+            OwnedServerFrame::Sent { .. } => sent += 1,
+            OwnedServerFrame::Error { code, .. } if code == "rate_limited" => limited += 1,
+            OwnedServerFrame::Error { code, message } => panic!("{code}: {message}"),
+            _ => {}
+        }
+    }
+    (sent, limited)
+}
+
+#[test]
+fn level_2_limits_each_visitor_s_lines_but_not_agents() {
+    let server = serve(&["--degrade-visitor-lines-per-s", "5"]);
+    let control = Control::of(&server);
+    let mut a = agent(&server, "agent:agent-a", JSON);
+    let mut v1 = Client::connect(&server, "v1", JSON);
+    let conv = start_served_by(&mut v1, &mut a);
+    // Level 0: no limit.
+    assert_eq!(burst(&mut v1, conv, "calm", 30), (30, 0));
+    pin(&control, Some(2));
+    expect_pressure(&mut v1, 2);
+    a.wait_for("pressure 2", |f| pressure_level(f) == Some(2));
+    // Level 2: at most 5 per second (a burst may straddle two seconds: 10).
+    let (sent, limited) = burst(&mut v1, conv, "flood", 30);
+    assert!((5..=10).contains(&sent), "{sent} sent, {limited} limited");
+    assert_eq!(sent + limited, 30);
+    // Agents are not limited.
+    assert_eq!(burst(&mut a, conv, "agent", 30), (30, 0));
+    // A refused line sent again later with the same id is accepted once.
+    std::thread::sleep(Duration::from_millis(1100));
+    v1.say(conv, "flood-29", "a line in a burst");
+    v1.wait_for("the retried line", |f| {
+        matches!(f, OwnedServerFrame::Sent { client_msg_id, .. } if client_msg_id == "flood-29")
+    });
+    pin(&control, None);
+    v1.wait_for("pressure 0", |f| pressure_level(f) == Some(0));
+    assert_eq!(burst(&mut v1, conv, "after", 30), (30, 0));
 }
 
 #[test]

@@ -78,6 +78,10 @@ pub struct Connection {
     pub queued: Option<ThinBuf>,
     /// The authenticated user of a `/v1/ws` connection.
     pub user: Option<Box<str>>,
+    /// Under pressure: the second (shard clock, wrapping) `lines_in_second` counts.
+    pub lines_second: u16,
+    /// Under pressure: chat lines received in `lines_second`.
+    pub lines_in_second: u16,
 }
 
 impl Connection {
@@ -98,6 +102,8 @@ impl Connection {
             head: None,
             queued: None,
             user: None,
+            lines_second: 0,
+            lines_in_second: 0,
         }
     }
 

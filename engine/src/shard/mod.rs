@@ -162,6 +162,8 @@ pub struct ServiceSettings {
     pub vip_tier: Box<str>,
     /// Typing indicators pass at most once per this interval per connection.
     pub typing_interval_ms: u64,
+    /// At level 2+, lines per second a visitor connection may send (0: no limit).
+    pub degrade_visitor_lines_per_s: u16,
     /// Several connections per user, or the newest only.
     pub relogin: ReloginPolicy,
 }

@@ -112,6 +112,14 @@ impl Shard {
                 client_msg_id,
                 body,
             } => {
+                if role == Role::Visitor && !self.line_allowed(slot, generation) {
+                    return self.refuse(
+                        slot,
+                        generation,
+                        "rate_limited",
+                        "too many lines while the service is under pressure: send again later with the same client_msg_id",
+                    );
+                }
                 let cmd = HomeCmd::Send {
                     peer,
                     user,
@@ -209,6 +217,25 @@ impl Shard {
         }
         conn.deadline_ms = now.max(1);
         true
+    }
+
+    /// At level 2 and above, whether a visitor connection may send another line this
+    /// second (`--degrade-visitor-lines-per-s`).
+    fn line_allowed(&mut self, slot: u32, generation: u32) -> bool {
+        let limit = self.service.degrade_visitor_lines_per_s;
+        if self.level < 2 || limit == 0 {
+            return true;
+        }
+        let second = (self.now_ms / 1000) as u16;
+        let Some(conn) = self.conns.get_mut(slot, generation) else {
+            return false;
+        };
+        if conn.lines_second != second {
+            conn.lines_second = second;
+            conn.lines_in_second = 0;
+        }
+        conn.lines_in_second = conn.lines_in_second.saturating_add(1);
+        conn.lines_in_second <= limit
     }
 
     fn refuse(&mut self, slot: u32, generation: u32, code: &str, message: &str) {
