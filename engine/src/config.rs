@@ -112,10 +112,14 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 32)]
     pub max_followers: usize,
     /// At degradation level 2 and above, chat lines a visitor connection may send per
-    /// second (agents are not limited); more get `error rate_limited` and no `sent`,
-    /// so a flood from some conversations cannot starve the others. 0: no limit.
+    /// second; more get `error rate_limited` and no `sent`, so a flood from some
+    /// conversations cannot starve the others. 0: no limit.
     #[arg(long, default_value_t = 20)]
     pub degrade_visitor_lines_per_s: u16,
+    /// At degradation level 2 and above, chat lines an agent connection may send per
+    /// second (over all its conversations). 0: no limit.
+    #[arg(long, default_value_t = 60)]
+    pub degrade_agent_lines_per_s: u16,
     /// Typing indicators pass at most once per this interval per connection.
     #[arg(long, default_value_t = 1000)]
     pub typing_interval_ms: u64,

@@ -62,6 +62,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 vip_tier: args.vip_tier.as_str().into(),
                 typing_interval_ms: args.typing_interval_ms,
                 degrade_visitor_lines_per_s: args.degrade_visitor_lines_per_s,
+                degrade_agent_lines_per_s: args.degrade_agent_lines_per_s,
                 relogin: args.relogin,
             },
             index,

@@ -32,6 +32,9 @@ enum Fault {
     SwapTenthAndEleventh,
     /// Never ack the 10th line of each conversation and direction (it is delivered).
     DropTenthAck,
+    /// Refuse the 10th line of each conversation and direction with `error
+    /// rate_limited` (as the engine does under pressure): no ack, no delivery.
+    RateLimitTenth,
     /// On resume, replay from `after_seq` itself instead of the item after it.
     ReplayOneTooMany,
     /// Close the first 3 TCP connections at once, without an upgrade (as a server
@@ -159,6 +162,15 @@ impl Shared {
         } else {
             Some(conv.agent_conn)
         };
+        if fault == Some(Fault::RateLimitTenth) && n == 10 {
+            conv.history.pop();
+            conv.seq -= 1;
+            let refusal = encode(&ServerFrame::Error {
+                code: "rate_limited",
+                message: "too many lines",
+            });
+            return self.to(Some(conn), refusal);
+        }
         let mut deliveries = vec![message];
         match (fault, n) {
             (Some(Fault::DropTenth), 10) => deliveries.clear(),
@@ -385,10 +397,12 @@ fn chat(fault: Option<Fault>, extra: &[&str]) -> (i32, Value) {
     loadgen(&args)
 }
 
-const CHECKS: [&str; 13] = [
+const CHECKS: [&str; 15] = [
     "connections_failed",
     "closed_early",
     "lost",
+    "acked_lost",
+    "rate_limited",
     "duplicated",
     "out_of_order",
     "unacked",
@@ -410,7 +424,17 @@ fn assert_counts(code: i32, report: &Value, expected: &[(&str, u64)]) {
             .map_or(0, |(_, n)| *n);
         assert_eq!(report[field], want, "{field} in {report:#}");
     }
-    let clean = expected.iter().all(|(_, n)| *n == 0);
+    let count = |field: &str| {
+        expected
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map_or(0, |(_, n)| *n)
+    };
+    // Refused lines are neither acked nor delivered: exactly that many is clean.
+    let refused = count("rate_limited");
+    let clean = expected.iter().all(|(field, n)| {
+        *n == 0 || (matches!(*field, "lost" | "unacked" | "rate_limited") && *n == refused)
+    });
     assert_eq!(report["clean"], clean, "{report:#}");
     assert_eq!(code, if clean { 0 } else { 1 }, "{report:#}");
     assert_eq!(report["conversations_assigned"], 6, "{report:#}");
@@ -439,7 +463,17 @@ fn one_direction_only_is_clean_too() {
 #[test]
 fn a_dropped_line_is_lost_once_per_conversation_and_direction() {
     let (code, report) = chat(Some(Fault::DropTenth), &[]);
-    assert_counts(code, &report, &[("lost", 12)]);
+    assert_counts(code, &report, &[("lost", 12), ("acked_lost", 12)]);
+}
+
+#[test]
+fn rate_limited_lines_are_counted_and_explain_exactly_the_unacked_and_lost() {
+    let (code, report) = chat(Some(Fault::RateLimitTenth), &[]);
+    assert_counts(
+        code,
+        &report,
+        &[("rate_limited", 12), ("lost", 12), ("unacked", 12)],
+    );
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! - L2 also pauses new assignments (a new visitor gets `error busy` and waits in the
 //!   queue while served conversations keep flowing; un-pinning resumes assignment),
 //!   cuts slow consumers at a quarter of `--max-outbound-bytes`, and limits each
-//!   visitor connection's lines per second (`error rate_limited`; agents unlimited);
+//!   connection's lines per second (`error rate_limited`; visitors and agents each by
+//!   their own flag);
 //! - L3 also refuses new connections while existing ones keep working;
 //! - every change reaches every chat connection as `event pressure {"level":N}`;
 //! - the automatic level rises when connections pass a tiny budget and falls back one
@@ -266,8 +267,13 @@ fn burst(client: &mut Client, conv: u64, prefix: &str, count: usize) -> (usize, 
 }
 
 #[test]
-fn level_2_limits_each_visitor_s_lines_but_not_agents() {
-    let server = serve(&["--degrade-visitor-lines-per-s", "5"]);
+fn level_2_limits_each_visitor_s_lines_and_agents_by_their_own_flag() {
+    let server = serve(&[
+        "--degrade-visitor-lines-per-s",
+        "5",
+        "--degrade-agent-lines-per-s",
+        "0",
+    ]);
     let control = Control::of(&server);
     let mut a = agent(&server, "agent:agent-a", JSON);
     let mut v1 = Client::connect(&server, "v1", JSON);
@@ -281,7 +287,7 @@ fn level_2_limits_each_visitor_s_lines_but_not_agents() {
     let (sent, limited) = burst(&mut v1, conv, "flood", 30);
     assert!((5..=10).contains(&sent), "{sent} sent, {limited} limited");
     assert_eq!(sent + limited, 30);
-    // Agents are not limited.
+    // Agents have their own limit (off here).
     assert_eq!(burst(&mut a, conv, "agent", 30), (30, 0));
     // A refused line sent again later with the same id is accepted once.
     std::thread::sleep(Duration::from_millis(1100));

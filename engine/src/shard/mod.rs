@@ -164,6 +164,8 @@ pub struct ServiceSettings {
     pub typing_interval_ms: u64,
     /// At level 2+, lines per second a visitor connection may send (0: no limit).
     pub degrade_visitor_lines_per_s: u16,
+    /// At level 2+, lines per second an agent connection may send (0: no limit).
+    pub degrade_agent_lines_per_s: u16,
     /// Several connections per user, or the newest only.
     pub relogin: ReloginPolicy,
 }

@@ -112,7 +112,7 @@ impl Shard {
                 client_msg_id,
                 body,
             } => {
-                if role == Role::Visitor && !self.line_allowed(slot, generation) {
+                if !self.line_allowed(slot, generation, role) {
                     return self.refuse(
                         slot,
                         generation,
@@ -219,10 +219,13 @@ impl Shard {
         true
     }
 
-    /// At level 2 and above, whether a visitor connection may send another line this
-    /// second (`--degrade-visitor-lines-per-s`).
-    fn line_allowed(&mut self, slot: u32, generation: u32) -> bool {
-        let limit = self.service.degrade_visitor_lines_per_s;
+    /// At level 2 and above, whether a connection may send another line this second
+    /// (`--degrade-visitor-lines-per-s`, `--degrade-agent-lines-per-s`).
+    fn line_allowed(&mut self, slot: u32, generation: u32, role: Role) -> bool {
+        let limit = match role {
+            Role::Visitor => self.service.degrade_visitor_lines_per_s,
+            Role::Agent => self.service.degrade_agent_lines_per_s,
+        };
         if self.level < 2 || limit == 0 {
             return true;
         }

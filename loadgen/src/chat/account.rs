@@ -30,6 +30,12 @@ pub struct Tracker {
 }
 
 impl Tracker {
+    /// Whether counter `counter` arrived (exact for skips remembered; beyond
+    /// `MAX_MISSING` a forgotten skip reads as arrived).
+    pub fn has(&self, counter: u64) -> bool {
+        counter < self.next && !self.missing.contains(&counter)
+    }
+
     /// Books counter `counter` of a stream of which `sent` were sent.
     pub fn arrive(&mut self, counter: u64, sent: u64) -> Arrival {
         if counter >= sent {
@@ -72,6 +78,13 @@ impl Stream {
     /// Sent and not (yet) acked.
     pub fn unacked(&self) -> u64 {
         self.sent - self.acked.unique
+    }
+
+    /// Acked and never delivered: the one loss a refusal cannot explain.
+    pub fn acked_undelivered(&self) -> u64 {
+        (0..self.sent)
+            .filter(|&c| self.acked.has(c) && !self.delivered.has(c))
+            .count() as u64
     }
 }
 

@@ -195,6 +195,12 @@ pub struct ChatTally {
     pub out_of_order: u64,
     /// Lines sent and never acked.
     pub unacked: u64,
+    /// Lines acked and never delivered (a loss of an acknowledged line).
+    pub acked_lost: u64,
+    /// `error rate_limited` answers: lines the engine refused under pressure (level
+    /// 2+). A refused line is neither acked nor delivered, so a clean run has exactly
+    /// this many unacked and lost lines.
+    pub rate_limited: u64,
     /// Acks of a line already acked.
     pub ack_duplicated: u64,
     /// Acks that came after the ack of a later line.
@@ -233,10 +239,11 @@ impl ChatTally {
     pub fn is_clean(&self) -> bool {
         self.connections_failed == 0
             && self.closed_early == 0
-            && self.lost == 0
+            && self.lost == self.rate_limited
+            && self.acked_lost == 0
             && self.duplicated == 0
             && self.out_of_order == 0
-            && self.unacked == 0
+            && self.unacked == self.rate_limited
             && self.ack_duplicated == 0
             && self.ack_out_of_order == 0
             && self.corrupt == 0
@@ -582,6 +589,9 @@ impl World {
             OwnedServerFrame::Error { code, .. } if code == "busy" => {
                 self.tally.busy_notices += 1;
             }
+            OwnedServerFrame::Error { code, .. } if code == "rate_limited" => {
+                self.tally.rate_limited += 1;
+            }
             OwnedServerFrame::Error { code, message } => {
                 self.tally.error_frames += 1;
                 self.tally
@@ -735,6 +745,7 @@ impl World {
             for s in &c.streams {
                 self.tally.lost += s.undelivered();
                 self.tally.unacked += s.unacked();
+                self.tally.acked_lost += s.acked_undelivered();
             }
         }
     }

@@ -294,6 +294,10 @@ impl ChatReport {
             t.sent, t.acked, t.delivered, t.lost, t.duplicated, t.out_of_order, t.unacked
         );
         println!(
+            "refusals      rate limited {} (each neither acked nor delivered); acked but never delivered {}",
+            t.rate_limited, t.acked_lost
+        );
+        println!(
             "checks        corrupt {}, seq errors {}, gaps {}, error frames {}, ack dup {}, ack out of order {}, unknown conv {}, not sent (sender down) {}, busy notices {}",
             t.corrupt, t.seq_errors, t.gaps, t.error_frames, t.ack_duplicated, t.ack_out_of_order, t.unknown_conversation, t.send_skipped, t.busy_notices
         );
