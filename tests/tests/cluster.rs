@@ -190,20 +190,24 @@ fn ack_or_error(client: &mut Client, conv: u64, id: &str) -> Option<u64> {
     }
 }
 
-#[test]
-fn killing_the_owner_loses_no_acknowledged_line() {
-    let redis = RedisServer::start_with_aof("always");
-    let (a, mut b) = two_nodes(&redis);
-    let mut bob = agent(&a, "agent:bob", JSON);
-    // The visitor's node owns the conversation.
-    let mut alice = Client::connect(&b, "alice", JSON);
-    let conv = start_served_by(&mut alice, &mut bob);
-    // Pipelined lines; the owner dies while they are in flight.
-    for i in 0..200 {
-        alice.say(conv, &format!("m{i}"), &format!("line {i}"));
+/// `alice` (on `owner`, which owns `conv`) pipelines the lines with ids `c{from}` to
+/// `c{to - 1}`; once `acks` are acknowledged, `owner` is killed (-9). Alice reconnects to
+/// `survivor` and resumes from the last seq she saw, retrying while the takeover is
+/// under way; she must get exactly the items after it, in order. Returns her new
+/// connection and the (seq, id) of every line acknowledged before the kill.
+fn kill_owner_mid_flight(
+    survivor: &Server,
+    owner: &mut Server,
+    mut alice: Client,
+    conv: u64,
+    (from, to): (usize, usize),
+    acks: usize,
+) -> (Client, Vec<(u64, String)>) {
+    for i in from..to {
+        alice.say(conv, &format!("c{i}"), &format!("line {i}"));
     }
     let mut acked = Vec::new();
-    while acked.len() < 50 {
+    while acked.len() < acks {
         if let Some(OwnedServerFrame::Sent {
             seq, client_msg_id, ..
         }) = alice.try_next(Duration::from_secs(5))
@@ -211,14 +215,12 @@ fn killing_the_owner_loses_no_acknowledged_line() {
             acked.push((seq, client_msg_id));
         }
     }
-    b.signal(libc::SIGKILL);
-    let _ = b.wait_exit(Duration::from_secs(5));
-    // What the visitor saw acknowledged is `acked`; its socket died with the node.
+    owner.signal(libc::SIGKILL);
+    let _ = owner.wait_exit(Duration::from_secs(5));
+    // What she saw acknowledged is `acked`; her socket died with the node.
     drop(alice);
-    let last_seen = acked.iter().map(|(seq, _)| *seq).max().unwrap();
-    // The visitor comes back on the survivor and resumes; it may have to wait for the
-    // takeover (the dead node's registry entry must expire first).
-    let mut again = Client::connect(&a, "alice", JSON);
+    let last_seen = acked.iter().map(|(seq, _)| *seq).max().unwrap_or(0);
+    let mut again = Client::connect(survivor, "alice", JSON);
     let resumed = wait_for(Duration::from_secs(15), || {
         again.resume(conv, last_seen);
         match again.try_next(Duration::from_millis(500))? {
@@ -234,17 +236,30 @@ fn killing_the_owner_loses_no_acknowledged_line() {
         last_seq >= last_seen,
         "acked seq {last_seen} missing: last_seq {last_seq}"
     );
-    // Exactly the items after `last_seen`, in order, none twice.
     for seq in last_seen + 1..=last_seq {
         let frame = again.next();
         assert_eq!(ordered_seq(&frame), Some((conv, seq)), "{}", again.dump());
     }
+    (again, acked)
+}
+
+#[test]
+fn killing_the_owner_loses_no_acknowledged_line() {
+    let redis = RedisServer::start_with_aof("always");
+    let (a, mut b) = two_nodes(&redis);
+    let mut bob = agent(&a, "agent:bob", JSON);
+    // The visitor's node owns the conversation.
+    let mut alice = Client::connect(&b, "alice", JSON);
+    let conv = start_served_by(&mut alice, &mut bob);
+    // Pipelined lines; the owner dies while they are in flight, and the visitor
+    // resumes on the survivor: exactly the items after what it saw, in order.
+    let (mut again, acked) = kill_owner_mid_flight(&a, &mut b, alice, conv, (0, 200), 50);
     // Resend what was never acknowledged, with the same ids: no duplicate appears.
     let acked_ids: std::collections::HashSet<String> =
         acked.iter().map(|(_, id)| id.clone()).collect();
     let mut ids_by_seq: Vec<(u64, String)> = acked.clone();
     for i in 0..200 {
-        let id = format!("m{i}");
+        let id = format!("c{i}");
         if !acked_ids.contains(&id) {
             again.say(conv, &id, &format!("line {i}"));
             let seq = ack_or_error(&mut again, conv, &id).expect("resent line not acked");
@@ -658,34 +673,8 @@ fn on_a_redis_cluster_nodes_chat_and_fail_over_losing_nothing() {
     });
     assert_eq!(events, Some(12), "created, assigned and 10 messages");
     // The owner dies with lines in flight; the visitor resumes on the survivor.
-    for i in 10..60 {
-        alice.say(conv, &format!("c{i}"), &format!("c{i}"));
-    }
-    while acked.len() < 30 {
-        if let Some(OwnedServerFrame::Sent {
-            seq, client_msg_id, ..
-        }) = alice.try_next(Duration::from_secs(5))
-        {
-            acked.push((seq, client_msg_id));
-        }
-    }
-    b.signal(libc::SIGKILL);
-    let _ = b.wait_exit(Duration::from_secs(5));
-    drop(alice);
-    let last_seen = acked.iter().map(|(seq, _)| *seq).max().unwrap();
-    let mut again = Client::connect(&a, "alice", JSON);
-    let resumed = wait_for(Duration::from_secs(15), || {
-        again.resume(conv, last_seen);
-        match again.try_next(Duration::from_millis(500))? {
-            OwnedServerFrame::Conversation { last_seq, .. } => Some(last_seq),
-            _ => None,
-        }
-    })
-    .expect("the survivor never served the conversation");
-    for seq in last_seen + 1..=resumed {
-        let frame = again.next();
-        assert_eq!(ordered_seq(&frame), Some((conv, seq)), "{}", again.dump());
-    }
+    let (mut again, more) = kill_owner_mid_flight(&a, &mut b, alice, conv, (10, 60), 20);
+    acked.extend(more);
     for i in 0..60 {
         let id = format!("c{i}");
         if !acked.iter().any(|(_, a)| *a == id) {

@@ -302,7 +302,6 @@ impl Bridge {
     }
 
     fn add_request(&mut self, ops: &mut Vec<Op>, pending: &mut Vec<Pending>, request: Request) {
-        let (me, inc) = (self.link.node, self.registry.incarnation());
         match request {
             Request::Send { node, msg } => self.add_publish(ops, pending, node, &msg),
             Request::ToLeader(msg) => {
@@ -314,14 +313,8 @@ impl Bridge {
                 self.add_publish(ops, pending, leader, &msg);
             }
             Request::Resolve { conv, shard } => {
-                let mut cmd = self.script(Script::Resolve, 2);
-                cmd.arg(keys::conv(conv))
-                    .arg(keys::log(conv))
-                    .arg(me)
-                    .arg(conv)
-                    .arg(inc)
-                    .arg(self.registry.alive_numbers());
-                ops.push(Op::keyed(cmd));
+                let alive = self.registry.alive_numbers();
+                ops.push(self.resolve_op(conv, &alive));
                 pending.push(Pending::Resolve { conv, shard });
             }
             Request::Persist {
@@ -350,6 +343,19 @@ impl Bridge {
                 pending.push(Pending::Nothing);
             }
         }
+    }
+
+    /// `RESOLVE` of `conv`, given the nodes alive.
+    pub(super) fn resolve_op(&mut self, conv: u64, alive: &[u16]) -> Op {
+        let (me, inc) = (self.link.node, self.registry.incarnation());
+        let mut cmd = self.script(Script::Resolve, 2);
+        cmd.arg(keys::conv(conv))
+            .arg(keys::log(conv))
+            .arg(me)
+            .arg(conv)
+            .arg(inc)
+            .arg(alive);
+        Op::keyed(cmd)
     }
 
     fn add_persist(

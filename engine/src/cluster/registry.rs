@@ -238,23 +238,13 @@ impl Registry {
     /// Takes over every conversation dead node `number` owned, then forgets its
     /// presence entries.
     fn take_over(bridge: &mut Bridge, number: u16) -> redis::RedisResult<()> {
-        let (me, inc) = (bridge.link.node, bridge.registry.incarnation());
         let mut smembers = redis::cmd("SMEMBERS");
         smembers.arg(keys::owned(number));
         let convs: Vec<u64> = query(bridge, smembers)?;
         let alive = bridge.registry.alive_numbers();
         let resolves: Vec<Op> = convs
             .iter()
-            .map(|&conv| {
-                let mut cmd = bridge.script(Script::Resolve, 2);
-                cmd.arg(keys::conv(conv))
-                    .arg(keys::log(conv))
-                    .arg(me)
-                    .arg(conv)
-                    .arg(inc)
-                    .arg(&alive);
-                Op::keyed(cmd)
-            })
+            .map(|&conv| bridge.resolve_op(conv, &alive))
             .collect();
         let answers = if resolves.is_empty() {
             Vec::new()
