@@ -502,20 +502,11 @@ fn connections_shed_at_accept_are_retried_and_counted() {
     assert_eq!(report["connections_ok"], 8, "{report:#}");
 }
 
-#[test]
-fn agent_url_puts_the_agents_on_another_node() {
-    let (addrs, shared) = start_nodes(None, 2);
-    let (visitor_url, agent_url) = (url(addrs[0]), url(addrs[1]));
-    // This test process serves both "nodes": its CPU is reported with --cpu-pid.
-    let me = std::process::id().to_string();
-    let (code, report) = loadgen(&[
-        "chat",
-        "--url",
-        &visitor_url,
-        "--agent-url",
-        &agent_url,
-        "--cpu-pid",
-        &me,
+/// A short chat run of 6 visitors and 2 agents at 600 lines/s, with `extra` flags.
+fn small_chat(extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["chat"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[
         "--visitors",
         "6",
         "--agents",
@@ -528,6 +519,23 @@ fn agent_url_puts_the_agents_on_another_node() {
         "300ms",
         "--drain",
         "1s",
+    ]);
+    loadgen(&args)
+}
+
+#[test]
+fn agent_url_puts_the_agents_on_another_node() {
+    let (addrs, shared) = start_nodes(None, 2);
+    let (visitor_url, agent_url) = (url(addrs[0]), url(addrs[1]));
+    // This test process serves both "nodes": its CPU is reported with --cpu-pid.
+    let me = std::process::id().to_string();
+    let (code, report) = small_chat(&[
+        "--url",
+        &visitor_url,
+        "--agent-url",
+        &agent_url,
+        "--cpu-pid",
+        &me,
     ]);
     assert_counts(code, &report, &[]);
     assert_eq!(report["url"], visitor_url.as_str(), "{report:#}");
@@ -552,23 +560,7 @@ fn agent_url_puts_the_agents_on_another_node() {
 fn without_agent_url_everyone_is_on_the_one_url() {
     let (addrs, shared) = start_nodes(None, 2);
     let only = url(addrs[0]);
-    let (code, report) = loadgen(&[
-        "chat",
-        "--url",
-        &only,
-        "--visitors",
-        "6",
-        "--agents",
-        "2",
-        "--rate",
-        "600",
-        "--duration",
-        "1s",
-        "--warmup",
-        "300ms",
-        "--drain",
-        "1s",
-    ]);
+    let (code, report) = small_chat(&["--url", &only]);
     assert_counts(code, &report, &[]);
     assert_eq!(report["agent_url"], only.as_str(), "{report:#}");
     assert_eq!(report["other_cpu"], serde_json::json!([]), "{report:#}");
