@@ -157,6 +157,7 @@ pub struct NodeControl {
     started_ms: u64,
     drain_started: Mutex<Option<(Instant, u64)>>,
     cluster: crate::cluster::MaybeLink,
+    listen: String,
 }
 
 impl NodeControl {
@@ -165,6 +166,7 @@ impl NodeControl {
         mesh: Arc<Mesh>,
         kernel: Arc<KernelGuards>,
         cluster: crate::cluster::MaybeLink,
+        listen: String,
     ) -> Self {
         NodeControl {
             mesh,
@@ -173,6 +175,7 @@ impl NodeControl {
             started_ms: crate::sys::wall_clock_ms(),
             drain_started: Mutex::new(None),
             cluster,
+            listen,
         }
     }
 
@@ -346,7 +349,7 @@ impl Engine for NodeControl {
     fn nodes(&self) -> Result<switchboard_control_api::model::NodesView, ApiError> {
         Ok(crate::cluster::view::nodes_view(
             self.cluster.as_deref(),
-            "",
+            &self.listen,
             self.started_ms,
         ))
     }

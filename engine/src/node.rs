@@ -83,7 +83,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     drop(reports);
     wait_until_ready(&inbox, shards, &mesh)?;
     announce(bound, shards)?;
-    let _control = start_control(&args, &mesh, &kernel, link.clone())?;
+    let _control = start_control(&args, &mesh, &kernel, link.clone(), bound)?;
     let _refresh = kernel.start_refresh(Arc::clone(&mesh));
     let signal = sys::wait_for_termination();
     tracing::info!(signal, "termination signal received: closing connections");
@@ -234,6 +234,7 @@ fn start_control(
     mesh: &Arc<Mesh>,
     kernel: &Arc<KernelGuards>,
     link: crate::cluster::MaybeLink,
+    listen: SocketAddr,
 ) -> anyhow::Result<Option<ControlServer>> {
     if args.control_listen.eq_ignore_ascii_case("off") {
         tracing::info!("control API disabled (--control-listen off)");
@@ -257,7 +258,12 @@ fn start_control(
     let bound = listener
         .local_addr()
         .context("reading the control address")?;
-    let engine = Arc::new(NodeControl::new(Arc::clone(mesh), Arc::clone(kernel), link));
+    let engine = Arc::new(NodeControl::new(
+        Arc::clone(mesh),
+        Arc::clone(kernel),
+        link,
+        listen.to_string(),
+    ));
     let server = switchboard_control_api::serve(listener, engine, ControlAuth { token })
         .context("starting the control API")?;
     tracing::info!(%bound, "control API listening");

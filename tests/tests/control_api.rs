@@ -71,6 +71,18 @@ fn agent_view<'a>(list: &'a Value, user: &str) -> &'a Value {
 }
 
 #[test]
+fn a_single_node_lists_itself_as_the_whole_cluster() {
+    let server = serve(&[]);
+    let nodes = Control::of(&server).get("/v1/nodes");
+    assert_eq!(nodes["mode"], "single", "{nodes}");
+    assert_eq!(nodes["redis"], Value::Null, "{nodes}");
+    let list = nodes["nodes"].as_array().expect("a node list");
+    assert_eq!(list.len(), 1, "{nodes}");
+    assert_eq!(list[0]["this_node"], true, "{nodes}");
+    assert_eq!(list[0]["listen"], server.addr().to_string(), "{nodes}");
+}
+
+#[test]
 fn probes_and_stats_reflect_connections_and_messages() {
     let server = serve(&[]);
     let control = Control::of(&server);
