@@ -672,6 +672,7 @@ fn nodes_table(v: &NodesView) -> String {
                 n.number.to_string(),
                 n.name.clone(),
                 if n.this_node { "yes" } else { "" }.to_owned(),
+                if n.router { "yes" } else { "" }.to_owned(),
                 n.listen.clone(),
                 opt(&n.control),
                 duration(now.saturating_sub(n.started_ms)),
@@ -684,6 +685,7 @@ fn nodes_table(v: &NodesView) -> String {
             "NUMBER",
             "NAME",
             "THIS",
+            "ROUTER",
             "LISTEN",
             "CONTROL",
             "UPTIME",
@@ -727,6 +729,7 @@ mod tests {
                 started_ms: 0,
                 heartbeat_ms: 0,
                 this_node: true,
+                router: true,
             }],
         };
         let text = nodes_table(&view);

@@ -505,4 +505,7 @@ pub struct NodeView {
     pub heartbeat_ms: u64,
     /// True for the node that answers.
     pub this_node: bool,
+    /// True for the node that runs the router (agents, queue, assignment): the
+    /// routing routes of the control API (`/v1/agents`, assign, transfer) act there.
+    pub router: bool,
 }

@@ -147,6 +147,17 @@ fn registry_lists_nodes_as_they_join_and_die() {
         .collect();
     assert_eq!(this.len(), 1);
     assert_eq!(this[0]["name"], "a");
+    // `a` started first: it runs the router, and both nodes say so.
+    for server in [&a, &b] {
+        let routers: Vec<Value> = nodes(server)["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["router"] == true)
+            .map(|n| n["name"].clone())
+            .collect();
+        assert_eq!(routers, ["a"], "{}", nodes(server));
+    }
     assert_eq!(this[0]["listen"], a.addr().to_string());
     // Presence: which node holds which user's connections, kept in Redis.
     let b_number = metric(&b, "switchboard_cluster_node").to_string();

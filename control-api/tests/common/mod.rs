@@ -150,6 +150,7 @@ pub fn cluster_nodes() -> NodesView {
                 started_ms: 1_700_000_000_000,
                 heartbeat_ms: 1_700_000_001_000,
                 this_node: true,
+                router: true,
             },
             NodeView {
                 name: "n2".into(),
@@ -159,6 +160,7 @@ pub fn cluster_nodes() -> NodesView {
                 started_ms: 1_700_000_000_500,
                 heartbeat_ms: 1_700_000_000_900,
                 this_node: false,
+                router: false,
             },
         ],
     }

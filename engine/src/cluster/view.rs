@@ -21,6 +21,7 @@ pub fn nodes_view(link: Option<&Link>, listen: &str, started_ms: u64) -> NodesVi
                 started_ms,
                 heartbeat_ms: crate::sys::wall_clock_ms(),
                 this_node: true,
+                router: true,
             }],
         };
     };
@@ -43,6 +44,7 @@ pub fn nodes_view(link: Option<&Link>, listen: &str, started_ms: u64) -> NodesVi
                 started_ms: n.started_ms,
                 heartbeat_ms: n.heartbeat_ms,
                 this_node: n.number == link.node(),
+                router: n.number == link.leader(),
             })
             .collect(),
     }
