@@ -579,16 +579,16 @@ impl Bridge {
                 }
                 let items = parts
                     .iter()
-                    .skip(6)
+                    .skip(7)
                     .map(|v| text(Some(v)))
                     .collect::<Vec<_>>();
-                match super::registry::decode_loaded(
-                    conv,
+                let stored = super::registry::Stored {
                     fence,
-                    &text(parts.get(2)),
-                    &items,
-                    |n| self.registry.is_alive(n),
-                ) {
+                    state: &text(parts.get(2)),
+                    next_seq: text(parts.get(6)).parse().unwrap_or(0),
+                    items: &items,
+                };
+                match super::registry::decode_loaded(conv, &stored, |n| self.registry.is_alive(n)) {
                     Ok(loaded) => {
                         if taken && self.endpoint.is_cluster() {
                             let evented = text(parts.get(5)).parse().unwrap_or(0);

@@ -41,7 +41,7 @@ pub struct PersistRecord {
     pub fence: u64,
     /// Whether this write creates it (it must not exist yet).
     pub create: bool,
-    /// The state, JSON.
+    /// The state, JSON; empty when only items and the next seq changed (a chat line).
     pub state: String,
     /// The sequence number of the first new item (the log's next one).
     pub first_seq: u64,

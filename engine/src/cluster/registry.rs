@@ -312,23 +312,40 @@ fn query<T: redis::FromRedisValue>(bridge: &mut Bridge, cmd: redis::Cmd) -> redi
 }
 
 /// Decodes a conversation read from Redis; followers on dead nodes are dropped.
+/// A conversation as `RESOLVE` read it.
+pub(super) struct Stored<'a> {
+    pub(super) fence: u64,
+    pub(super) state: &'a str,
+    pub(super) next_seq: u64,
+    pub(super) items: &'a [String],
+}
+
+/// Decodes a conversation read from Redis; followers on dead nodes are dropped. The
+/// state is written only when it changes beyond a chat line, so its next seq and
+/// last activity are taken from the stored next seq and the newest item.
 pub(super) fn decode_loaded(
     conv: u64,
-    fence: u64,
-    state: &str,
-    items: &[String],
+    stored: &Stored<'_>,
     alive: impl Fn(u16) -> bool,
 ) -> Result<LoadedConv, String> {
     let mut state: ConvState =
-        serde_json::from_str(state).map_err(|e| format!("bad state: {e}"))?;
+        serde_json::from_str(stored.state).map_err(|e| format!("bad state: {e}"))?;
     state.followers.retain(|f| alive(f.peer.conn.node()));
-    let items = items
+    let items = stored
+        .items
         .iter()
         .map(|item| serde_json::from_str::<Item>(item).map_err(|e| format!("bad item: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
+    state.next_seq = state.next_seq.max(stored.next_seq);
+    if let Some(newest) = items.last() {
+        state.next_seq = state.next_seq.max(newest.seq() + 1);
+        if !state.fsm.is_ended() {
+            state.fsm.last_activity_ms = state.fsm.last_activity_ms.max(newest.ts());
+        }
+    }
     Ok(LoadedConv {
         conv,
-        fence,
+        fence: stored.fence,
         state,
         items,
     })
@@ -403,4 +420,62 @@ fn random_u64() -> u64 {
         let _ = file.read_exact(&mut bytes);
     }
     u64::from_le_bytes(bytes) ^ now_ms()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::record::StoredFollower;
+    use crate::mesh::{ConnId, Peer};
+    use switchboard_protocol::chat::Encoding;
+    use switchboard_protocol::conversation::Conversation;
+
+    fn line(seq: u64, ts: u64) -> String {
+        format!(
+            r#"{{"seq":{seq},"ts":{ts},"body":{{"Message":{{"from":"v","client_msg_id":"m{seq}","body":"hi"}}}}}}"#
+        )
+    }
+
+    #[test]
+    fn a_loaded_conversation_takes_next_seq_and_activity_from_its_newest_item() {
+        let (fsm, _) = Conversation::open(7, "v", false, 1_000);
+        let follower = |node| StoredFollower {
+            peer: Peer {
+                conn: ConnId::new(0, 1, 1).on_node(node),
+                encoding: Encoding::Json,
+            },
+            user: "v".into(),
+            acked: 0,
+        };
+        // The state was written when seq 2 was next; lines 2..=4 came after it.
+        let state = ConvState {
+            fsm,
+            next_seq: 2,
+            created_ms: 1_000,
+            queue_position: None,
+            followers: vec![follower(3), follower(4)],
+        };
+        let state = serde_json::to_string(&state).unwrap();
+        let items: Vec<String> = (1..=4).map(|seq| line(seq, 1_000 + seq * 10)).collect();
+        let stored = Stored {
+            fence: 5,
+            state: &state,
+            next_seq: 5,
+            items: &items,
+        };
+        let loaded = decode_loaded(7, &stored, |node| node == 3).unwrap();
+        assert_eq!((loaded.conv, loaded.fence), (7, 5));
+        assert_eq!(loaded.state.next_seq, 5);
+        assert_eq!(loaded.state.fsm.last_activity_ms, 1_040);
+        assert_eq!(loaded.items.len(), 4);
+        // Followers on dead nodes are dropped.
+        assert_eq!(loaded.state.followers.len(), 1);
+        assert_eq!(loaded.state.followers[0].peer.conn.node(), 3);
+        // Garbage is an error, never a panic.
+        let bad = Stored {
+            state: "{",
+            ..stored
+        };
+        assert!(decode_loaded(7, &bad, |_| true).is_err());
+    }
 }

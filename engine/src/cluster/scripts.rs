@@ -12,7 +12,7 @@
 /// a known conversation) or `gone`.
 ///
 /// KEYS: conversation hash, its log, [the event stream].
-/// ARGV: fence, owner node, create (0/1), state JSON, first seq, next seq, history
+/// ARGV: fence, owner node, create (0/1), state JSON (empty: unchanged), first seq, next seq, history
 /// length, event stream length, conversation id, this run's incarnation, expiry ms
 /// (an ended conversation's keys go after its retention; 0: none), then (kind, item
 /// JSON) pairs.
@@ -26,7 +26,8 @@ else
   if redis.call('HGET', KEYS[1], 'next_seq') ~= ARGV[5] then return 'fenced' end
 end
 if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'inc', ARGV[10]) end
-redis.call('HSET', KEYS[1], 'fence', ARGV[1], 'owner', ARGV[2], 'state', ARGV[4], 'next_seq', ARGV[6])
+redis.call('HSET', KEYS[1], 'fence', ARGV[1], 'owner', ARGV[2], 'next_seq', ARGV[6])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'state', ARGV[4]) end
 local i = 12
 while i < #ARGV do
   redis.call('RPUSH', KEYS[2], ARGV[i + 1])
@@ -47,7 +48,7 @@ return 'ok'
 /// the numbers the caller lists as alive) → `{'remote', n}`; otherwise (ours, or its
 /// owner is dead, or was an earlier run of this node's number) this node takes it —
 /// a new fencing token if it was not ours in this run — and gets `{'here', fence,
-/// state, taken (0/1), previous owner, evented mark, item...}`.
+/// state, taken (0/1), previous owner, evented mark, next seq, item...}`.
 ///
 /// KEYS: conversation hash, its log.
 /// ARGV: this node's number, conversation id, this run's incarnation, then the numbers
@@ -67,8 +68,8 @@ if owner ~= ARGV[1] or inc ~= ARGV[3] then
   redis.call('HINCRBY', KEYS[1], 'fence', 1)
   redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'inc', ARGV[3])
 end
-local h = redis.call('HMGET', KEYS[1], 'fence', 'state', 'evented')
-local out = {'here', h[1], h[2], taken, owner, h[3] or '0'}
+local h = redis.call('HMGET', KEYS[1], 'fence', 'state', 'evented', 'next_seq')
+local out = {'here', h[1], h[2], taken, owner, h[3] or '0', h[4]}
 for _, item in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do out[#out + 1] = item end
 return out
 ";

@@ -47,6 +47,11 @@ impl Item {
         self.seq
     }
 
+    /// Its server time (ms since the epoch).
+    pub fn ts(&self) -> u64 {
+        self.ts
+    }
+
     /// Its kind in the admin event stream: `message` or the system event's name.
     pub fn kind(&self) -> &'static str {
         match &self.body {
@@ -75,8 +80,19 @@ impl Homes {
     /// What to write to Redis after a change of `conv`, if anything changed.
     pub fn persist_record(&mut self, conv: u64) -> Option<PersistRecord> {
         let home = self.convs.get_mut(&conv)?;
-        let state = serde_json::to_string(&stored_state(home)).ok()?;
-        let hash = hash_of(&state);
+        // What a chat line changes anyway (next seq, last activity, acks) is left out of
+        // the comparison: a line writes its item and the next seq, not the state again
+        // (a new owner takes both back from the items, see `cluster::registry`).
+        let mut shape = stored_state(home);
+        shape.next_seq = 0;
+        shape.fsm.last_activity_ms = 0;
+        shape.followers.iter_mut().for_each(|f| f.acked = 0);
+        let hash = hash_of(&serde_json::to_string(&shape).ok()?);
+        let state = if hash != home.durable.written_hash || home.durable.fence == 0 {
+            serde_json::to_string(&stored_state(home)).ok()?
+        } else {
+            String::new()
+        };
         let durable = &mut home.durable;
         let items: Vec<(&'static str, String)> = home
             .history
@@ -84,7 +100,7 @@ impl Homes {
             .filter(|item| item.seq >= durable.written_next)
             .filter_map(|item| Some((item.kind(), serde_json::to_string(item).ok()?)))
             .collect();
-        if items.is_empty() && hash == durable.written_hash && durable.fence != 0 {
+        if items.is_empty() && state.is_empty() {
             return None;
         }
         let create = durable.fence == 0;
