@@ -127,4 +127,34 @@ mod tests {
         assert_eq!((got, &*body), (peer, "hello"));
         assert!(NodeMsg::decode(&[0xFF, 0xFF, 0xFF]).is_err());
     }
+
+    proptest::proptest! {
+        /// Whatever arrives on a node's channel, decoding answers (an error or a
+        /// message) and never panics; a decoded message routes to a shard in range.
+        #[test]
+        fn any_bytes_decode_without_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            if let Ok(msg) = NodeMsg::decode(&bytes) {
+                let (shard, _) = msg.into_shard_msg(4);
+                proptest::prop_assert!(shard < 256);
+            }
+        }
+
+        /// Frames and kicks survive the trip between nodes unchanged.
+        #[test]
+        fn frames_round_trip(
+            raw in proptest::num::u64::ANY,
+            node in 1u16..=crate::mesh::MAX_NODE,
+            conv in proptest::num::u64::ANY,
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..256),
+            from in proptest::num::u16::ANY,
+        ) {
+            let to = ConnId(raw).on_node(node);
+            let msg = NodeMsg::Frame { from, to, conv, payload: payload.clone() };
+            let back = NodeMsg::decode(&msg.encode().unwrap()).unwrap();
+            let NodeMsg::Frame { from: f, to: t, conv: c, payload: p } = back else {
+                panic!("not a frame");
+            };
+            proptest::prop_assert_eq!((f, t, c, p), (from, to, conv, payload));
+        }
+    }
 }
