@@ -749,3 +749,22 @@ fn event_seqs(
         })
         .collect()
 }
+
+#[test]
+fn a_node_started_before_redis_waits_for_it_and_joins() {
+    let mut redis = RedisServer::start();
+    redis.kill();
+    let url = redis.url();
+    // The harness ties a child's life to the thread that started it: the node lives
+    // and is checked in its own thread, Redis comes back 1.5 s later in this one.
+    let node = std::thread::spawn(move || {
+        let early = node_on(&url, "early", &[]);
+        wait_for_nodes(&early, &["early"]);
+        assert!(early
+            .stderr_so_far()
+            .contains("Redis not reachable yet; retrying"));
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    redis.restart();
+    node.join().expect("the node never joined");
+}

@@ -25,6 +25,8 @@ use crate::mesh::{Mesh, ShardMsg};
 
 /// Requests the bridge takes into one pipeline at most.
 const MAX_BATCH: usize = 1024;
+/// How long a starting node waits for Redis.
+const START_WAIT: Duration = Duration::from_secs(20);
 /// Longest wait between two reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -76,9 +78,7 @@ pub fn start(config: BridgeConfig, mesh: Arc<Mesh>) -> anyhow::Result<(Arc<Link>
     let timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
     let endpoint =
         Endpoint::parse(&config.url, config.cluster, timeout).map_err(anyhow::Error::msg)?;
-    let mut store = endpoint
-        .connect()
-        .with_context(|| format!("connecting to Redis at {}", endpoint.redacted()))?;
+    let mut store = connect_at_start(&endpoint)?;
     let mut registry = Registry::new(&config);
     let number = registry
         .claim(&mut store)
@@ -126,6 +126,30 @@ pub fn start(config: BridgeConfig, mesh: Arc<Mesh>) -> anyhow::Result<(Arc<Link>
             threads: vec![thread, subscriber],
         },
     ))
+}
+
+/// Connects at start, waiting up to [`START_WAIT`] for a Redis that comes up with
+/// the node (same deploy, systemd ordering), then fails with the reason.
+fn connect_at_start(endpoint: &Endpoint) -> anyhow::Result<Store> {
+    let give_up = Instant::now() + START_WAIT;
+    loop {
+        match endpoint.connect() {
+            Ok(store) => return Ok(store),
+            Err(err) if Instant::now() < give_up => {
+                tracing::warn!(%err, redis = %endpoint.redacted(), "Redis not reachable yet; retrying");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(err) => {
+                return Err(err).with_context(|| {
+                    format!(
+                        "connecting to Redis at {} (gave up after {} s)",
+                        endpoint.redacted(),
+                        START_WAIT.as_secs()
+                    )
+                })
+            }
+        }
+    }
 }
 
 /// What a pipeline entry was for, to route its answer.
