@@ -75,6 +75,19 @@ pub struct ServeArgs {
     /// Size of each receive buffer in bytes.
     #[arg(long, default_value_t = 4096)]
     pub recv_buffer_size: u32,
+    /// Completion batching (Linux ≥ 6.12, io_uring min-wait): a shard about to sleep
+    /// waits up to this many microseconds for `--batch-want` completions, then wakes at
+    /// the first one, so under moderate load one loop turn (one io_uring_enter, one
+    /// batch of sends, one wake-up per other shard) handles several messages. Trades
+    /// latency for CPU: each hop may wait up to this long (an idle shard still sleeps
+    /// until its first event). 0: off, a shard wakes at every completion. Ignored,
+    /// with a warning, on a kernel without min-wait.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub batch_wait_us: u32,
+    /// Completions a batched wait asks for (see `--batch-wait-us`); it ends early once
+    /// that many are there.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub batch_want: u32,
     /// Messages a shard may have queued towards one other shard before it holds them back.
     #[arg(long, default_value_t = 65_536)]
     pub mesh_queue: usize,

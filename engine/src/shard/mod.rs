@@ -179,6 +179,8 @@ impl Shard {
             cq_entries: 16384,
             recv_buffers: args.recv_buffers,
             recv_buffer_size: args.recv_buffer_size,
+            batch_wait_us: args.batch_wait_us,
+            batch_want: args.batch_want,
         })?;
         let shards = setup.mesh.shards();
         let mut shard = Shard {

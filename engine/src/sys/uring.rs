@@ -27,6 +27,12 @@ pub struct UringConfig {
     pub recv_buffers: u16,
     /// Size of each receive buffer.
     pub recv_buffer_size: u32,
+    /// Completion batching when the shard blocks: wait up to this many microseconds
+    /// for `batch_want` completions, then return as soon as there is one (0: off,
+    /// return at the first completion).
+    pub batch_wait_us: u32,
+    /// Completions a blocking wait asks for while `batch_wait_us` runs.
+    pub batch_want: u32,
 }
 
 /// A completion the shard must handle.
@@ -70,7 +76,30 @@ pub struct Uring {
     tick: Box<types::Timespec>,
     wake_buf: Box<u64>,
     completions: Vec<cqueue::Entry>,
+    /// Batched blocking waits, when asked for and the kernel supports them.
+    batch: Option<BatchWait>,
 }
+
+/// A blocking wait that asks the kernel for `want` completions within `min_wait_us`
+/// (IORING_FEAT_MIN_TIMEOUT, Linux 6.12): after `min_wait_us` it returns as soon as
+/// one completion is there, and an idle ring keeps sleeping until the first one.
+#[derive(Debug, Clone, Copy)]
+struct BatchWait {
+    want: usize,
+    min_wait_us: u32,
+    /// The overall timeout. The kernel needs one for the behaviour above: without it
+    /// the min-wait expiry ends the wait even when nothing completed (a busy loop
+    /// every `min_wait_us` on an idle shard). It is far longer than the shard's tick,
+    /// so it never ends a wait in practice; if it does, the wait returns `ETIME`.
+    timeout: types::Timespec,
+}
+
+/// Overall timeout of a batched wait (see [`BatchWait::timeout`]).
+const BATCH_WAIT_TIMEOUT_SECS: u64 = 1;
+
+/// Logs once per process that the kernel lacks min-wait (every shard would say it).
+static MIN_WAIT_MISSING_LOGGED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 impl std::fmt::Debug for Uring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -107,6 +136,25 @@ impl Uring {
             }
         };
 
+        let batch = if config.batch_wait_us == 0 || config.batch_want <= 1 {
+            None
+        } else if ring.params().is_feature_min_timeout() {
+            Some(BatchWait {
+                want: config.batch_want as usize,
+                min_wait_us: config.batch_wait_us,
+                timeout: types::Timespec::new().sec(BATCH_WAIT_TIMEOUT_SECS),
+            })
+        } else {
+            if !MIN_WAIT_MISSING_LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(
+                    batch_wait_us = config.batch_wait_us,
+                    "the kernel lacks io_uring min-wait (IORING_FEAT_MIN_TIMEOUT, Linux 6.12): \
+                     --batch-wait-us is ignored, shards wake at every completion"
+                );
+            }
+            None
+        };
+
         let recv_buffers = BufRing::new(
             &ring,
             RECV_GROUP,
@@ -121,6 +169,7 @@ impl Uring {
             tick: Box::new(types::Timespec::new()),
             wake_buf: Box::new(0),
             completions: Vec::with_capacity(config.cq_entries as usize),
+            batch,
         })
     }
 
@@ -234,9 +283,19 @@ impl Uring {
     }
 
     /// Submits what is queued, waits for at least one completion, and appends every
-    /// available completion to `out`.
+    /// available completion to `out`. With batching on (`batch_wait_us`), the wait
+    /// lasts up to that long for `batch_want` completions, then ends at the first one.
     pub fn wait(&mut self, out: &mut Vec<Completion>) -> io::Result<()> {
-        self.enter(1, out)
+        match self.batch {
+            Some(batch) => {
+                let args = types::SubmitArgs::new()
+                    .min_wait_usec(batch.min_wait_us)
+                    .timespec(&batch.timeout);
+                let entered = self.ring.submitter().submit_with_args(batch.want, &args);
+                self.collect(entered, out)
+            }
+            None => self.enter(1, out),
+        }
     }
 
     /// Submits what is queued and appends the completions already available, without
@@ -246,12 +305,19 @@ impl Uring {
     }
 
     fn enter(&mut self, want: usize, out: &mut Vec<Completion>) -> io::Result<()> {
-        match self.ring.submit_and_wait(want) {
+        let entered = self.ring.submit_and_wait(want);
+        self.collect(entered, out)
+    }
+
+    /// Checks the result of an enter and appends every available completion to `out`.
+    fn collect(&mut self, entered: io::Result<usize>, out: &mut Vec<Completion>) -> io::Result<()> {
+        match entered {
             Ok(_) => {}
+            // ETIME: a batched wait's overall timeout passed with nothing completed.
             Err(err)
                 if matches!(
                     err.raw_os_error(),
-                    Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                    Some(libc::EINTR | libc::EBUSY | libc::EAGAIN | libc::ETIME)
                 ) => {}
             Err(err) => return Err(err),
         }
@@ -306,5 +372,77 @@ impl Uring {
             result,
             buf: send.buf,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::EventFd;
+    use std::time::{Duration, Instant};
+
+    fn ring(batch_wait_us: u32) -> Uring {
+        Uring::new(UringConfig {
+            sq_entries: 64,
+            cq_entries: 256,
+            recv_buffers: 16,
+            recv_buffer_size: 4096,
+            batch_wait_us,
+            batch_want: 32,
+        })
+        .expect("io_uring")
+    }
+
+    /// Waits until a completion with `token` arrives; returns the waits that ended
+    /// without any completion.
+    fn wait_for(uring: &mut Uring, token: u64) -> usize {
+        let mut empty = 0;
+        let mut out = Vec::new();
+        let started = Instant::now();
+        loop {
+            assert!(started.elapsed() < Duration::from_secs(5), "no completion");
+            out.clear();
+            uring.wait(&mut out).expect("wait");
+            if out.is_empty() {
+                empty += 1;
+            }
+            if out
+                .iter()
+                .any(|c| matches!(c, Completion::Op { token: t, .. } if *t == token))
+            {
+                return empty;
+            }
+        }
+    }
+
+    #[test]
+    fn a_batched_wait_on_an_idle_ring_sleeps_until_the_first_event() {
+        // Without an overall timeout the kernel would end every wait after the
+        // min-wait, empty: an idle shard would spin every 100 µs.
+        let mut uring = ring(100);
+        uring.tick_every(Duration::from_millis(50), 7);
+        let started = Instant::now();
+        let empty = wait_for(&mut uring, 7);
+        assert!(started.elapsed() >= Duration::from_millis(40));
+        assert!(empty <= 2, "{empty} empty wake-ups while idle");
+    }
+
+    #[test]
+    fn a_batched_wait_wakes_for_an_eventfd_write() {
+        let mut uring = ring(200);
+        let eventfd = EventFd::new().expect("eventfd");
+        uring.read_wake(eventfd.raw(), 9);
+        let started = Instant::now();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(20));
+                eventfd.notify();
+            });
+            wait_for(&mut uring, 9);
+        });
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(19), "{took:?}");
+        // 20 ms + at most the 200 µs min-wait, with room for a loaded test machine.
+        assert!(took < Duration::from_millis(500), "{took:?}");
     }
 }
