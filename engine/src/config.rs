@@ -80,14 +80,20 @@ pub struct ServeArgs {
     /// the first one, so under moderate load one loop turn (one io_uring_enter, one
     /// batch of sends, one wake-up per other shard) handles several messages. Trades
     /// latency for CPU: each hop may wait up to this long (an idle shard still sleeps
-    /// until its first event). 0: off, a shard wakes at every completion. Ignored,
-    /// with a warning, on a kernel without min-wait.
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    /// until its first event; with `--batch-when-busy` only a busy shard batches).
+    /// 0: off, a shard wakes at every completion. Ignored, with a warning, on a kernel
+    /// without min-wait.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=100_000))]
     pub batch_wait_us: u32,
     /// Completions a batched wait asks for (see `--batch-wait-us`); it ends early once
     /// that many are there.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub batch_want: u32,
+    /// Batch only while the shard is busy: when it handled at least this many
+    /// completions per millisecond over the last 16 ms (0: always batch). A quiet
+    /// shard then keeps waking at its first completion, so low load keeps its latency.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=4096))]
+    pub batch_when_busy: u32,
     /// Messages a shard may have queued towards one other shard before it holds them back.
     #[arg(long, default_value_t = 65_536)]
     pub mesh_queue: usize,

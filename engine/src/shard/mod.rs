@@ -153,6 +153,8 @@ pub struct Shard {
     cluster: Option<cluster::ClusterSide>,
     /// This node's number (0 outside cluster mode): the top bits of connection ids.
     node: u16,
+    /// `--batch-when-busy`: completions per turn from which waits batch.
+    batch_when_busy: u32,
 }
 
 /// Customer-service settings a shard needs at hand.
@@ -228,6 +230,7 @@ impl Shard {
             home_out: Vec::new(),
             tick_out: Vec::new(),
             node: setup.cluster.as_ref().map_or(0, |link| link.node()),
+            batch_when_busy: args.batch_when_busy,
             cluster: setup.cluster.map(cluster::ClusterSide::new),
         };
         shard
@@ -248,10 +251,11 @@ impl Shard {
     /// Runs until shutdown completes.
     pub fn run(mut self) -> std::io::Result<()> {
         let mut completions = Vec::with_capacity(1024);
+        let mut load = BusyMeter::new(self.batch_when_busy);
         loop {
             completions.clear();
             if self.mesh.may_sleep(self.index) {
-                let waited = self.uring.wait(&mut completions);
+                let waited = self.uring.wait_batching(&mut completions, load.busy());
                 self.mesh.awake(self.index);
                 waited?;
             } else {
@@ -259,6 +263,7 @@ impl Shard {
             }
             self.now_ms = self.started.elapsed().as_millis() as u64;
             self.wall_ms = sys::wall_clock_ms();
+            load.count(completions.len(), self.now_ms);
             for completion in completions.drain(..) {
                 self.handle(completion);
             }
@@ -576,6 +581,53 @@ impl Shard {
         }
         // The destination is behind; it is woken now so it drains its queue.
         self.to_wake[to] = true;
+    }
+}
+
+/// `--batch-when-busy`: whether the shard's completion rate over the last window of
+/// [`BusyMeter::WINDOW_MS`] reached the threshold (and, once busy, stays above half
+/// of it). A rate, not completions per turn:
+/// batching itself puts more completions in each turn, so a per-turn measure would
+/// keep batching on once it started.
+#[derive(Debug)]
+struct BusyMeter {
+    per_window: u64,
+    window_start_ms: u64,
+    count: u64,
+    busy: bool,
+}
+
+impl BusyMeter {
+    const WINDOW_MS: u64 = 16;
+
+    fn new(per_ms: u32) -> Self {
+        BusyMeter {
+            per_window: u64::from(per_ms) * Self::WINDOW_MS,
+            window_start_ms: 0,
+            count: 0,
+            busy: per_ms == 0,
+        }
+    }
+
+    fn count(&mut self, completions: usize, now_ms: u64) {
+        if self.per_window == 0 {
+            return;
+        }
+        self.count += completions as u64;
+        let elapsed = now_ms.saturating_sub(self.window_start_ms);
+        if elapsed >= Self::WINDOW_MS {
+            // Hysteresis: on at the threshold, off below half of it (batching itself
+            // lowers the completion rate: sends merge, fewer wake-ups).
+            let rate = self.count * Self::WINDOW_MS;
+            let bar = self.per_window * elapsed;
+            self.busy = if self.busy { rate * 2 >= bar } else { rate >= bar };
+            self.window_start_ms = now_ms;
+            self.count = 0;
+        }
+    }
+
+    fn busy(&self) -> bool {
+        self.busy
     }
 }
 

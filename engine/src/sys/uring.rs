@@ -285,8 +285,15 @@ impl Uring {
     /// Submits what is queued, waits for at least one completion, and appends every
     /// available completion to `out`. With batching on (`batch_wait_us`), the wait
     /// lasts up to that long for `batch_want` completions, then ends at the first one.
+    #[cfg(test)]
     pub fn wait(&mut self, out: &mut Vec<Completion>) -> io::Result<()> {
-        match self.batch {
+        self.wait_batching(out, true)
+    }
+
+    /// Waits as [`Uring::wait`] does, batching only when `batch` (the shard is busy)
+    /// and batching is configured.
+    pub fn wait_batching(&mut self, out: &mut Vec<Completion>, batch: bool) -> io::Result<()> {
+        match self.batch.filter(|_| batch) {
             Some(batch) => {
                 let args = types::SubmitArgs::new()
                     .min_wait_usec(batch.min_wait_us)
