@@ -620,7 +620,11 @@ impl BusyMeter {
             // lowers the completion rate: sends merge, fewer wake-ups).
             let rate = self.count * Self::WINDOW_MS;
             let bar = self.per_window * elapsed;
-            self.busy = if self.busy { rate * 2 >= bar } else { rate >= bar };
+            self.busy = if self.busy {
+                rate * 2 >= bar
+            } else {
+                rate >= bar
+            };
             self.window_start_ms = now_ms;
             self.count = 0;
         }
