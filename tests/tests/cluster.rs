@@ -768,3 +768,23 @@ fn a_node_started_before_redis_waits_for_it_and_joins() {
     redis.restart();
     node.join().expect("the node never joined");
 }
+
+#[test]
+fn relogin_replace_closes_the_older_connection_on_another_node() {
+    let redis = RedisServer::start();
+    let a = node(&redis, "a", &["--relogin", "replace"]);
+    wait_for_nodes(&a, &["a"]);
+    let b = node(&redis, "b", &["--relogin", "replace"]);
+    wait_for_nodes(&a, &["a", "b"]);
+    let mut old = Client::connect(&b, "vic", JSON);
+    // The first connection is in Redis before the second one opens.
+    let listed = wait_for(Duration::from_secs(5), || {
+        (!redis.cli(&["HGETALL", "sb:presence:vic"]).is_empty()).then_some(())
+    });
+    assert!(listed.is_some(), "vic's presence never reached Redis");
+    let _new = Client::connect(&a, "vic", JSON);
+    let (code, reason) =
+        switchboard_tests::control_client::expect_close(&mut old, Duration::from_secs(10));
+    assert_eq!(code, 4001, "{reason}");
+    assert!(reason.contains("replaced"), "{reason}");
+}

@@ -169,6 +169,10 @@ enum Pending {
         conv: u64,
         shard: usize,
     },
+    /// `--relogin replace`: the user's connections before `conn` opened.
+    Replace {
+        conn: crate::mesh::ConnId,
+    },
 }
 
 pub(super) struct Bridge {
@@ -351,7 +355,15 @@ impl Bridge {
                 conn,
                 login,
                 last_here,
+                replace,
             } => {
+                if replace {
+                    // Who else is connected, before this connection is added.
+                    let mut others = redis::cmd("HGETALL");
+                    others.arg(keys::presence(&user));
+                    ops.push(Op::keyed(others));
+                    pending.push(Pending::Replace { conn });
+                }
                 let mut cmd = redis::cmd(if login { "HSET" } else { "HDEL" });
                 cmd.arg(keys::presence(&user)).arg(conn.0);
                 let mut users = redis::cmd(if login { "SADD" } else { "SREM" });
@@ -490,6 +502,11 @@ impl Bridge {
                     ShardMsg::Cluster(ClusterEvent::Persisted { write, outcome }),
                 );
             }
+            Pending::Replace { conn } => {
+                if let Ok(value) = value {
+                    self.replace_elsewhere(conn, value, followups);
+                }
+            }
             Pending::Resolve { conv, shard } => {
                 let place = match value {
                     Ok(value) => self.place(conv, value, followups),
@@ -505,6 +522,35 @@ impl Bridge {
                     shard,
                     ShardMsg::Cluster(ClusterEvent::Resolved { conv, place }),
                 );
+            }
+        }
+    }
+
+    /// `--relogin replace` across nodes: the user's connections on other nodes (the
+    /// local ones are closed by this node's presence home) are asked to close.
+    fn replace_elsewhere(
+        &self,
+        conn: crate::mesh::ConnId,
+        value: Value,
+        followups: &mut Followups,
+    ) {
+        let Ok(others) = redis::from_redis_value::<Vec<(u64, u16)>>(value) else {
+            return;
+        };
+        for (other, node) in others {
+            if node == self.link.node || other == conn.0 {
+                continue;
+            }
+            let kick = super::NodeMsg::Kick {
+                conn: crate::mesh::ConnId(other),
+                code: crate::service::presence::RELOGIN_CLOSE_CODE,
+                reason: crate::service::presence::RELOGIN_REASON.into(),
+            };
+            if let Ok(bytes) = kick.encode() {
+                followups
+                    .first
+                    .push(Op::publish(&keys::channel(node), &bytes));
+                self.link.counters.sent.fetch_add(1, Ordering::Relaxed);
             }
         }
     }

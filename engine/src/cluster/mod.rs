@@ -73,6 +73,9 @@ pub enum Request {
         login: bool,
         /// On a close: the user has no other connection on this node.
         last_here: bool,
+        /// On an open under `--relogin replace`: close the user's connections on
+        /// other nodes.
+        replace: bool,
     },
 }
 

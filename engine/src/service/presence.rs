@@ -5,6 +5,12 @@ use std::collections::HashMap;
 
 use crate::mesh::ConnId;
 
+/// Close code of a connection replaced by a newer one of the same user (`--relogin
+/// replace`); 4000–4999 are for applications.
+pub const RELOGIN_CLOSE_CODE: u16 = 4001;
+/// Close reason of a connection replaced by a newer one of the same user.
+pub const RELOGIN_REASON: &str = "replaced by a newer connection of the same user";
+
 /// What happens when a user opens another connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReloginPolicy {
@@ -49,6 +55,11 @@ impl Presence {
                 self.users.remove(user);
             }
         }
+    }
+
+    /// Whether the newest connection replaces the older ones.
+    pub fn replaces(&self) -> bool {
+        self.policy == ReloginPolicy::Replace
     }
 
     /// Connections of `user` known here.

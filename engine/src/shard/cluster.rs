@@ -220,6 +220,7 @@ impl Shard {
                 conn,
                 login,
                 last_here: self.presence.connections(user).is_empty(),
+                replace: login && self.presence.replaces(),
             };
             let _ = side.link.request(request);
         }

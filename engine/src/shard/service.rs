@@ -21,9 +21,7 @@ use crate::service::home::{encode, Actor, HomeOutput, Homes, RouterNote};
 use crate::service::presence::home_of_user;
 use switchboard_control_api::ApiError;
 
-/// Close code of a connection replaced by a newer one of the same user (`--relogin
-/// replace`); 4000–4999 are for applications.
-pub const RELOGIN_CLOSE_CODE: u16 = 4001;
+pub use crate::service::presence::{RELOGIN_CLOSE_CODE, RELOGIN_REASON};
 use crate::service::router::{Router, RouterOutput};
 
 impl Shard {
@@ -666,7 +664,7 @@ impl Shard {
         let replaced = self.presence.login(user, conn);
         self.cluster_presence(user, conn, true);
         for old in replaced {
-            let reason = "replaced by a newer connection of the same user".into();
+            let reason = RELOGIN_REASON.into();
             self.post(
                 old.shard(),
                 ShardMsg::Kick {
