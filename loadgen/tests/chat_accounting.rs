@@ -376,25 +376,9 @@ fn url(addr: SocketAddr) -> String {
 /// gets about 50 lines a second, well past the 11th.
 fn chat(fault: Option<Fault>, extra: &[&str]) -> (i32, Value) {
     let url = url(start_server(fault));
-    let mut args = vec![
-        "chat",
-        "--url",
-        &url,
-        "--visitors",
-        "6",
-        "--agents",
-        "2",
-        "--rate",
-        "600",
-        "--duration",
-        "1s",
-        "--warmup",
-        "300ms",
-        "--drain",
-        "1s",
-    ];
+    let mut args = vec!["--url", url.as_str()];
     args.extend_from_slice(extra);
-    loadgen(&args)
+    small_chat(&args)
 }
 
 const CHECKS: [&str; 15] = [
