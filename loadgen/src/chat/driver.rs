@@ -641,26 +641,22 @@ impl World {
             return;
         };
         let stream = &mut self.convs[k].streams[dir];
-        match stream.delivered.arrive(stamp.counter, stream.sent) {
-            Arrival::InOrder => {}
-            Arrival::Late => self.tally.out_of_order += 1,
-            Arrival::Duplicate => {
-                self.tally.duplicated += 1;
-                return;
-            }
-            Arrival::Unknown => {
-                self.tally.corrupt += 1;
-                return;
-            }
+        let arrival = stream.delivered.arrive(stamp.counter, stream.sent);
+        let t = &mut self.tally;
+        if !book(
+            arrival,
+            &mut t.out_of_order,
+            &mut t.duplicated,
+            &mut t.corrupt,
+        ) {
+            return;
         }
         self.tally.delivered += 1;
-        if now >= self.window.0 && now < self.window.1 {
+        if self.in_window(now) {
             self.tally.delivered_in_window += 1;
         }
-        let latency = now
-            .saturating_sub(stamp.intended_ns)
-            .clamp(1, MAX_LATENCY_NS);
-        if stamp.intended_ns >= self.window.0 && stamp.intended_ns < self.window.1 {
+        let latency = latency_ns(now, stamp.intended_ns);
+        if self.in_window(stamp.intended_ns) {
             self.delivery.saturating_record(latency);
         }
         if who == Who::Visitor && self.clients[i].control {
@@ -670,6 +666,11 @@ impl World {
                 self.control_before.saturating_record(latency);
             }
         }
+    }
+
+    /// Whether `ns` falls in the measured window.
+    fn in_window(&self, ns: u64) -> bool {
+        ns >= self.window.0 && ns < self.window.1
     }
 
     /// A `sent`: the server accepted one of this client's lines.
@@ -689,24 +690,20 @@ impl World {
             return;
         };
         let stream = &mut self.convs[k].streams[dir];
-        match stream.acked.arrive(stamp.counter, stream.sent) {
-            Arrival::InOrder => {}
-            Arrival::Late => self.tally.ack_out_of_order += 1,
-            Arrival::Duplicate => {
-                self.tally.ack_duplicated += 1;
-                return;
-            }
-            Arrival::Unknown => {
-                self.tally.corrupt += 1;
-                return;
-            }
+        let arrival = stream.acked.arrive(stamp.counter, stream.sent);
+        let t = &mut self.tally;
+        if !book(
+            arrival,
+            &mut t.ack_out_of_order,
+            &mut t.ack_duplicated,
+            &mut t.corrupt,
+        ) {
+            return;
         }
         self.tally.acked += 1;
-        if stamp.intended_ns >= self.window.0 && stamp.intended_ns < self.window.1 {
-            let latency = now
-                .saturating_sub(stamp.intended_ns)
-                .clamp(1, MAX_LATENCY_NS);
-            self.ack.saturating_record(latency);
+        if self.in_window(stamp.intended_ns) {
+            self.ack
+                .saturating_record(latency_ns(now, stamp.intended_ns));
         }
     }
 
@@ -1241,4 +1238,29 @@ impl Driver {
             self.drop_conn(i, "done");
         }
     }
+}
+
+/// Books an arrival in the late / duplicate / corrupt counters; whether it counts as a
+/// new arrival.
+fn book(arrival: Arrival, late: &mut u64, duplicated: &mut u64, corrupt: &mut u64) -> bool {
+    match arrival {
+        Arrival::InOrder => true,
+        Arrival::Late => {
+            *late += 1;
+            true
+        }
+        Arrival::Duplicate => {
+            *duplicated += 1;
+            false
+        }
+        Arrival::Unknown => {
+            *corrupt += 1;
+            false
+        }
+    }
+}
+
+/// A latency from the intended send time, clamped to what the histograms hold.
+fn latency_ns(now: u64, intended_ns: u64) -> u64 {
+    now.saturating_sub(intended_ns).clamp(1, MAX_LATENCY_NS)
 }
