@@ -64,7 +64,7 @@ pub struct Conversation {
 }
 
 /// Where a conversation is in its life.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Phase {
     /// In the routing queue, no agent yet. The visitor may already write.
     Waiting,

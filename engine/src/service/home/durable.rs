@@ -35,9 +35,17 @@ impl Durable {
     }
 }
 
-fn hash_of(text: &str) -> u64 {
+/// A hash of what the stored state holds beyond what a chat line changes (next seq,
+/// last activity, acks), computed from the fields themselves: a line costs no JSON of
+/// the state.
+fn shape_hash(home: &Home) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut hasher);
+    let fsm = &home.fsm;
+    (fsm.id, &fsm.visitor, fsm.vip, &fsm.phase).hash(&mut hasher);
+    (home.created_ms, home.queue_position).hash(&mut hasher);
+    for follower in &home.followers {
+        (follower.peer.conn, follower.peer.encoding, &follower.user).hash(&mut hasher);
+    }
     hasher.finish()
 }
 
@@ -83,11 +91,7 @@ impl Homes {
         // What a chat line changes anyway (next seq, last activity, acks) is left out of
         // the comparison: a line writes its item and the next seq, not the state again
         // (a new owner takes both back from the items, see `cluster::registry`).
-        let mut shape = stored_state(home);
-        shape.next_seq = 0;
-        shape.fsm.last_activity_ms = 0;
-        shape.followers.iter_mut().for_each(|f| f.acked = 0);
-        let hash = hash_of(&serde_json::to_string(&shape).ok()?);
+        let hash = shape_hash(home);
         let state = if hash != home.durable.written_hash || home.durable.fence == 0 {
             serde_json::to_string(&stored_state(home)).ok()?
         } else {
