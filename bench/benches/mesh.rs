@@ -37,6 +37,7 @@ fn message(payload: &Arc<[u8]>, at: Instant, n: u64) -> ShardMsg {
         conv: 1_048_577,
         payload: Arc::clone(payload),
         at,
+        origin: 0,
     }
 }
 

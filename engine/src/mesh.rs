@@ -102,6 +102,9 @@ pub enum ShardMsg {
         payload: std::sync::Arc<[u8]>,
         /// When the home published it (delivery latency).
         at: std::time::Instant,
+        /// The node whose home published it (this node's number for local frames):
+        /// where to say that `to` is gone.
+        origin: u16,
     },
     /// Connection `conn` of `user` opened (`login`) or closed, for the user's
     /// presence home.
@@ -130,18 +133,6 @@ pub enum ShardMsg {
         code: u16,
         /// Close reason.
         reason: Box<str>,
-    },
-    /// An encoded chat frame from node `origin` (cluster mode) for connection `to` of
-    /// this shard; if `to` is gone, the conversation's owner there is told.
-    RemoteFrame {
-        /// The receiving connection.
-        to: ConnId,
-        /// Its conversation.
-        conv: u64,
-        /// The payload, in the connection's encoding.
-        payload: Vec<u8>,
-        /// The node that sent it (the conversation's owner).
-        origin: u16,
     },
     /// News from the cluster bridge (cluster mode).
     Cluster(crate::cluster::ClusterEvent),

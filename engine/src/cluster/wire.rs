@@ -73,10 +73,11 @@ impl NodeMsg {
                 payload,
             } => (
                 to.shard(),
-                ShardMsg::RemoteFrame {
+                ShardMsg::Frame {
                     to,
                     conv,
-                    payload,
+                    payload: payload.into(),
+                    at: std::time::Instant::now(),
                     origin: from,
                 },
             ),

@@ -202,15 +202,6 @@ impl Shard {
         None
     }
 
-    /// A frame from node `origin` for a connection of this shard; a connection that is
-    /// gone stops following the conversation at its owner.
-    pub(super) fn on_remote_frame(&mut self, to: ConnId, conv: u64, payload: &[u8], origin: u16) {
-        if !self.deliver_here(to, payload, Instant::now()) && conv != 0 {
-            let cmd = HomeCmd::Unfollow { conn: to };
-            self.send_to_node(origin, NodeMsg::Home { conv, cmd });
-        }
-    }
-
     /// Cluster mode: tells Redis a user's connection opened or closed (called on the
     /// user's presence home, after its local directory changed).
     pub(super) fn cluster_presence(&mut self, user: &str, conn: ConnId, login: bool) {

@@ -188,7 +188,8 @@ impl Shard {
                 conv,
                 payload,
                 at,
-            } => self.deliver_frame(to, conv, payload, at),
+                origin,
+            } => self.deliver_frame_from(origin, to, conv, payload, at),
             ShardMsg::Deliver { to, from, body } => {
                 if !self.deliver_local(to, from, &body) {
                     self.send_to_shard(
@@ -202,12 +203,6 @@ impl Shard {
             }
             ShardMsg::DeliveryFailed { to, target } => self.tell_unreachable(to, target),
             ShardMsg::Cluster(event) => self.on_cluster_event(event),
-            ShardMsg::RemoteFrame {
-                to,
-                conv,
-                payload,
-                origin,
-            } => self.on_remote_frame(to, conv, &payload, origin),
         }
     }
 }

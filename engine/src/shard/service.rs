@@ -14,6 +14,7 @@ use switchboard_protocol::chat::{ClientFrame, Role, ServerFrame};
 
 use super::conn::{ChatSession, Endpoint, Phase};
 use super::Shard;
+use crate::cluster::NodeMsg;
 use crate::control::{answer, answer_with, ControlReply};
 use crate::mesh::{ConnId, Peer, ShardMsg};
 use crate::service::commands::{HomeCmd, RouterCmd};
@@ -566,32 +567,48 @@ impl Shard {
         }
     }
 
-    /// Queues an encoded chat frame on connection `to`, here or on its shard. A
-    /// connection that is gone stops following the conversation.
+    /// Queues an encoded chat frame of a home of this node on connection `to`, here,
+    /// on its shard or on its node.
     pub(super) fn deliver_frame(&mut self, to: ConnId, conv: u64, payload: Arc<[u8]>, at: Instant) {
+        self.deliver_frame_from(self.node, to, conv, payload, at);
+    }
+
+    /// Queues a frame that the home on node `origin` published on connection `to`. A
+    /// connection that is gone stops following the conversation at that home.
+    pub(super) fn deliver_frame_from(
+        &mut self,
+        origin: u16,
+        to: ConnId,
+        conv: u64,
+        payload: Arc<[u8]>,
+        at: Instant,
+    ) {
         let Some(payload) = self.cluster_remote_frame(to, conv, payload) else {
             return;
         };
         if to.shard() != self.index {
-            self.send_to_shard(
-                to.shard(),
-                ShardMsg::Frame {
-                    to,
-                    conv,
-                    payload,
-                    at,
-                },
-            );
-            return;
+            let msg = ShardMsg::Frame {
+                to,
+                conv,
+                payload,
+                at,
+                origin,
+            };
+            return self.send_to_shard(to.shard(), msg);
         }
-        if !self.deliver_here(to, &payload, at) {
-            self.send_home(conv, HomeCmd::Unfollow { conn: to });
+        if !self.deliver_here(to, &payload, at) && conv != 0 {
+            let cmd = HomeCmd::Unfollow { conn: to };
+            if origin == self.node {
+                self.send_home(conv, cmd);
+            } else {
+                self.send_to_node(origin, NodeMsg::Home { conv, cmd });
+            }
         }
     }
 
     /// Queues an encoded chat frame on connection `to` of this shard; false when that
     /// connection is gone.
-    pub(super) fn deliver_here(&mut self, to: ConnId, payload: &[u8], at: Instant) -> bool {
+    fn deliver_here(&mut self, to: ConnId, payload: &[u8], at: Instant) -> bool {
         self.counters()
             .observe_latency(at.elapsed().as_micros() as u64);
         let (slot, generation) = (to.slot(), to.generation());
