@@ -56,6 +56,10 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the server gets to print its `listening on` line.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The flags most black-box tests start from: two shards (so cross-shard paths run)
+/// and a 1 s close timeout (so closing tests end quickly).
+pub const TWO_SHARDS: &[&str] = &["--shards", "2", "--close-timeout-ms", "1000"];
+
 /// Where the `switchboard` binary is: `SWITCHBOARD_BIN`, else `<target>/debug/switchboard`
 /// derived from the running test executable.
 pub fn binary_path() -> PathBuf {
@@ -87,6 +91,12 @@ pub struct Server {
 }
 
 impl Server {
+    /// [`Server::start`] with the flags `base` (e.g. [`TWO_SHARDS`]) and then `extra`.
+    pub fn start_with(base: &[&str], extra: &[&str]) -> Server {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        Server::start(&args)
+    }
+
     /// Starts `switchboard serve --listen 127.0.0.1:0 <args>` and waits (up to
     /// [`START_TIMEOUT`]) for its `listening on ADDR shards=N` line. Panics with the
     /// server's stderr if it does not come.

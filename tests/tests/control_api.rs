@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use switchboard_protocol::chat::{Encoding, OwnedServerFrame, SystemKind};
 use switchboard_tests::chat_client::{agent, start_served_by, Client, SystemItem};
 use switchboard_tests::control_client::{expect_close, Control};
-use switchboard_tests::{upgrade_accepted, wait_for, Server, IO_TIMEOUT};
+use switchboard_tests::{upgrade_accepted, wait_for, Server, IO_TIMEOUT, TWO_SHARDS};
 
 /// Close code of a connection kicked through the control API (openapi.yaml: 4002).
 const KICK_CLOSE_CODE: u16 = 4002;
@@ -18,16 +18,7 @@ const JSON: Encoding = Encoding::Json;
 const BIN: Encoding = Encoding::Binary;
 
 fn serve(extra: &[&str]) -> Server {
-    let mut args = vec![
-        "--shards",
-        "2",
-        "--close-timeout-ms",
-        "1000",
-        "--budget-loop-lag-ms",
-        "600000",
-    ];
-    args.extend_from_slice(extra);
-    Server::start(&args)
+    Server::start_with(TWO_SHARDS, extra)
 }
 
 /// Waits (bounded) for the next `system` item of `event` and returns it.

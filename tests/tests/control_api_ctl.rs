@@ -7,7 +7,7 @@ use serde_json::Value;
 use switchboard_protocol::chat::{Encoding, OwnedServerFrame};
 use switchboard_tests::chat_client::{agent, start_served_by, Client};
 use switchboard_tests::control_client::{expect_close, Control};
-use switchboard_tests::{binary_path, Server, IO_TIMEOUT};
+use switchboard_tests::{binary_path, Server, IO_TIMEOUT, TWO_SHARDS};
 
 /// Close code of a connection kicked through the control API (openapi.yaml: 4002).
 const KICK_CLOSE_CODE: u16 = 4002;
@@ -48,16 +48,7 @@ fn ok_json(server: &Server, args: &[&str]) -> Value {
 
 #[test]
 fn ctl_prints_tables_and_json_and_acts_on_the_node() {
-    let server = Server::start(&[
-        "--shards",
-        "2",
-        "--close-timeout-ms",
-        "1000",
-        "--budget-loop-lag-ms",
-        "600000",
-        "--control-token",
-        TOKEN,
-    ]);
+    let server = Server::start_with(TWO_SHARDS, &["--control-token", TOKEN]);
     let mut a = agent(&server, "agent:agent-a", Encoding::Json);
     let mut b = agent(&server, "agent:agent-b", Encoding::Json);
     let mut v = Client::connect(&server, "vic", Encoding::Json);

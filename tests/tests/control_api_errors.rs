@@ -5,17 +5,10 @@ use serde_json::json;
 use switchboard_protocol::chat::Encoding;
 use switchboard_tests::chat_client::{agent, start_served_by, Client};
 use switchboard_tests::control_client::{assert_error, Control};
-use switchboard_tests::{http_exchange, Server};
+use switchboard_tests::{http_exchange, Server, TWO_SHARDS};
 
 fn serve() -> Server {
-    Server::start(&[
-        "--shards",
-        "2",
-        "--close-timeout-ms",
-        "1000",
-        "--budget-loop-lag-ms",
-        "600000",
-    ])
+    Server::start(TWO_SHARDS)
 }
 
 #[test]

@@ -7,16 +7,14 @@ use std::time::Duration;
 use switchboard_protocol::chat::{AgentStatus, ClientFrame, Encoding, OwnedServerFrame, Role};
 use switchboard_tests::chat_client::{agent, start_served_by, Auth, Client};
 use switchboard_tests::jwt::hs256;
-use switchboard_tests::{http_exchange, new_ws_key, Server};
+use switchboard_tests::{http_exchange, new_ws_key, Server, TWO_SHARDS};
 
 const JSON: Encoding = Encoding::Json;
 const BIN: Encoding = Encoding::Binary;
 const SECRET: &str = "auth-tests-secret-that-is-long-enough-0123456789";
 
 fn serve(extra: &[&str]) -> Server {
-    let mut args = vec!["--close-timeout-ms", "1000", "--shards", "2"];
-    args.extend_from_slice(extra);
-    Server::start(&args)
+    Server::start_with(TWO_SHARDS, extra)
 }
 
 fn token(sub: &str, role: &str, exp_in_secs: i64) -> String {

@@ -5,14 +5,12 @@ use std::time::Duration;
 
 use switchboard_protocol::chat::{ClientFrame, Encoding, OwnedServerFrame, SystemKind};
 use switchboard_tests::chat_client::{agent, is_system, start_served_by, Client, SystemItem};
-use switchboard_tests::Server;
+use switchboard_tests::{Server, TWO_SHARDS};
 
 const JSON: Encoding = Encoding::Json;
 
 fn serve(extra: &[&str]) -> Server {
-    let mut args = vec!["--close-timeout-ms", "1000", "--shards", "2"];
-    args.extend_from_slice(extra);
-    Server::start(&args)
+    Server::start_with(TWO_SHARDS, extra)
 }
 
 /// Waits for `system ended` of `conv` and returns it (anything before it is skipped).

@@ -15,15 +15,13 @@ use switchboard_protocol::chat::SystemKind;
 use switchboard_protocol::chat::{AgentStatus, ConversationState, Encoding, OwnedServerFrame};
 use switchboard_tests::chat_client::{agent, start_served_by, Client, SystemItem};
 use switchboard_tests::jwt::hs256;
-use switchboard_tests::Server;
+use switchboard_tests::{Server, TWO_SHARDS};
 
 const JSON: Encoding = Encoding::Json;
 const BIN: Encoding = Encoding::Binary;
 
 fn serve(extra: &[&str]) -> Server {
-    let mut args = vec!["--close-timeout-ms", "1000", "--shards", "2"];
-    args.extend_from_slice(extra);
-    Server::start(&args)
+    Server::start_with(TWO_SHARDS, extra)
 }
 
 /// `visitor` starts a conversation; returns it and the agent it went to (`None`:
