@@ -265,18 +265,9 @@ impl Bridge {
         }
     }
 
-    /// A script call with its keys and arguments still to add, for the current
-    /// connection (`EVALSHA` on a single Redis, `EVAL` on a cluster).
-    pub(super) fn script(&mut self, script: Script, keys: usize) -> redis::Cmd {
-        match self.connection() {
-            Some(store) => store.script(script, keys),
-            None => {
-                // Never sent: without a connection the batch fails as unavailable.
-                let mut cmd = redis::cmd("EVAL");
-                cmd.arg("").arg(keys);
-                cmd
-            }
-        }
+    /// A script call with its keys and arguments still to add.
+    pub(super) fn script(&self, script: Script, keys: usize) -> redis::Cmd {
+        self.endpoint.script(script, keys)
     }
 
     fn run_batch(&mut self, batch: &mut Vec<Request>) {

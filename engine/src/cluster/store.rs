@@ -20,6 +20,8 @@ pub struct Endpoint {
     seeds: Vec<String>,
     cluster: bool,
     timeout: Duration,
+    /// SHA1 of each script, in [`Script::ALL`] order (computed here, loaded on connect).
+    shas: Vec<String>,
 }
 
 /// A script the bridge calls.
@@ -80,8 +82,6 @@ impl Op {
 /// An open connection to Redis.
 pub struct Store {
     kind: Kind,
-    /// SHA1 of each script (single Redis: loaded with `SCRIPT LOAD`).
-    shas: Vec<String>,
 }
 
 enum Kind {
@@ -117,10 +117,15 @@ impl Endpoint {
             redis::Client::open(seed.as_str())
                 .map_err(|e| format!("--redis {}: {e}", super::redact_url(seed)))?;
         }
+        let shas = Script::ALL
+            .iter()
+            .map(|s| redis::Script::new(s.text()).get_hash().to_owned())
+            .collect();
         Ok(Endpoint {
             cluster: cluster || seeds.len() > 1,
             seeds,
             timeout,
+            shas,
         })
     }
 
@@ -153,20 +158,33 @@ impl Endpoint {
         } else {
             Kind::Single(self.plain(0)?)
         };
-        let mut store = Store {
-            kind,
-            shas: Vec::new(),
-        };
+        let mut store = Store { kind };
         if let Kind::Single(con) = &mut store.kind {
             for script in Script::ALL {
-                let sha: String = redis::cmd("SCRIPT")
+                redis::cmd("SCRIPT")
                     .arg("LOAD")
                     .arg(script.text())
-                    .query(con)?;
-                store.shas.push(sha);
+                    .query::<String>(con)?;
             }
         }
         Ok(store)
+    }
+
+    /// A call of `script` with its keys and arguments still to add: `EVALSHA` on a
+    /// single Redis (loaded at connect), `EVAL` on a cluster (no per-node cache to keep
+    /// loaded).
+    pub fn script(&self, script: Script, keys: usize) -> Cmd {
+        let mut cmd = if self.cluster {
+            let mut cmd = redis::cmd("EVAL");
+            cmd.arg(script.text());
+            cmd
+        } else {
+            let mut cmd = redis::cmd("EVALSHA");
+            cmd.arg(&self.shas[script as usize]);
+            cmd
+        };
+        cmd.arg(keys);
+        cmd
     }
 
     /// A plain connection to seed `attempt % seeds` (subscriptions rotate through the
@@ -181,24 +199,6 @@ impl Endpoint {
 }
 
 impl Store {
-    /// A call of `script` with its keys and arguments still to add.
-    pub fn script(&self, script: Script, keys: usize) -> Cmd {
-        let mut cmd = match self.shas.get(script as usize) {
-            Some(sha) => {
-                let mut cmd = redis::cmd("EVALSHA");
-                cmd.arg(sha);
-                cmd
-            }
-            None => {
-                let mut cmd = redis::cmd("EVAL");
-                cmd.arg(script.text());
-                cmd
-            }
-        };
-        cmd.arg(keys);
-        cmd
-    }
-
     /// Runs `ops` and returns one value per op, in order. On a single Redis a failed
     /// command is a [`Value::ServerError`] in its place; on a cluster it fails the
     /// batch.
