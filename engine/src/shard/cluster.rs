@@ -229,9 +229,11 @@ impl Shard {
         } else {
             None
         };
+        if record.is_none() && side.held.is_empty() {
+            return self.carry_out_home(conv, out);
+        }
         let epoch = self.homes.epoch(conv);
         let write = match record {
-            None if side.held.is_empty() => return self.carry_out_home(conv, out),
             None if side.held.len() >= MAX_HELD => {
                 side.link
                     .counters()

@@ -98,10 +98,17 @@ impl Homes {
             String::new()
         };
         let durable = &mut home.durable;
-        let items: Vec<(&'static str, String)> = home
+        // The new items are the newest ones: found from the back, not by a walk over
+        // the whole history.
+        let new = home
             .history
             .iter()
-            .filter(|item| item.seq >= durable.written_next)
+            .rev()
+            .take_while(|item| item.seq >= durable.written_next)
+            .count();
+        let items: Vec<(&'static str, String)> = home
+            .history
+            .range(home.history.len() - new..)
             .filter_map(|item| Some((item.kind(), serde_json::to_string(item).ok()?)))
             .collect();
         if items.is_empty() && state.is_empty() {
