@@ -7,9 +7,10 @@
 //! state (two "nodes" of one cluster), it checks that `--agent-url` puts the agents
 //! on the second one and the visitors on the first.
 
+mod common;
+use common::loadgen;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use futures_util::{SinkExt, StreamExt};
@@ -349,23 +350,6 @@ async fn connection(node: usize, stream: tokio::net::TcpStream, shared: Arc<Mute
             conv.visitor_conn = None;
         }
     }
-}
-
-/// Runs the loadgen with `args` and `--json`; returns its exit code and report.
-fn loadgen(args: &[&str]) -> (i32, Value) {
-    let output = Command::new(env!("CARGO_BIN_EXE_switchboard-loadgen"))
-        .args(args)
-        .arg("--json")
-        .output()
-        .expect("running the loadgen");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let report = serde_json::from_str(stdout.trim()).unwrap_or_else(|err| {
-        panic!(
-            "bad JSON ({err}): {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    (output.status.code().unwrap_or(-1), report)
 }
 
 fn url(addr: SocketAddr) -> String {

@@ -3,8 +3,9 @@
 //! reordering in every mode, and servers that drop, repeat, reorder or corrupt a message
 //! must be caught.
 
+mod common;
+use common::loadgen;
 use std::net::SocketAddr;
-use std::process::Command;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -80,23 +81,6 @@ async fn faulty_connection(stream: tokio::net::TcpStream, fault: Fault) {
             }
         }
     }
-}
-
-/// Runs the loadgen with `args` and `--json`; returns its exit code and report.
-fn loadgen(args: &[&str]) -> (i32, Value) {
-    let output = Command::new(env!("CARGO_BIN_EXE_switchboard-loadgen"))
-        .args(args)
-        .arg("--json")
-        .output()
-        .expect("running the loadgen");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let report = serde_json::from_str(stdout.trim()).unwrap_or_else(|err| {
-        panic!(
-            "bad JSON ({err}): {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    (output.status.code().unwrap_or(-1), report)
 }
 
 fn url(addr: SocketAddr) -> String {
