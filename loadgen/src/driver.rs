@@ -104,6 +104,12 @@ pub struct Driver<'a> {
     traffic: Option<Traffic>,
     /// Set while closing everything: closes are then expected.
     closing: bool,
+    /// Connections whose replies wait for the end of the current readiness batch.
+    flush_after_batch: Vec<usize>,
+    /// Set while a readiness batch is handled (flushes are then deferred).
+    in_batch: bool,
+    /// Whether sends wait for the end of each readiness batch (echo traffic).
+    flush_per_batch: bool,
 }
 
 impl std::fmt::Debug for Driver<'_> {
@@ -147,6 +153,9 @@ impl<'a> Driver<'a> {
             outstanding: 0,
             traffic: None,
             closing: false,
+            flush_after_batch: Vec::new(),
+            in_batch: false,
+            flush_per_batch: false,
         })
     }
 
@@ -220,10 +229,22 @@ impl<'a> Driver<'a> {
                 return;
             }
         };
+        // Sends wait until every ready socket was read, so they leave in one burst
+        // and the server finds them together.
+        self.in_batch = self.flush_per_batch;
         for k in 0..n {
             let event = self.events[k];
             self.handle(event.u64 as usize, event.events);
         }
+        self.in_batch = false;
+        let mut pending = std::mem::take(&mut self.flush_after_batch);
+        for &i in &pending {
+            if self.conns[i].state != State::Closed {
+                self.flush(i);
+            }
+        }
+        pending.clear();
+        self.flush_after_batch = pending;
     }
 
     fn handle(&mut self, i: usize, events: u32) {
@@ -335,7 +356,11 @@ impl<'a> Driver<'a> {
                 Err(err) => return self.drop_conn(i, &format!("recv: {err}")),
             }
         }
-        self.flush(i);
+        if self.in_batch {
+            self.flush_after_batch.push(i);
+        } else {
+            self.flush(i);
+        }
     }
 
     /// Handles `self.buf[..n]` received on connection `i`; false if it was closed.
@@ -467,6 +492,7 @@ impl<'a> Driver<'a> {
         let window_start = go + plan.warmup;
         let window_end = window_start + plan.duration;
         self.scratch = vec![0u8; plan.size];
+        self.flush_per_batch = !plan.flush_each_read;
         self.traffic = Some(Traffic {
             size: plan.size,
             refill: plan.rate.is_none(),

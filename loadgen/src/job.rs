@@ -76,6 +76,9 @@ pub struct EchoPlan {
     pub duration: Duration,
     /// How long to wait for the last replies after sending stops.
     pub drain: Duration,
+    /// Send each connection's next messages right after reading it, instead of once
+    /// every ready connection of a readiness batch was read.
+    pub flush_each_read: bool,
 }
 
 /// One worker's share of a run.
@@ -174,6 +177,7 @@ mod tests {
                 warmup: Duration::ZERO,
                 duration: Duration::ZERO,
                 drain: Duration::ZERO,
+                flush_each_read: false,
             }),
         };
         let parts = job.split(3);

@@ -136,6 +136,12 @@ struct EchoArgs {
     /// How long to wait for outstanding replies after the window.
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     drain: Duration,
+    /// Send each connection's next message right after reading its reply. By default
+    /// the sends wait until every connection that epoll reported ready was read, then
+    /// leave together: fewer cache misses in the loadgen, and the server receives the
+    /// messages of one turn together (as it would from a busy client machine).
+    #[arg(long)]
+    flush_each_read: bool,
     /// Write the round-trip latency as an HdrHistogram percentile distribution (.hgrm).
     #[arg(long)]
     hdr_file: Option<std::path::PathBuf>,
@@ -411,6 +417,7 @@ fn run_echo(args: EchoArgs) -> anyhow::Result<Outcome> {
         warmup: args.warmup,
         duration: args.duration,
         drain: args.drain,
+        flush_each_read: args.flush_each_read,
     };
     let plan = plan(&args.common, Scenario::Echo(echo))?;
     let (mut members, connected) = start(&plan)?;
@@ -455,6 +462,7 @@ fn run_echo(args: EchoArgs) -> anyhow::Result<Outcome> {
         size: Some(args.size),
         rate: args.rate,
         inflight: args.rate.is_none().then_some(args.inflight.max(1)),
+        flush_each_read: Some(args.flush_each_read),
         measured_seconds,
         msgs_per_sec: messages as f64 / measured_seconds.max(1e-9),
         latency: Latency::from_histogram(&histogram),
@@ -502,6 +510,7 @@ fn run_idle(args: IdleArgs) -> anyhow::Result<Outcome> {
         size: None,
         rate: None,
         inflight: None,
+        flush_each_read: None,
         measured_seconds: args.hold.as_secs_f64(),
         msgs_per_sec: 0.0,
         latency: Latency::default(),

@@ -198,6 +198,9 @@ pub struct Report {
     pub rate: Option<f64>,
     /// Messages in flight per connection (closed loop).
     pub inflight: Option<u32>,
+    /// Echo: true when each connection sent right after its read (`--flush-each-read`),
+    /// false when the sends of a readiness batch left together.
+    pub flush_each_read: Option<bool>,
     /// Length of the measured window, seconds.
     pub measured_seconds: f64,
     /// Everything counted.

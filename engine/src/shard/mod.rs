@@ -354,8 +354,15 @@ impl Shard {
             sys::close(fd);
             return;
         }
+        if let Err(err) = self.uring.register_socket(fd) {
+            tracing::warn!(shard = self.index, %err, "connection refused: io_uring file table");
+            ShardCounters::bump(&self.counters().rejects);
+            sys::close(fd);
+            return;
+        }
         let deadline = self.deadline_in(self.settings.handshake_timeout_ms);
         let Some((slot, generation)) = self.conns.insert(fd, self.now32(), deadline) else {
+            self.uring.unregister_socket(fd);
             ShardCounters::bump(&self.counters().rejects);
             sys::close(fd);
             return;

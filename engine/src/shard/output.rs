@@ -231,7 +231,9 @@ impl Shard {
         if conn.phase != Phase::Dead || conn.recv_armed || conn.sending {
             return;
         }
-        sys::close(conn.fd);
+        let fd = conn.fd;
+        self.uring.unregister_socket(fd);
+        sys::close(fd);
         self.conns.remove(slot);
         self.publish_connections();
     }

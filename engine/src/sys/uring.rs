@@ -78,7 +78,14 @@ pub struct Uring {
     completions: Vec<cqueue::Entry>,
     /// Batched blocking waits, when asked for and the kernel supports them.
     batch: Option<BatchWait>,
+    /// Length of the ring's file table: a socket whose fd is below it is registered
+    /// there under its own number (0: no table, plain descriptors everywhere).
+    fixed_files: u32,
 }
+
+/// Largest file table a ring asks for (8 bytes a slot: 2 MiB). Descriptors above it
+/// keep working as plain descriptors.
+const MAX_FIXED_FILES: u32 = 1 << 18;
 
 /// A blocking wait that asks the kernel for `want` completions within `min_wait_us`
 /// (IORING_FEAT_MIN_TIMEOUT, Linux 6.12): after `min_wait_us` it returns as soon as
@@ -114,6 +121,40 @@ impl std::fmt::Debug for Uring {
 
 /// Buffer group id of the receive buffers.
 const RECV_GROUP: u16 = 0;
+
+/// How an operation names its socket.
+enum Target {
+    Fixed(types::Fixed),
+    Fd(types::Fd),
+}
+
+/// Registers an empty file table as long as the process may have descriptors (capped
+/// at [`MAX_FIXED_FILES`]); 0 when the kernel or the limit refuses.
+fn register_file_table(ring: &IoUring) -> u32 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes only into the rlimit we pass.
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    let wanted = if got == 0 {
+        u32::try_from(limit.rlim_cur)
+            .unwrap_or(MAX_FIXED_FILES)
+            .min(MAX_FIXED_FILES)
+    } else {
+        0
+    };
+    if wanted == 0 {
+        return 0;
+    }
+    match ring.submitter().register_files_sparse(wanted) {
+        Ok(()) => wanted,
+        Err(err) => {
+            tracing::warn!(%err, "io_uring file table refused: sockets stay plain descriptors");
+            0
+        }
+    }
+}
 
 impl Uring {
     /// Creates the ring with the flags measured best for a single-threaded shard
@@ -161,6 +202,7 @@ impl Uring {
             config.recv_buffers,
             config.recv_buffer_size,
         )?;
+        let fixed_files = register_file_table(&ring);
         Ok(Uring {
             ring,
             recv_buffers,
@@ -170,7 +212,37 @@ impl Uring {
             wake_buf: Box::new(0),
             completions: Vec::with_capacity(config.cq_entries as usize),
             batch,
+            fixed_files,
         })
+    }
+
+    /// How operations name `fd`: its slot in the file table when it is registered
+    /// (the kernel then skips looking the descriptor up and reference-counting the
+    /// file on every operation), else the descriptor itself.
+    fn target(&self, fd: RawFd) -> Target {
+        match u32::try_from(fd) {
+            Ok(slot) if slot < self.fixed_files => Target::Fixed(types::Fixed(slot)),
+            _ => Target::Fd(types::Fd(fd)),
+        }
+    }
+
+    /// Registers the socket `fd` in the file table before any send or recv names it.
+    /// An error means the socket cannot be used with this ring (close it).
+    pub fn register_socket(&mut self, fd: RawFd) -> io::Result<()> {
+        if let Target::Fixed(slot) = self.target(fd) {
+            self.ring.submitter().register_files_update(slot.0, &[fd])?;
+        }
+        Ok(())
+    }
+
+    /// Empties the socket's slot; call it before closing `fd` (the slot holds its own
+    /// reference to the socket, and the number is reused by the next accept).
+    pub fn unregister_socket(&mut self, fd: RawFd) {
+        if let Target::Fixed(slot) = self.target(fd) {
+            if let Err(err) = self.ring.submitter().register_files_update(slot.0, &[-1]) {
+                tracing::warn!(%err, fd, "io_uring: could not empty a file table slot");
+            }
+        }
     }
 
     fn push(&mut self, entry: squeue::Entry) {
@@ -198,12 +270,14 @@ impl Uring {
         self.push(entry);
     }
 
-    /// Receives on `fd` into the provided buffers until the stream ends or fails.
+    /// Receives on the registered socket `fd` into the provided buffers until the
+    /// stream ends or fails.
     pub fn recv_multi(&mut self, fd: RawFd, token: u64) {
-        let entry = opcode::RecvMulti::new(types::Fd(fd), RECV_GROUP)
-            .build()
-            .user_data(token);
-        self.push(entry);
+        let entry = match self.target(fd) {
+            Target::Fixed(slot) => opcode::RecvMulti::new(slot, RECV_GROUP).build(),
+            Target::Fd(fd) => opcode::RecvMulti::new(fd, RECV_GROUP).build(),
+        };
+        self.push(entry.user_data(token));
     }
 
     /// The received bytes of a recv completion, if it carried any.
@@ -225,7 +299,8 @@ impl Uring {
         self.push(entry);
     }
 
-    /// Sends all of `buf` on `fd`; completes once as [`Completion::Sent`].
+    /// Sends all of `buf` on the registered socket `fd`; completes once as
+    /// [`Completion::Sent`].
     pub fn send(&mut self, fd: RawFd, buf: ThinBuf, token: u64) {
         let send = InflightSend {
             fd,
@@ -251,10 +326,14 @@ impl Uring {
             return;
         };
         let rest = &send.buf[send.written..];
-        let entry = opcode::Send::new(types::Fd(send.fd), rest.as_ptr(), rest.len() as u32)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
-            .user_data(SEND_KIND | u64::from(index));
+        let (ptr, len) = (rest.as_ptr(), rest.len() as u32);
+        let entry = match self.target(send.fd) {
+            Target::Fixed(slot) => opcode::Send::new(slot, ptr, len),
+            Target::Fd(fd) => opcode::Send::new(fd, ptr, len),
+        }
+        .flags(libc::MSG_NOSIGNAL)
+        .build()
+        .user_data(SEND_KIND | u64::from(index));
         self.push(entry);
     }
 
@@ -420,6 +499,92 @@ mod tests {
                 return empty;
             }
         }
+    }
+
+    /// A socket registered in the file table sends and receives through its slot,
+    /// and unregistering it before `close` really closes it (the peer sees the end).
+    #[test]
+    fn a_registered_socket_sends_receives_and_closes() {
+        use std::io::{Read, Write};
+        use std::os::fd::IntoRawFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut peer =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let fd = listener.accept().expect("accept").0.into_raw_fd();
+        let mut uring = ring(0);
+        assert!(uring.fixed_files > 0, "the kernel refused the file table");
+        assert!(matches!(uring.target(fd), Target::Fixed(_)));
+        uring.register_socket(fd).expect("register");
+
+        uring.recv_multi(fd, 7);
+        peer.write_all(b"ping").expect("write");
+        let mut out = Vec::new();
+        let started = Instant::now();
+        let received = loop {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "no recv completion"
+            );
+            uring.wait(&mut out).expect("wait");
+            let hit = out.iter().find_map(|c| match c {
+                Completion::Op {
+                    token: 7,
+                    result,
+                    flags,
+                } => Some((*result, *flags)),
+                _ => None,
+            });
+            if let Some((result, flags)) = hit {
+                let buf = uring.recv_buffer(result, flags).expect("a buffer");
+                let mut buf = buf;
+                let bytes = buf.bytes_mut().to_vec();
+                uring.recycle(buf);
+                break bytes;
+            }
+            out.clear();
+        };
+        assert_eq!(received, b"ping");
+
+        let mut reply = ThinBuf::default();
+        reply.extend_from_slice(b"pong");
+        uring.send(fd, reply, 8);
+        out.clear();
+        while !out
+            .iter()
+            .any(|c| matches!(c, Completion::Sent { token: 8, .. }))
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "no send completion"
+            );
+            uring.wait(&mut out).expect("wait");
+        }
+        let mut got = [0u8; 4];
+        peer.read_exact(&mut got).expect("read");
+        assert_eq!(&got, b"pong");
+
+        // As the shard does: cancel the recv, wait for its final completion, then
+        // empty the slot and close.
+        uring.cancel(7);
+        out.clear();
+        while !out
+            .iter()
+            .any(|c| matches!(c, Completion::Op { token: 7, flags, .. } if !cqueue::more(*flags)))
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "recv not cancelled"
+            );
+            uring.wait(&mut out).expect("wait");
+        }
+        uring.unregister_socket(fd);
+        crate::sys::close(fd);
+        peer.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut rest = Vec::new();
+        peer.read_to_end(&mut rest)
+            .expect("the peer sees the end of the stream");
+        assert!(rest.is_empty());
     }
 
     #[test]
