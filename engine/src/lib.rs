@@ -29,3 +29,8 @@ pub mod pressure;
 pub mod service;
 pub mod shard;
 mod sys;
+
+/// The shard's io_uring driver (multishot recv into a provided-buffer ring, sends whose
+/// buffers the ring owns, sockets in the file table), also driven by the bundled
+/// loadgen's `--io-uring` echo mode.
+pub use sys::{Completion as RingCompletion, Uring, UringConfig};

@@ -22,6 +22,8 @@ use crate::payload;
 use crate::report::{new_histogram, Tally, MAX_LATENCY_NS};
 use crate::sys::{self, Epoll};
 
+mod ring;
+
 /// Size of the thread-wide receive buffer.
 const READ_BUFFER: usize = 64 * 1024;
 /// Largest HTTP response head accepted during the upgrade.
@@ -511,6 +513,23 @@ impl<'a> Driver<'a> {
                 self.flush(i);
             }
         }
+        if plan.io_uring && plan.rate.is_none() {
+            match ring::EchoRing::take(self) {
+                Ok(mut ring) => {
+                    self.ring_turns(&mut ring, window_end, false);
+                    if let Some(t) = self.traffic.as_mut() {
+                        t.refill = false;
+                    }
+                    self.ring_turns(&mut ring, Instant::now() + plan.drain, true);
+                    self.give_back(ring);
+                    self.count_lost();
+                    return;
+                }
+                Err(err) => self
+                    .tally
+                    .note_error(format!("io_uring (falling back to epoll): {err}")),
+            }
+        }
         let mut open_loop = plan.rate.filter(|r| *r > 0.0).map(|rate| OpenLoop {
             rate,
             sent: 0,
@@ -541,6 +560,11 @@ impl<'a> Driver<'a> {
             }
             self.poll(Some(drain_end - now));
         }
+        self.count_lost();
+    }
+
+    /// Counts the messages sent and never answered.
+    fn count_lost(&mut self) {
         for conn in &self.conns {
             self.tally.lost += conn.io.next_send - conn.io.unique;
         }

@@ -79,6 +79,8 @@ pub struct EchoPlan {
     /// Send each connection's next messages right after reading it, instead of once
     /// every ready connection of a readiness batch was read.
     pub flush_each_read: bool,
+    /// Closed loop: drive the traffic through io_uring instead of epoll.
+    pub io_uring: bool,
 }
 
 /// One worker's share of a run.
@@ -178,6 +180,7 @@ mod tests {
                 duration: Duration::ZERO,
                 drain: Duration::ZERO,
                 flush_each_read: false,
+                io_uring: false,
             }),
         };
         let parts = job.split(3);

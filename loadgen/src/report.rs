@@ -201,6 +201,8 @@ pub struct Report {
     /// Echo: true when each connection sent right after its read (`--flush-each-read`),
     /// false when the sends of a readiness batch left together.
     pub flush_each_read: Option<bool>,
+    /// Echo: true when the closed loop ran on io_uring (`--io-uring`).
+    pub io_uring: Option<bool>,
     /// Length of the measured window, seconds.
     pub measured_seconds: f64,
     /// Everything counted.

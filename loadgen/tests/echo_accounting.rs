@@ -292,3 +292,95 @@ fn a_corrupted_reply_is_reported_and_fails_the_run() {
     // The corrupted reply does not count as an answer: its message is lost.
     assert_eq!(report["lost"], 3, "{report:#}");
 }
+
+#[test]
+fn the_io_uring_closed_loop_is_clean_with_several_in_flight_and_threads() {
+    let url = url(start_server(None));
+    let (code, report) = loadgen(&[
+        "echo",
+        "--url",
+        &url,
+        "--connections",
+        "40",
+        "--duration",
+        "1s",
+        "--warmup",
+        "100ms",
+        "--inflight",
+        "8",
+        "--threads",
+        "2",
+        "--size",
+        "300",
+        "--io-uring",
+    ]);
+    assert_clean(code, &report);
+    assert_eq!(report["io_uring"], true, "{report:#}");
+    // No fallback to epoll (it would be noted here).
+    assert_eq!(report["errors"], serde_json::json!([]), "{report:#}");
+}
+
+#[test]
+fn the_io_uring_closed_loop_counts_a_dropped_message_as_lost() {
+    let url = url(start_server(Some(Fault::DropTenth)));
+    let (code, report) = loadgen(&[
+        "echo",
+        "--url",
+        &url,
+        "--connections",
+        "3",
+        "--duration",
+        "500ms",
+        "--warmup",
+        "0s",
+        "--inflight",
+        "4",
+        "--drain",
+        "300ms",
+        "--io-uring",
+    ]);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["lost"], 3, "{report:#}");
+    assert_eq!(report["duplicated"], 0, "{report:#}");
+}
+
+#[test]
+fn the_io_uring_closed_loop_counts_a_reordered_pair() {
+    let url = url(start_server(Some(Fault::SwapTenthAndEleventh)));
+    let (code, report) = loadgen(&[
+        "echo",
+        "--url",
+        &url,
+        "--connections",
+        "3",
+        "--duration",
+        "500ms",
+        "--warmup",
+        "0s",
+        "--inflight",
+        "4",
+        "--io-uring",
+    ]);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["out_of_order"], 6, "{report:#}");
+    assert_eq!(report["lost"], 0, "{report:#}");
+}
+
+#[test]
+fn sends_right_after_each_read_give_a_clean_run() {
+    let url = url(start_server(None));
+    let (code, report) = loadgen(&[
+        "echo",
+        "--url",
+        &url,
+        "--connections",
+        "20",
+        "--duration",
+        "500ms",
+        "--warmup",
+        "100ms",
+        "--flush-each-read",
+    ]);
+    assert_clean(code, &report);
+    assert_eq!(report["flush_each_read"], true, "{report:#}");
+}
