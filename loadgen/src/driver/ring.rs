@@ -159,11 +159,7 @@ impl Driver<'_> {
         if !more {
             ring.armed[i] = false;
         }
-        if let Some(mut buf) = ring.uring.recv_buffer(result, flags) {
-            let bytes = buf.bytes_mut();
-            let n = bytes.len();
-            self.buf[..n].copy_from_slice(bytes);
-            ring.uring.recycle(buf);
+        if let Some(n) = self.take_received(ring, result, flags) {
             if self.conns[i].state == State::Open {
                 if self.process(i, n, now) {
                     ring.mark(i);
@@ -187,6 +183,17 @@ impl Driver<'_> {
             ring.armed[i] = true;
             ring.uring.recv_multi(ring.fds[i], i as u64);
         }
+    }
+
+    /// Copies a recv completion's bytes into the thread's read buffer and gives the
+    /// ring buffer back; the number of bytes, if the completion carried any.
+    fn take_received(&mut self, ring: &mut EchoRing, result: i32, flags: u32) -> Option<usize> {
+        let mut buf = ring.uring.recv_buffer(result, flags)?;
+        let bytes = buf.bytes_mut();
+        let n = bytes.len();
+        self.buf[..n].copy_from_slice(bytes);
+        ring.uring.recycle(buf);
+        Some(n)
     }
 
     /// Hands every marked connection's output to the ring, one send per connection.
@@ -244,15 +251,10 @@ impl Driver<'_> {
                         if !io_uring::cqueue::more(flags) {
                             ring.armed[i] = false;
                         }
-                        if let Some(mut buf) = ring.uring.recv_buffer(result, flags) {
-                            // Bytes that raced the cancel: account for them as usual.
-                            let bytes = buf.bytes_mut();
-                            let n = bytes.len();
-                            self.buf[..n].copy_from_slice(bytes);
-                            ring.uring.recycle(buf);
-                            if self.conns[i].state == State::Open {
-                                self.process(i, n, Instant::now());
-                            }
+                        // Bytes that raced the cancel: account for them as usual.
+                        let received = self.take_received(&mut ring, result, flags);
+                        if let Some(n) = received.filter(|_| self.conns[i].state == State::Open) {
+                            self.process(i, n, Instant::now());
                         }
                     }
                     RingCompletion::Sent { token, .. } => ring.sending[token as usize] = false,
