@@ -63,14 +63,19 @@ impl EchoRing {
             marked: vec![false; n],
             spare: Vec::new(),
         };
+        // Every socket is registered before any recv is armed: if a registration
+        // fails, the ring has read nothing and epoll carries on with every byte.
         for (i, conn) in driver.conns.iter().enumerate() {
-            if conn.state != State::Open {
-                continue;
+            if conn.state == State::Open {
+                ring.uring.register_socket(conn.fd)?;
+                ring.fds[i] = conn.fd;
             }
-            ring.uring.register_socket(conn.fd)?;
-            ring.fds[i] = conn.fd;
-            ring.armed[i] = true;
-            ring.uring.recv_multi(conn.fd, i as u64);
+        }
+        for i in 0..n {
+            if ring.fds[i] >= 0 {
+                ring.armed[i] = true;
+                ring.uring.recv_multi(ring.fds[i], i as u64);
+            }
         }
         Ok(ring)
     }
