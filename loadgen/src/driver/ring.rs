@@ -114,19 +114,26 @@ impl Driver<'_> {
             {
                 return;
             }
-            self.ring_flush(ring);
-            let mut completions = std::mem::take(&mut ring.completions);
-            completions.clear();
-            if let Err(err) = ring.uring.wait_batching(&mut completions, false) {
+            if let Err(err) = self.ring_turn(ring) {
                 self.tally.note_error(format!("io_uring wait: {err}"));
                 std::thread::sleep(Duration::from_millis(1));
             }
-            let now = Instant::now();
-            for completion in completions.drain(..) {
-                self.ring_completion(ring, completion, now);
-            }
-            ring.completions = completions;
         }
+    }
+
+    /// One loop turn: the marked connections' output goes out, then the completions
+    /// that arrive are handled.
+    fn ring_turn(&mut self, ring: &mut EchoRing) -> io::Result<()> {
+        self.ring_flush(ring);
+        let mut completions = std::mem::take(&mut ring.completions);
+        completions.clear();
+        let waited = ring.uring.wait_batching(&mut completions, false);
+        let now = Instant::now();
+        for completion in completions.drain(..) {
+            self.ring_completion(ring, completion, now);
+        }
+        ring.completions = completions;
+        waited
     }
 
     fn ring_completion(&mut self, ring: &mut EchoRing, completion: RingCompletion, now: Instant) {
@@ -173,7 +180,8 @@ impl Driver<'_> {
                 }
             }
         }
-        if self.conns[i].state != State::Open {
+        if self.conns[i].state != State::Open || result == -libc::ECANCELED {
+            // Dropped, or cancelled by `give_back`: epoll takes the connection back.
             return;
         }
         if result == 0 {
@@ -222,10 +230,10 @@ impl Driver<'_> {
         ring.dirty = dirty;
     }
 
-    /// Cancels every recv, waits for the ring to let go of every connection, and
-    /// empties the slots, so epoll can take the connections back.
+    /// Cancels every recv, waits for the ring to let go of every connection (bytes
+    /// that raced the cancel are accounted as usual), and empties the slots, so epoll
+    /// can take the connections back.
     pub(super) fn give_back(&mut self, mut ring: EchoRing) {
-        self.ring_flush(&mut ring);
         for i in 0..ring.fds.len() {
             if ring.armed[i] {
                 ring.uring.cancel(i as u64);
@@ -239,33 +247,9 @@ impl Driver<'_> {
                 );
                 break;
             }
-            let mut completions = std::mem::take(&mut ring.completions);
-            completions.clear();
-            if ring.uring.wait_batching(&mut completions, false).is_err() {
+            if self.ring_turn(&mut ring).is_err() {
                 break;
             }
-            for completion in completions.drain(..) {
-                match completion {
-                    RingCompletion::Op { token: TICK, .. } => {}
-                    RingCompletion::Op {
-                        token,
-                        flags,
-                        result,
-                    } => {
-                        let i = token as usize;
-                        if !io_uring::cqueue::more(flags) {
-                            ring.armed[i] = false;
-                        }
-                        // Bytes that raced the cancel: account for them as usual.
-                        let received = self.take_received(&mut ring, result, flags);
-                        if let Some(n) = received.filter(|_| self.conns[i].state == State::Open) {
-                            self.process(i, n, Instant::now());
-                        }
-                    }
-                    RingCompletion::Sent { token, .. } => ring.sending[token as usize] = false,
-                }
-            }
-            ring.completions = completions;
         }
         for i in 0..ring.fds.len() {
             let fd = std::mem::replace(&mut ring.fds[i], -1);
