@@ -108,9 +108,8 @@ pub struct Driver<'a> {
     closing: bool,
     /// Connections whose replies wait for the end of the current readiness batch.
     flush_after_batch: Vec<usize>,
-    /// Set while a readiness batch is handled (flushes are then deferred).
-    in_batch: bool,
-    /// Whether sends wait for the end of each readiness batch (echo traffic).
+    /// Whether sends wait for the end of each readiness batch (echo traffic). Frames
+    /// are only read while `poll` handles a batch, which flushes these at its end.
     flush_per_batch: bool,
 }
 
@@ -156,7 +155,6 @@ impl<'a> Driver<'a> {
             traffic: None,
             closing: false,
             flush_after_batch: Vec::new(),
-            in_batch: false,
             flush_per_batch: false,
         })
     }
@@ -231,14 +229,12 @@ impl<'a> Driver<'a> {
                 return;
             }
         };
-        // Sends wait until every ready socket was read, so they leave in one burst
-        // and the server finds them together.
-        self.in_batch = self.flush_per_batch;
         for k in 0..n {
             let event = self.events[k];
             self.handle(event.u64 as usize, event.events);
         }
-        self.in_batch = false;
+        // With `flush_per_batch` the sends waited until every ready socket was read,
+        // so they leave in one burst and the server finds them together.
         let mut pending = std::mem::take(&mut self.flush_after_batch);
         for &i in &pending {
             if self.conns[i].state != State::Closed {
@@ -358,7 +354,7 @@ impl<'a> Driver<'a> {
                 Err(err) => return self.drop_conn(i, &format!("recv: {err}")),
             }
         }
-        if self.in_batch {
+        if self.flush_per_batch {
             self.flush_after_batch.push(i);
         } else {
             self.flush(i);
