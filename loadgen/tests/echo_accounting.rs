@@ -109,6 +109,25 @@ fn assert_clean(code: i32, report: &Value) {
     );
 }
 
+/// A short closed loop over three connections against a server with `fault`, with
+/// `extra` loadgen flags.
+fn faulty_run(fault: Fault, extra: &[&str]) -> (i32, Value) {
+    let url = url(start_server(Some(fault)));
+    let mut args = vec![
+        "echo",
+        "--url",
+        &url,
+        "--connections",
+        "3",
+        "--duration",
+        "500ms",
+        "--warmup",
+        "0s",
+    ];
+    args.extend_from_slice(extra);
+    loadgen(&args)
+}
+
 #[test]
 fn an_honest_server_gives_a_clean_closed_loop_run() {
     let url = url(start_server(None));
@@ -203,22 +222,7 @@ fn idle_connections_open_and_the_server_rss_is_read() {
 
 #[test]
 fn a_dropped_message_is_reported_as_lost_and_fails_the_run() {
-    let url = url(start_server(Some(Fault::DropTenth)));
-    let (code, report) = loadgen(&[
-        "echo",
-        "--url",
-        &url,
-        "--connections",
-        "3",
-        "--duration",
-        "500ms",
-        "--warmup",
-        "0s",
-        "--inflight",
-        "4",
-        "--drain",
-        "300ms",
-    ]);
+    let (code, report) = faulty_run(Fault::DropTenth, &["--inflight", "4", "--drain", "300ms"]);
     assert_eq!(code, 1, "{report:#}");
     // In a closed loop a dropped message also stalls one slot of its connection, but
     // the others keep going, so the loss shows up as exactly one per connection.
@@ -229,18 +233,7 @@ fn a_dropped_message_is_reported_as_lost_and_fails_the_run() {
 
 #[test]
 fn a_repeated_message_is_reported_as_duplicated_and_fails_the_run() {
-    let url = url(start_server(Some(Fault::RepeatTenth)));
-    let (code, report) = loadgen(&[
-        "echo",
-        "--url",
-        &url,
-        "--connections",
-        "3",
-        "--duration",
-        "500ms",
-        "--warmup",
-        "0s",
-    ]);
+    let (code, report) = faulty_run(Fault::RepeatTenth, &[]);
     assert_eq!(code, 1, "{report:#}");
     assert_eq!(report["duplicated"], 3, "{report:#}");
     assert_eq!(report["lost"], 0);
@@ -248,20 +241,7 @@ fn a_repeated_message_is_reported_as_duplicated_and_fails_the_run() {
 
 #[test]
 fn a_reordered_pair_is_reported_as_out_of_order_and_fails_the_run() {
-    let url = url(start_server(Some(Fault::SwapTenthAndEleventh)));
-    let (code, report) = loadgen(&[
-        "echo",
-        "--url",
-        &url,
-        "--connections",
-        "3",
-        "--duration",
-        "500ms",
-        "--warmup",
-        "0s",
-        "--inflight",
-        "4",
-    ]);
+    let (code, report) = faulty_run(Fault::SwapTenthAndEleventh, &["--inflight", "4"]);
     assert_eq!(code, 1, "{report:#}");
     // The 11th arrives ahead of the 10th, then the 10th arrives late: two per connection.
     assert_eq!(report["out_of_order"], 6, "{report:#}");
@@ -271,22 +251,10 @@ fn a_reordered_pair_is_reported_as_out_of_order_and_fails_the_run() {
 
 #[test]
 fn a_corrupted_reply_is_reported_and_fails_the_run() {
-    let url = url(start_server(Some(Fault::CorruptTenth)));
-    let (code, report) = loadgen(&[
-        "echo",
-        "--url",
-        &url,
-        "--connections",
-        "3",
-        "--duration",
-        "500ms",
-        "--warmup",
-        "0s",
-        "--inflight",
-        "4",
-        "--drain",
-        "300ms",
-    ]);
+    let (code, report) = faulty_run(
+        Fault::CorruptTenth,
+        &["--inflight", "4", "--drain", "300ms"],
+    );
     assert_eq!(code, 1, "{report:#}");
     assert_eq!(report["corrupt"], 3, "{report:#}");
     // The corrupted reply does not count as an answer: its message is lost.
@@ -322,23 +290,10 @@ fn the_io_uring_closed_loop_is_clean_with_several_in_flight_and_threads() {
 
 #[test]
 fn the_io_uring_closed_loop_counts_a_dropped_message_as_lost() {
-    let url = url(start_server(Some(Fault::DropTenth)));
-    let (code, report) = loadgen(&[
-        "echo",
-        "--url",
-        &url,
-        "--connections",
-        "3",
-        "--duration",
-        "500ms",
-        "--warmup",
-        "0s",
-        "--inflight",
-        "4",
-        "--drain",
-        "300ms",
-        "--io-uring",
-    ]);
+    let (code, report) = faulty_run(
+        Fault::DropTenth,
+        &["--inflight", "4", "--drain", "300ms", "--io-uring"],
+    );
     assert_eq!(code, 1, "{report:#}");
     assert_eq!(report["lost"], 3, "{report:#}");
     assert_eq!(report["duplicated"], 0, "{report:#}");
@@ -346,21 +301,10 @@ fn the_io_uring_closed_loop_counts_a_dropped_message_as_lost() {
 
 #[test]
 fn the_io_uring_closed_loop_counts_a_reordered_pair() {
-    let url = url(start_server(Some(Fault::SwapTenthAndEleventh)));
-    let (code, report) = loadgen(&[
-        "echo",
-        "--url",
-        &url,
-        "--connections",
-        "3",
-        "--duration",
-        "500ms",
-        "--warmup",
-        "0s",
-        "--inflight",
-        "4",
-        "--io-uring",
-    ]);
+    let (code, report) = faulty_run(
+        Fault::SwapTenthAndEleventh,
+        &["--inflight", "4", "--io-uring"],
+    );
     assert_eq!(code, 1, "{report:#}");
     assert_eq!(report["out_of_order"], 6, "{report:#}");
     assert_eq!(report["lost"], 0, "{report:#}");
