@@ -366,6 +366,25 @@ fn say_until_acked(client: &mut Client, conv: u64, id: &str, within: Duration) -
     .unwrap_or_else(|| panic!("{id} never acknowledged; {}", client.dump()))
 }
 
+/// Says lines `{prefix}0` .. `{prefix}{n-1}`, each until acknowledged; returns each
+/// line's (seq, id).
+fn say_lines_until_acked(
+    client: &mut Client,
+    conv: u64,
+    prefix: &str,
+    n: usize,
+) -> Vec<(u64, String)> {
+    (0..n)
+        .map(|i| {
+            let id = format!("{prefix}{i}");
+            (
+                say_until_acked(client, conv, &id, Duration::from_secs(5)),
+                id,
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn a_paused_owner_cannot_write_after_a_takeover() {
     let redis = RedisServer::start();
@@ -423,14 +442,7 @@ fn redis_restarted_mid_run_loses_no_acknowledged_line() {
     let mut bob = agent(&a, "agent:bob", JSON);
     let mut alice = Client::connect(&b, "alice", JSON);
     let conv = start_served_by(&mut alice, &mut bob);
-    let mut acked = Vec::new();
-    for i in 0..10 {
-        let id = format!("up-{i}");
-        acked.push((
-            say_until_acked(&mut alice, conv, &id, Duration::from_secs(5)),
-            id,
-        ));
-    }
+    let mut acked = say_lines_until_acked(&mut alice, conv, "up-", 10);
     redis.kill();
     // While Redis is down a line is refused with a clear error, not acknowledged.
     alice.say(conv, "down", "while Redis is down");
@@ -661,14 +673,7 @@ fn on_a_redis_cluster_nodes_chat_and_fail_over_losing_nothing() {
     let mut bob = agent(&a, "agent:bob", JSON);
     let mut alice = Client::connect(&b, "alice", JSON);
     let conv = start_served_by(&mut alice, &mut bob);
-    let mut acked = Vec::new();
-    for i in 0..10 {
-        let id = format!("c{i}");
-        acked.push((
-            say_until_acked(&mut alice, conv, &id, Duration::from_secs(5)),
-            id,
-        ));
-    }
+    let mut acked = say_lines_until_acked(&mut alice, conv, "c", 10);
     let seen_by_bob = read_lines(&mut bob, conv, 10);
     assert_contiguous("bob", &seen_by_bob, 3);
     let mut con = redis.connection();
