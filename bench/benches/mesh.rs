@@ -33,7 +33,7 @@ const CAPACITY: usize = 65_536;
 /// is the run's start, so no clock is read per message.
 fn message(payload: &Arc<[u8]>, at: Instant, n: u64) -> ShardMsg {
     ShardMsg::Frame {
-        to: ConnId::new(1, n as u32 & 0xFF_FFFF, 0),
+        to: ConnId::new(1, n as u32 & switchboard_engine::mesh::SLOT_MASK, 0),
         conv: 1_048_577,
         payload: Arc::clone(payload),
         at,

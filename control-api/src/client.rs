@@ -217,8 +217,16 @@ impl Client {
     }
 
     /// `POST /v1/conversations/{id}/transfer`.
-    pub fn transfer(&self, id: u64, to: &str) -> Result<ConversationSummary, ClientError> {
-        let body = TransferRequest { to: to.into() };
+    pub fn transfer(
+        &self,
+        id: u64,
+        to: &str,
+        force: bool,
+    ) -> Result<ConversationSummary, ClientError> {
+        let body = TransferRequest {
+            to: to.into(),
+            force,
+        };
         self.call(
             "POST",
             &format!("/v1/conversations/{id}/transfer"),

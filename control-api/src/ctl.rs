@@ -70,12 +70,15 @@ pub enum CtlCommand {
         /// The agent's user id.
         agent: String,
     },
-    /// Offer a conversation to another agent.
+    /// Offer a conversation to another agent (`--force`: move it at once).
     Transfer {
         /// The conversation id.
         id: u64,
         /// The target agent's user id.
         agent: String,
+        /// Move it at once instead of offering it.
+        #[arg(long)]
+        force: bool,
     },
     /// End a conversation.
     End {
@@ -253,11 +256,11 @@ impl Ctl {
                 Some(json!({ "agent": agent })),
                 |c: &ConversationSummary| conversations_table(std::slice::from_ref(c)),
             ),
-            CtlCommand::Transfer { id, agent } => self.show(
+            CtlCommand::Transfer { id, agent, force } => self.show(
                 out,
                 "POST",
                 &format!("/v1/conversations/{id}/transfer"),
-                Some(json!({ "to": agent })),
+                Some(json!({ "to": agent, "force": force })),
                 |c: &ConversationSummary| conversations_table(std::slice::from_ref(c)),
             ),
             CtlCommand::End { id } => self.show(

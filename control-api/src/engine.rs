@@ -45,7 +45,8 @@ pub trait Engine: Send + Sync + 'static {
     /// Offers the conversation from its serving agent to agent `to`.
     /// NotFound for an unknown conversation or agent; Conflict when it is not being
     /// served, `to` already serves it, or `to` cannot take it.
-    fn transfer(&self, id: u64, to: &str) -> Result<ConversationSummary, ApiError>;
+    /// `force`: move it at once instead of offering it.
+    fn transfer(&self, id: u64, to: &str, force: bool) -> Result<ConversationSummary, ApiError>;
 
     /// Ends the conversation (reason `admin`). Conflict when it already ended.
     fn end(&self, id: u64) -> Result<ConversationSummary, ApiError>;
@@ -276,7 +277,7 @@ mod tests {
         fn assign(&self, _: u64, _: &str) -> Result<ConversationSummary, ApiError> {
             unused()
         }
-        fn transfer(&self, _: u64, _: &str) -> Result<ConversationSummary, ApiError> {
+        fn transfer(&self, _: u64, _: &str, _: bool) -> Result<ConversationSummary, ApiError> {
             unused()
         }
         fn end(&self, _: u64) -> Result<ConversationSummary, ApiError> {

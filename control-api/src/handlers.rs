@@ -119,7 +119,7 @@ fn dispatch(
             let id = id_param("conversation id", params[0])?;
             let body: TransferRequest = json_body(req)?;
             let to = user_id("to", &body.to)?;
-            ok(engine.transfer(id, &to)?)
+            ok(engine.transfer(id, &to, body.force)?)
         }
         Op::End => {
             let id = id_param("conversation id", params[0])?;
@@ -340,6 +340,15 @@ fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
         return Err(ApiError::invalid("a JSON body is required"));
     }
     check_json_type(req)?;
+    // serde's derived decoders also take an array for a struct: refuse it up front.
+    match switchboard_protocol::chat::json_value_kind(&req.body) {
+        "an object" => {}
+        other => {
+            return Err(ApiError::invalid(format!(
+                "bad body: a JSON object is required, got {other}"
+            )))
+        }
+    }
     serde_json::from_slice(&req.body).map_err(|e| ApiError::invalid(format!("bad body: {e}")))
 }
 

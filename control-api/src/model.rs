@@ -239,6 +239,11 @@ pub struct AssignRequest {
 pub struct TransferRequest {
     /// The agent to offer it to (it accepts or declines from its console).
     pub to: String,
+    /// Move it at once, without an offer (`transfer_requested` then `transferred`):
+    /// the routing service decided and the target does not answer. Default false: an
+    /// offer with the life cycle of an agent's own `transfer`.
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// Who a posted message is from.

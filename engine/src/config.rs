@@ -97,10 +97,16 @@ pub struct ServeArgs {
     /// Messages a shard may have queued towards one other shard before it holds them back.
     #[arg(long, default_value_t = 65_536)]
     pub mesh_queue: usize,
-    /// HS256 secret that signs visitor and agent tokens (JWT) of `/v1/ws`.
+    /// HS256 secret that signs visitor and agent tokens (JWT) of `/v1/ws`; at least
+    /// 32 bytes (RFC 7518 §3.2), or the node refuses to start.
     #[arg(long, env = "SWITCHBOARD_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
-    /// File holding the HS256 secret (one trailing newline is ignored).
+    /// Clock skew tolerated on a token's `exp` and `nbf`, in seconds (at most 600): a
+    /// token is refused once `now >= exp + leeway`.
+    #[arg(long, default_value_t = crate::auth::DEFAULT_LEEWAY_SECS,
+          value_parser = clap::value_parser!(u64).range(0..=crate::auth::MAX_LEEWAY_SECS))]
+    pub jwt_leeway_s: u64,
+    /// File holding the HS256 secret (one trailing newline is ignored; at least 32 bytes).
     #[arg(long)]
     pub jwt_secret_file: Option<std::path::PathBuf>,
     /// PEM file with the Ed25519 (EdDSA) or RSA (RS256) public key that verifies tokens.

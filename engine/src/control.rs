@@ -47,12 +47,15 @@ pub enum ControlOp {
         /// The agent.
         agent: String,
     },
-    /// Move a served conversation to another agent (the router, then the home).
+    /// Offer a served conversation to another agent, or move it at once (`force`)
+    /// (the router, then the home).
     Transfer {
         /// The conversation.
         conv: u64,
         /// The target agent.
         to: String,
+        /// Move at once instead of offering.
+        force: bool,
     },
     /// End a conversation (its home).
     End {
@@ -390,12 +393,13 @@ impl Engine for NodeControl {
         }
     }
 
-    fn transfer(&self, id: u64, to: &str) -> Result<ConversationSummary, ApiError> {
+    fn transfer(&self, id: u64, to: &str, force: bool) -> Result<ConversationSummary, ApiError> {
         match self.ask(
             0,
             ControlOp::Transfer {
                 conv: id,
                 to: to.to_owned(),
+                force,
             },
         )? {
             ControlReply::Summary(summary) => Ok(summary),

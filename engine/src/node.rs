@@ -138,7 +138,7 @@ fn authenticator(args: &ServeArgs) -> anyhow::Result<Arc<dyn Authenticator>> {
         secret_file: args.jwt_secret_file.clone(),
         public_key_file: args.jwt_public_key.clone(),
         anonymous_visitors: args.anonymous_visitors,
-        ..JwtOptions::default()
+        leeway_secs: args.jwt_leeway_s,
     };
     match auth::from_options(&options).context("configuring token verification")? {
         Some(verifier) => Ok(verifier),

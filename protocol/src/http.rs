@@ -50,10 +50,18 @@ pub struct Request<'a> {
 impl<'a> Request<'a> {
     /// Whether the client offered subprotocol `name`.
     pub fn offers_protocol(&self, name: &str) -> bool {
+        self.offered_protocols().any(|p| p == name)
+    }
+
+    /// The client's subprotocols in the order it offered them (RFC 6455 §4.1: "in
+    /// order of preference"), across repeated headers.
+    pub fn offered_protocols(&self) -> impl Iterator<Item = &'a str> + '_ {
         self.protocols
             .iter()
             .flatten()
-            .any(|list| list.split(',').any(|p| p.trim() == name))
+            .flat_map(|list| list.split(','))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
     }
 
     /// The bearer token, from `?token=` or `Authorization: Bearer`.

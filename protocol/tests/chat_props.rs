@@ -346,3 +346,51 @@ proptest! {
         }
     }
 }
+
+/// JSON texts that are not objects: arrays (also the sequence form of every frame
+/// struct, e.g. `["send",1,"m1","hi"]`), strings, numbers, booleans, null.
+fn non_object_json() -> impl Strategy<Value = String> {
+    let scalar = prop_oneof![
+        Just("null".to_owned()),
+        any::<bool>().prop_map(|b| b.to_string()),
+        any::<i64>().prop_map(|n| n.to_string()),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| f.to_string()),
+        "[a-z_]{0,12}".prop_map(|s| format!("{s:?}")),
+    ];
+    let frame_types = prop_oneof![
+        Just("start"),
+        Just("send"),
+        Just("ack"),
+        Just("resume"),
+        Just("typing"),
+        Just("read"),
+        Just("end"),
+        Just("agent_status"),
+        Just("transfer"),
+        Just("accept_transfer"),
+        Just("decline_transfer"),
+        Just("direct"),
+    ];
+    let array =
+        (frame_types, proptest::collection::vec(scalar.clone(), 0..5)).prop_map(|(kind, rest)| {
+            let mut items = vec![format!("{kind:?}")];
+            items.extend(rest);
+            format!("[{}]", items.join(","))
+        });
+    (prop_oneof![array, scalar], "[ \t\r\n]{0,3}").prop_map(|(text, ws)| format!("{ws}{text}"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn json_that_is_not_an_object_is_always_refused(text in non_object_json()) {
+        let mut decoder = Decoder::default();
+        let err = decoder.decode_client(Encoding::Json, text.as_bytes()).unwrap_err();
+        prop_assert!(matches!(err, FrameError::NotAnObject(_)), "{text}: {err:?}");
+        prop_assert_eq!(err.close_code(), 1007);
+        prop_assert!(decoder.decode_server(Encoding::Json, text.as_bytes()).is_err());
+    }
+}

@@ -290,3 +290,119 @@ proptest! {
         prop_assert!(seen.is_empty());
     }
 }
+
+/// Where a text stops being a possible prefix of valid UTF-8: the index of the byte
+/// that decides it (the standard library's strict validator is the oracle).
+fn deciding_byte(text: &[u8]) -> Option<usize> {
+    (1..=text.len()).find_map(|end| match std::str::from_utf8(&text[..end]) {
+        Err(err) if err.error_len().is_some() => Some(end - 1),
+        _ => None,
+    })
+}
+
+/// Text that is mostly valid UTF-8 with an invalid byte or sequence somewhere.
+fn broken_text() -> impl Strategy<Value = Vec<u8>> {
+    (
+        ".{0,80}",
+        prop_oneof![
+            Just(vec![0xff]),
+            Just(vec![0xc0, 0x80]),
+            Just(vec![0xed, 0xa0, 0x80]),
+            Just(vec![0xf4, 0x90, 0x80, 0x80]),
+            Just(vec![0xe2, 0x82]),
+            proptest::collection::vec(0x80u8..=0xff, 1..4),
+        ],
+        ".{0,80}",
+    )
+        .prop_map(|(head, bad, tail): (String, Vec<u8>, String)| {
+            let mut text = head.into_bytes();
+            text.extend_from_slice(&bad);
+            text.extend_from_slice(tail.as_bytes());
+            text
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn streamed_utf8_check_agrees_with_the_standard_library(
+        text in prop_oneof![
+            any::<String>().prop_map(String::into_bytes),
+            broken_text(),
+            proptest::collection::vec(any::<u8>(), 0..40),
+        ],
+        cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..6),
+    ) {
+        let mut cuts: Vec<usize> = cuts.iter().map(|i| i.index(text.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut stream = switchboard_protocol::ws::Utf8Stream::default();
+        let mut start = 0;
+        let mut failed_at = None;
+        for &end in cuts.iter().chain(std::iter::once(&text.len())) {
+            if stream.feed(&text[start..end]).is_err() {
+                failed_at = Some((start, end));
+                break;
+            }
+            start = end;
+        }
+        let valid = std::str::from_utf8(&text).is_ok();
+        prop_assert_eq!(failed_at.is_none() && stream.is_complete(), valid);
+        if let (Some((from, to)), Some(at)) = (failed_at, deciding_byte(&text)) {
+            prop_assert!(from <= at && at < to, "failed in {from}..{to}, decided at {at}");
+        }
+    }
+
+    #[test]
+    fn invalid_text_fails_in_the_read_that_brings_the_deciding_byte(
+        text in broken_text(),
+        cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..4),
+        pieces in pieces(),
+        key in any::<[u8; 4]>(),
+    ) {
+        let at = deciding_byte(&text);
+        prop_assume!(at.is_some());
+        let at = at.unwrap();
+        let mut cuts: Vec<usize> = cuts.iter().map(|i| i.index(text.len() + 1)).collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut bounds = vec![0];
+        bounds.extend(cuts.iter().copied().filter(|&c| c > 0 && c < text.len()));
+        bounds.push(text.len());
+        // The wire, and where on it the deciding payload byte travels.
+        let mut wire = Vec::new();
+        let mut deciding_wire = None;
+        let last = bounds.len() - 2;
+        for (i, w) in bounds.windows(2).enumerate() {
+            let opcode = if i == 0 { Opcode::Text } else { Opcode::Continuation };
+            encode_header(&mut wire, i == last, opcode, w[1] - w[0], Some(key));
+            if (w[0]..w[1]).contains(&at) {
+                deciding_wire = Some(wire.len() + at - w[0]);
+            }
+            let start = wire.len();
+            wire.extend_from_slice(&text[w[0]..w[1]]);
+            apply_mask(&mut wire[start..], key);
+        }
+        let deciding_wire = deciding_wire.unwrap();
+        let mut reader = Reader::default();
+        let mut pos = 0;
+        let mut sizes = pieces.iter().copied().cycle();
+        let mut failed = None;
+        while pos < wire.len() {
+            let size = sizes.next().unwrap_or(usize::MAX).max(1).min(wire.len() - pos);
+            let mut piece = wire[pos..pos + size].to_vec();
+            let result = reader.feed(&mut piece, &LIMITS, &mut |_| true);
+            if let Err(err) = result {
+                failed = Some((pos, pos + size, err.close_code()));
+                break;
+            }
+            pos += size;
+        }
+        let (from, to, code) = failed.expect("invalid text was accepted");
+        prop_assert_eq!(code, 1007);
+        prop_assert!(
+            from <= deciding_wire && deciding_wire < to,
+            "failed in read {from}..{to}, deciding byte at {deciding_wire}"
+        );
+    }
+}

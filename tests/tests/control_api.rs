@@ -148,7 +148,7 @@ fn conversations_are_listed_by_state_and_agent_and_read_with_recent_items() {
     v1.expect_sent(served, "m-1");
     let mut v2 = Client::connect(&server, "v2", JSON);
     let waiting = v2.start_new();
-    wait_system(&mut v2, waiting, SystemKind::QueuePosition);
+    wait_system(&mut v2, waiting, SystemKind::Queued);
 
     let all = control.get("/v1/conversations");
     assert_eq!(conv_ids(&all), vec![served, waiting], "oldest first: {all}");
@@ -232,7 +232,7 @@ fn assigning_a_waiting_conversation_by_api_reaches_the_visitor_and_the_agent() {
     assert_eq!(view["capacity"], 0, "{view}");
     let mut v = Client::connect(&server, "alice", JSON);
     let conv = v.start_new();
-    wait_system(&mut v, conv, SystemKind::QueuePosition);
+    wait_system(&mut v, conv, SystemKind::Queued);
     let queued = control.get("/v1/conversations?state=waiting");
     assert_eq!(conv_ids(&queued), vec![conv], "{queued}");
     assert_eq!(control.get("/v1/stats")["queue_length"], 1);
@@ -308,7 +308,7 @@ fn assigning_an_unknown_conversation_is_404() {
 }
 
 #[test]
-fn transfer_by_api_moves_the_conversation_to_the_new_agent() {
+fn a_forced_transfer_by_api_moves_the_conversation_to_the_new_agent() {
     let server = serve(&[]);
     let control = Control::of(&server);
     let mut a = agent(&server, "agent:agent-a", JSON);
@@ -329,7 +329,7 @@ fn transfer_by_api_moves_the_conversation_to_the_new_agent() {
     let summary = control.ok(
         "POST",
         &format!("/v1/conversations/{conv}/transfer"),
-        Some(&json!({"to": "agent-b"})),
+        Some(&json!({"to": "agent-b", "force": true})),
     );
     assert_eq!(summary["agent"], "agent-b", "{summary}");
     assert_eq!(summary["state"], "serving", "{summary}");
@@ -337,8 +337,6 @@ fn transfer_by_api_moves_the_conversation_to_the_new_agent() {
     assert_eq!(moved.agent.as_deref(), Some("agent-b"));
     let moved_a = wait_system(&mut a, conv, SystemKind::Transferred);
     assert_eq!(moved_a.agent.as_deref(), Some("agent-b"));
-    // (The engine also sends agent-b a `transfer_offer` for the transfer it completed
-    // at once; skip to the snapshot.)
     b.wait_for("the snapshot", |f| {
         matches!(f, OwnedServerFrame::Conversation { .. })
     });
@@ -631,7 +629,7 @@ fn agents_are_patched_and_listed_with_their_load() {
     // Away: a new visitor waits; back online, it is assigned to bob.
     let mut w = Client::connect(&server, "wendy", JSON);
     let waiting = w.start_new();
-    wait_system(&mut w, waiting, SystemKind::QueuePosition);
+    wait_system(&mut w, waiting, SystemKind::Queued);
     control.ok(
         "PATCH",
         "/v1/agents/bob",
@@ -907,7 +905,7 @@ fn waiting_conversations_take_system_messages_but_cannot_be_transferred() {
     let control = Control::of(&server);
     let mut v = Client::connect(&server, "vic", JSON);
     let conv = v.start_new();
-    wait_system(&mut v, conv, SystemKind::QueuePosition);
+    wait_system(&mut v, conv, SystemKind::Queued);
     let posted = control.ok(
         "POST",
         &format!("/v1/conversations/{conv}/messages"),
@@ -931,7 +929,7 @@ fn waiting_conversations_take_system_messages_but_cannot_be_transferred() {
     control.ok("PATCH", "/v1/agents/bob", Some(&json!({"capacity": 0})));
     let mut w = Client::connect(&server, "wendy", JSON);
     let waiting = w.start_new();
-    wait_system(&mut w, waiting, SystemKind::QueuePosition);
+    wait_system(&mut w, waiting, SystemKind::Queued);
     control.fails(
         "POST",
         &format!("/v1/conversations/{waiting}/transfer"),

@@ -124,7 +124,14 @@ fn ctl_prints_tables_and_json_and_acts_on_the_node() {
     v.wait_for("the promo event", |f| {
         matches!(f, OwnedServerFrame::Event { name, data } if name == "promo" && data == r#"{"code":"X1"}"#)
     });
-    let moved = ok_json(&server, &["transfer", &conv_s, "agent-b"]);
+    let offered = ok_json(&server, &["transfer", &conv_s, "agent-b"]);
+    assert_eq!(offered["state"], "transferring", "{offered}");
+    assert_eq!(offered["transfer_to"], "agent-b", "{offered}");
+    b.wait_for("the offer", |f| {
+        matches!(f, OwnedServerFrame::TransferOffer { .. })
+    });
+    b.send(&switchboard_protocol::chat::ClientFrame::DeclineTransfer { conv });
+    let moved = ok_json(&server, &["transfer", &conv_s, "agent-b", "--force"]);
     assert_eq!(moved["agent"], "agent-b", "{moved}");
     b.wait_for("the snapshot", |f| {
         matches!(f, OwnedServerFrame::Conversation { .. })

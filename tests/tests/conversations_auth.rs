@@ -288,12 +288,38 @@ fn relogin_replace_closes_the_older_connection_with_a_reason_and_allow_keeps_bot
     let mut second = Client::connect(&server, "vic", JSON);
     let conv = first.start_new();
     // No agent: the conversation waits, first in the queue.
-    first.expect_system(
-        conv,
-        2,
-        switchboard_protocol::chat::SystemKind::QueuePosition,
-    );
+    first.expect_system(conv, 2, switchboard_protocol::chat::SystemKind::Queued);
     second.start();
     second.expect_snapshot_and_replay(conv, 1);
     first.expect_silence(Duration::from_millis(200));
+}
+
+/// README: `exp` is required (a token without it gets 401), the clock-skew leeway is
+/// `--jwt-leeway-s` (a token expired 5 s ago passes with the default 30 s, not with 0),
+/// and an HS256 secret under 32 bytes stops the node at start with a clear message.
+#[test]
+fn the_documented_jwt_rules_hold() {
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    let key = EncodingKey::from_secret(SECRET.as_bytes());
+    let no_exp = encode(
+        &Header::default(),
+        &serde_json::json!({"sub": "vic", "role": "visitor"}),
+        &key,
+    )
+    .unwrap();
+    let just_expired = token("vic", "visitor", -5);
+    let default = serve(&["--jwt-secret", SECRET]);
+    let (status, body) = upgrade_status(&default, &format!("?token={no_exp}"), None);
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("exp"), "{body}");
+    assert!(
+        Client::try_connect(&default, Auth::Query(&just_expired), JSON).is_ok(),
+        "within the default leeway"
+    );
+    let strict = serve(&["--jwt-secret", SECRET, "--jwt-leeway-s", "0"]);
+    assert_refused(&strict, Auth::Query(&just_expired), "no leeway");
+    match Server::try_start(&["--jwt-secret", "too-short"]) {
+        Ok(_) => panic!("a 9-byte secret was accepted"),
+        Err(err) => assert!(format!("{err:#}").contains("32"), "{err:#}"),
+    }
 }

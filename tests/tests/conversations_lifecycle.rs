@@ -57,7 +57,7 @@ fn an_ended_conversation_refuses_lines_and_a_new_start_opens_a_new_one() {
     // A second visitor waits: the only agent is full.
     let mut w = Client::connect(&server, "wendy", JSON);
     let conv_w = w.start_new();
-    let queued = w.expect_system(conv_w, 2, SystemKind::QueuePosition);
+    let queued = w.expect_system(conv_w, 2, SystemKind::Queued);
     assert_eq!(queued.position, Some(1));
 
     v.send(&ClientFrame::End { conv });
@@ -90,7 +90,7 @@ fn an_ended_conversation_refuses_lines_and_a_new_start_opens_a_new_one() {
     // nobody either (the agent is full with wendy).
     let conv2 = v.start_new();
     assert_ne!(conv2, conv);
-    let queued = v.expect_system(conv2, 2, SystemKind::QueuePosition);
+    let queued = v.expect_system(conv2, 2, SystemKind::Queued);
     assert_eq!(queued.position, Some(1));
 }
 

@@ -34,7 +34,7 @@ fn start_and_route(visitor: &mut Client) -> (u64, Result<String, u32>) {
     assert_eq!((item.conv, item.seq), (conv, 2), "{item:?}");
     match item.event {
         SystemKind::Assigned => (conv, Ok(item.agent.expect("assigned names the agent"))),
-        SystemKind::QueuePosition => (conv, Err(item.position.expect("a position"))),
+        SystemKind::Queued => (conv, Err(item.position.expect("a position"))),
         other => panic!("{}: unexpected {other}: {item:?}", visitor.name),
     }
 }

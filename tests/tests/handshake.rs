@@ -111,21 +111,51 @@ fn v1_offering_bin_selects_bin_and_welcome_is_a_binary_message() {
 }
 
 #[test]
-fn v1_offering_both_selects_one_of_them_and_speaks_it() {
+fn v1_takes_the_first_of_ours_in_the_clients_order() {
     let server = Server::start(&["--shards", "1"]);
-    for offer in [
-        "switchboard.v1.json, switchboard.v1.bin",
-        "switchboard.v1.bin, switchboard.v1.json",
+    for (offers, want, kind) in [
+        (
+            &["switchboard.v1.json, switchboard.v1.bin"][..],
+            JSON,
+            DataKind::Text,
+        ),
+        (
+            &["switchboard.v1.bin, switchboard.v1.json"],
+            BIN,
+            DataKind::Binary,
+        ),
+        (
+            &["foo, switchboard.v1.json, switchboard.v1.bin"],
+            JSON,
+            DataKind::Text,
+        ),
+        (
+            &["foo", "switchboard.v1.json,switchboard.v1.bin"],
+            JSON,
+            DataKind::Text,
+        ),
+        (
+            &["chat", "switchboard.v1.bin", "switchboard.v1.json"],
+            BIN,
+            DataKind::Binary,
+        ),
     ] {
-        let header = format!("Sec-WebSocket-Protocol: {offer}");
-        let (mut ws, response) = RawWs::connect(server.addr(), "/v1/ws", &[&header]);
-        let chosen = response.header("sec-websocket-protocol").map(str::to_owned);
-        let (kind, _) = ws.expect_message(IO_TIMEOUT);
-        match chosen.as_deref() {
-            Some(JSON) => assert_eq!(kind, DataKind::Text, "offer {offer}"),
-            Some(BIN) => assert_eq!(kind, DataKind::Binary, "offer {offer}"),
-            other => panic!("offer {offer}: answered {other:?}"),
-        }
+        let headers: Vec<String> = offers
+            .iter()
+            .map(|offer| format!("Sec-WebSocket-Protocol: {offer}"))
+            .collect();
+        let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+        let (mut ws, response) = RawWs::connect(server.addr(), "/v1/ws", &headers);
+        assert_eq!(
+            response.header("sec-websocket-protocol"),
+            Some(want),
+            "offer {offers:?}"
+        );
+        let (got, _) = ws.expect_message(IO_TIMEOUT);
+        assert_eq!(
+            got, kind,
+            "offer {offers:?}: welcome in the chosen encoding"
+        );
     }
 }
 

@@ -45,6 +45,38 @@ fn invalid_utf8_in_a_fragmented_text_message_is_1007() {
     assert_violation(&wire, 1007);
 }
 
+/// Autobahn 6.4.1/6.4.2: the connection fails at the fragment that makes the text
+/// invalid, before the message is complete (RFC 6455 §8.1) — the last fragment is
+/// never sent.
+#[test]
+fn invalid_utf8_fails_at_its_fragment_not_at_the_end_of_the_message() {
+    for bad_fragment in [&[0xCE, 0xBA, 0xF4, 0x90][..], &[0xED, 0xA0], &[0xFF]] {
+        let mut wire = client_frame(false, Opcode::Text, "κόσμε ".as_bytes());
+        wire.extend(client_frame(false, Opcode::Continuation, bad_fragment));
+        assert_violation(&wire, 1007);
+    }
+}
+
+/// Autobahn 6.4.3/6.4.4: one text frame sent in chunks; the connection fails at the
+/// chunk with the invalid bytes, while the frame is still incomplete.
+#[test]
+fn invalid_utf8_fails_inside_a_frame_that_has_not_fully_arrived() {
+    let mut payload = "κόσμε".as_bytes().to_vec();
+    let valid = payload.len();
+    payload.extend_from_slice(&[0xF4, 0x90, 0x80, 0x80]);
+    payload.extend_from_slice(b"-edited-");
+    let frame = client_frame(true, Opcode::Text, &payload);
+    let header = frame.len() - payload.len();
+    let server = Server::start(&["--shards", "1", "--close-timeout-ms", "1000"]);
+    let (mut ws, _) = RawWs::connect(server.addr(), "/echo", &[]);
+    ws.send_raw(&frame[..header + valid]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    ws.send_raw(&frame[header + valid..header + valid + 2])
+        .unwrap();
+    let reason = ws.expect_close_code(1007, IO_TIMEOUT);
+    assert!(!reason.is_empty());
+}
+
 #[test]
 fn text_message_ending_inside_a_character_is_1007() {
     assert_violation(&client_frame(true, Opcode::Text, &[b'a', 0xE2, 0x82]), 1007);

@@ -244,7 +244,7 @@ impl Engine for FakeEngine {
         })
     }
 
-    fn transfer(&self, id: u64, to: &str) -> Result<ConversationSummary, ApiError> {
+    fn transfer(&self, id: u64, to: &str, force: bool) -> Result<ConversationSummary, ApiError> {
         self.with_conv(id, |s, id| {
             if !s.agents.contains_key(to) {
                 return Err(ApiError::not_found(format!("agent {to}")));
@@ -253,8 +253,12 @@ impl Engine for FakeEngine {
             if c.state != ConversationState::Serving {
                 return Err(ApiError::conflict("the conversation is not being served"));
             }
-            c.state = ConversationState::Transferring;
-            c.transfer_to = Some(to.into());
+            if force {
+                c.agent = Some(to.into());
+            } else {
+                c.state = ConversationState::Transferring;
+                c.transfer_to = Some(to.into());
+            }
             Ok(c.clone())
         })
     }

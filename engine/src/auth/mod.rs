@@ -20,7 +20,10 @@ mod dev;
 pub mod jwt;
 
 pub use dev::DevAuthenticator;
-pub use jwt::{from_options, AuthConfigError, JwtAuthenticator, JwtKey, JwtOptions, KeyError};
+pub use jwt::{
+    from_options, AuthConfigError, JwtAuthenticator, JwtKey, JwtOptions, KeyError,
+    DEFAULT_LEEWAY_SECS, MAX_LEEWAY_SECS,
+};
 
 /// Longest user id accepted, in bytes (both authenticators).
 pub const MAX_USER_LEN: usize = 128;

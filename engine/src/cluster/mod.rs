@@ -213,7 +213,7 @@ pub struct Link {
 }
 
 impl Link {
-    /// This node's number (1–2047).
+    /// This node's number (1–1023).
     pub fn node(&self) -> u16 {
         self.node
     }

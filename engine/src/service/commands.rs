@@ -86,7 +86,9 @@ pub enum HomeCmd {
         /// The visitor's connection.
         peer: Peer,
     },
-    /// A connection follows the conversation from `after_seq` on.
+    /// A connection follows the conversation from `after_seq` on (`resume`), or with
+    /// `None` from the start unless it follows already (a repeated `start`, an agent's
+    /// new device): see `Homes::attach`.
     Attach {
         /// The connection.
         peer: Peer,
@@ -94,8 +96,8 @@ pub enum HomeCmd {
         user: Box<str>,
         /// Its role.
         role: Role,
-        /// Last sequence number the client has.
-        after_seq: u64,
+        /// Last sequence number the client has, if it said.
+        after_seq: Option<u64>,
     },
     /// The router assigned an agent.
     Assign {
@@ -189,13 +191,16 @@ pub enum HomeCmd {
         /// Where the result goes.
         reply: crate::control::Reply,
     },
-    /// The control API moves the conversation to agent `to` (the router agreed).
+    /// The control API offers the conversation to agent `to`, or moves it at once
+    /// (`force`) (the router agreed that `to` can take it).
     #[serde(skip)]
     AdminTransfer {
-        /// The new agent.
+        /// The target agent.
         to: Box<str>,
         /// Its connections.
         peers: Vec<Peer>,
+        /// Move at once instead of offering.
+        force: bool,
         /// Where the result goes.
         reply: crate::control::Reply,
     },

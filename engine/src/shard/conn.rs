@@ -127,8 +127,8 @@ enum Entry {
 
 /// No free slot.
 const NONE: u32 = u32::MAX;
-/// Slots are 24 bits wide in tokens and ids.
-pub const MAX_SLOTS: usize = 1 << 24;
+/// Slots are 20 bits wide in connection ids.
+pub const MAX_SLOTS: usize = crate::mesh::SLOT_MASK as usize + 1;
 /// Slots per chunk. The slab grows a chunk at a time, so growing never copies the
 /// connections nor leaves a doubled array behind (measured: a doubling Vec cost
 /// ~100 B per connection of RSS at 15k connections).

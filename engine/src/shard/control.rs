@@ -50,18 +50,21 @@ impl Shard {
                     )
                 })
             }),
-            ControlOp::Transfer { conv, to } => self.router_then_home(&reply, |router, _| {
-                router.transfer_target(&to).map(|peers| {
-                    (
-                        conv,
-                        HomeCmd::AdminTransfer {
-                            to: to.as_str().into(),
-                            peers,
-                            reply: reply.clone(),
-                        },
-                    )
+            ControlOp::Transfer { conv, to, force } => {
+                self.router_then_home(&reply, |router, _| {
+                    router.transfer_target(&to).map(|peers| {
+                        (
+                            conv,
+                            HomeCmd::AdminTransfer {
+                                to: to.as_str().into(),
+                                peers,
+                                force,
+                                reply: reply.clone(),
+                            },
+                        )
+                    })
                 })
-            }),
+            }
             ControlOp::End { conv } => {
                 let result = self.with_homes(conv, |homes, out| homes.admin_end(conv, now, out));
                 answer_with(&reply, result, ControlReply::Summary);

@@ -142,11 +142,7 @@ impl Shard {
         }
         let (endpoint, identity) = match endpoint {
             Endpoint::Chat(mut session) => {
-                session.encoding = if request.offers_protocol(Encoding::BINARY_SUBPROTOCOL) {
-                    Encoding::Binary
-                } else {
-                    Encoding::Json
-                };
+                session.encoding = Encoding::negotiate_names(request.offered_protocols()).0;
                 let conn = self.conn_id(slot, generation).0;
                 match self.auth.authenticate(request.token(), conn) {
                     Ok(identity) => {

@@ -136,7 +136,7 @@ impl Shard {
                         peer,
                         user,
                         role,
-                        after_seq,
+                        after_seq: Some(after_seq),
                     },
                 );
             }
@@ -341,7 +341,7 @@ impl Shard {
                             peer,
                             user,
                             role,
-                            after_seq: 0,
+                            after_seq: None,
                         },
                     )
                 }
@@ -523,8 +523,13 @@ impl Shard {
                     out.push(HomeOutput::Router(RouterNote::Release { agent, conv }));
                 }
             },
-            HomeCmd::AdminTransfer { to, peers, reply } => {
-                let result = homes.admin_transfer(conv, &to, &peers, now, out);
+            HomeCmd::AdminTransfer {
+                to,
+                peers,
+                force,
+                reply,
+            } => {
+                let result = homes.admin_transfer(conv, &to, &peers, force, now, out);
                 answer_with(&reply, result, ControlReply::Summary);
             }
         });

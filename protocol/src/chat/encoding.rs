@@ -41,10 +41,21 @@ impl Encoding {
     /// name to answer. When the client offers neither (or nothing), JSON is used and
     /// no subprotocol is answered, as `docs/engine-contract.md` says.
     pub fn negotiate(offered: Option<&str>) -> (Encoding, Option<&'static str>) {
+        Self::negotiate_names(
+            offered
+                .into_iter()
+                .flat_map(|list| list.split(','))
+                .map(str::trim),
+        )
+    }
+
+    /// [`Encoding::negotiate`] over names already split, in the client's order.
+    pub fn negotiate_names<'a>(
+        offered: impl IntoIterator<Item = &'a str>,
+    ) -> (Encoding, Option<&'static str>) {
         offered
             .into_iter()
-            .flat_map(|list| list.split(','))
-            .find_map(|name| Encoding::from_subprotocol(name.trim()))
+            .find_map(Encoding::from_subprotocol)
             .map_or((Encoding::Json, None), |encoding| {
                 (encoding, Some(encoding.subprotocol()))
             })

@@ -28,6 +28,10 @@ pub enum FrameError {
     /// or duplicate field, wrong field type, number out of range).
     #[error("invalid json frame: {0}")]
     InvalidJson(#[from] serde_json::Error),
+    /// A JSON text that is not an object (an array, a string, a number, ...): serde's
+    /// derived decoders would take an array for a struct, so it is refused up front.
+    #[error("a json frame must be an object, got {0}")]
+    NotAnObject(&'static str),
     /// A binary frame whose one-byte enum field (role, status, state, system event)
     /// holds a code this version does not know.
     #[error("invalid {field} code {code} in binary frame")]
@@ -69,7 +73,8 @@ impl FrameError {
             | FrameError::UnknownJsonType(_)
             | FrameError::InvalidBinary(_)
             | FrameError::UnknownCode { .. }
-            | FrameError::InvalidJson(_) => close_code::INVALID_PAYLOAD,
+            | FrameError::InvalidJson(_)
+            | FrameError::NotAnObject(_) => close_code::INVALID_PAYLOAD,
         }
     }
 

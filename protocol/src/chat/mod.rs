@@ -30,6 +30,7 @@ pub use error::FrameError;
 pub use frames::{
     ClientFrame, OwnedServerFrame, ServerFrame, ServerFrameOf, MAX_CLIENT_MSG_ID_BYTES,
 };
+pub use json::value_kind as json_value_kind;
 pub use values::{AgentStatus, ConversationState, Role, SystemKind};
 
 /// The largest integer a JavaScript number holds exactly (2^53 - 1). JSON carries ids

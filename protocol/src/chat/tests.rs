@@ -106,6 +106,31 @@ fn json_ignores_unknown_fields_in_any_order_and_refuses_unknown_types() {
 }
 
 #[test]
+fn json_that_is_not_an_object_is_refused_as_such() {
+    let mut decoder = Decoder::default();
+    for (bad, kind) in [
+        (&br#"["start"]"#[..], "an array"),
+        (br#" ["typing",1]"#, "an array"),
+        (br#""start""#, "a string"),
+        (b"42", "a number"),
+        (b"null", "null"),
+        (b"true", "a boolean"),
+        (b"", "nothing"),
+        (b"\n\t ", "nothing"),
+    ] {
+        let err = decoder.decode_client(Encoding::Json, bad).unwrap_err();
+        assert!(
+            matches!(err, FrameError::NotAnObject(k) if k == kind),
+            "{}: {err:?}",
+            String::from_utf8_lossy(bad)
+        );
+        assert!(err.to_string().contains("must be an object"), "{err}");
+        assert_eq!(err.close_code(), 1007);
+        assert!(decoder.decode_server(Encoding::Json, bad).is_err());
+    }
+}
+
+#[test]
 fn json_refuses_malformed_frames_with_1007() {
     let mut decoder = Decoder::default();
     for bad in [
@@ -117,8 +142,7 @@ fn json_refuses_malformed_frames_with_1007() {
         br#"{"type":"direct","to":5,"body":"hi","to":6}"#,
         br#"{"to":5,"body":"hi"}"#,
         br#"{"type":"direct","to":5,"body":"hi"} trailing"#,
-        br#"[1,2]"#,
-        b"",
+        br#"{"type":"start"#,
     ] {
         let err = decoder.decode_client(Encoding::Json, bad).unwrap_err();
         assert!(

@@ -11,12 +11,14 @@
 pub mod close_code;
 mod frame;
 mod reader;
+mod utf8;
 
 pub use frame::{
     apply_mask, encode_close, encode_frame, encode_header, parse_close_payload, parse_header,
     FrameHeader, Opcode, Role, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN,
 };
 pub use reader::{DataKind, Event, Limits, Reader};
+pub use utf8::{InvalidUtf8, Utf8Stream};
 
 /// A violation of the protocol by the peer; each maps to the close code to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -1,6 +1,7 @@
 //! The receiving half of a WebSocket connection: bytes in, events out.
 
 use super::frame::{apply_mask, parse_close_payload, parse_header, FrameHeader, Opcode, Role};
+use super::utf8::Utf8Stream;
 use super::ProtocolError;
 
 /// What a [`Reader`] enforces. Shared by every connection of a shard, so a
@@ -57,7 +58,16 @@ struct Pending {
     message: Vec<u8>,
     /// Type of the fragmented message in progress, if any.
     message_kind: Option<DataKind>,
+    /// UTF-8 state of the text message in progress after its complete fragments.
+    text: Utf8Stream,
+    /// For a text frame cut at the start of `leftover`: payload bytes already checked
+    /// as UTF-8 and the state after them, so invalid text fails before the frame is
+    /// complete and no byte is checked twice.
+    cut: Option<CutText>,
 }
+
+/// How far the UTF-8 check of a cut text frame got.
+type CutText = (usize, Utf8Stream);
 
 impl Pending {
     fn is_empty(&self) -> bool {
@@ -80,12 +90,14 @@ impl Reader {
         limits: &Limits,
         on_event: &mut dyn FnMut(Event<'_>) -> Continue,
     ) -> Result<bool, ProtocolError> {
+        // Only the frame that was cut last time can use its partial check.
+        let mut cut = self.pending.as_mut().and_then(|p| p.cut.take());
         let stopped = match self.pending.as_mut() {
             Some(pending) if !pending.leftover.is_empty() => {
                 let mut buffered = std::mem::take(&mut pending.leftover);
                 buffered.extend_from_slice(input);
                 let (consumed, stopped) =
-                    process(&mut buffered, &mut self.pending, limits, on_event)?;
+                    process(&mut buffered, &mut self.pending, limits, &mut cut, on_event)?;
                 if consumed < buffered.len() && !stopped {
                     // Keep only the cut frame: `buffered` may be as big as a whole read.
                     let rest = if consumed == 0 {
@@ -98,7 +110,8 @@ impl Reader {
                 stopped
             }
             _ => {
-                let (consumed, stopped) = process(input, &mut self.pending, limits, on_event)?;
+                let (consumed, stopped) =
+                    process(input, &mut self.pending, limits, &mut cut, on_event)?;
                 if consumed < input.len() && !stopped {
                     let pending = self.pending.get_or_insert_with(Default::default);
                     pending.leftover.extend_from_slice(&input[consumed..]);
@@ -106,6 +119,13 @@ impl Reader {
                 stopped
             }
         };
+        if let Some(pending) = self
+            .pending
+            .as_mut()
+            .filter(|p| !stopped && !p.leftover.is_empty())
+        {
+            check_cut_text(pending, limits, cut)?;
+        }
         if self.pending.as_ref().is_some_and(|p| p.is_empty()) {
             self.pending = None;
         }
@@ -125,11 +145,48 @@ impl Reader {
     }
 }
 
+/// Checks as UTF-8 what has arrived of a text frame cut at the start of `leftover`
+/// (continuing from `cut`, the check of earlier reads), so a text message fails as
+/// soon as it can no longer be valid, even inside one frame (RFC 6455 §8.1).
+fn check_cut_text(
+    pending: &mut Pending,
+    limits: &Limits,
+    cut: Option<CutText>,
+) -> Result<(), ProtocolError> {
+    let Ok(Some(header)) = parse_header(&pending.leftover, limits.role, limits.max_frame) else {
+        return Ok(());
+    };
+    let start = match header.opcode {
+        Opcode::Text => Utf8Stream::default(),
+        Opcode::Continuation if pending.message_kind == Some(DataKind::Text) => pending.text,
+        _ => return Ok(()),
+    };
+    let payload_len = header.frame_len() - header.header_len;
+    let arrived = (pending.leftover.len() - header.header_len).min(payload_len);
+    let (mut checked, mut state) = cut.unwrap_or((0, start));
+    let mut unmasked = [0u8; 64];
+    while checked < arrived {
+        let n = (arrived - checked).min(unmasked.len());
+        let masked = &pending.leftover[header.header_len + checked..][..n];
+        for (i, (out, byte)) in unmasked.iter_mut().zip(masked).enumerate() {
+            *out = byte ^ header.mask.map_or(0, |key| key[(checked + i) & 3]);
+        }
+        state
+            .feed(&unmasked[..n])
+            .map_err(|_| ProtocolError::InvalidUtf8)?;
+        checked += n;
+    }
+    pending.cut = Some((checked, state));
+    Ok(())
+}
+
 /// Handles every whole frame at the start of `buf`; returns how many bytes it used.
+/// `cut` is the partial UTF-8 check of the first frame, if it was cut last time.
 fn process(
     buf: &mut [u8],
     pending: &mut Option<Box<Pending>>,
     limits: &Limits,
+    cut: &mut Option<CutText>,
     on_event: &mut dyn FnMut(Event<'_>) -> Continue,
 ) -> Result<(usize, bool), ProtocolError> {
     let mut pos = 0;
@@ -142,7 +199,7 @@ fn process(
             apply_mask(payload, key);
         }
         pos += header.frame_len();
-        if !handle_frame(header, payload, pending, limits, on_event)? {
+        if !handle_frame(header, payload, pending, limits, cut.take(), on_event)? {
             return Ok((pos, true));
         }
     }
@@ -154,6 +211,7 @@ fn handle_frame(
     payload: &[u8],
     pending: &mut Option<Box<Pending>>,
     limits: &Limits,
+    cut: Option<CutText>,
     on_event: &mut dyn FnMut(Event<'_>) -> Continue,
 ) -> Result<Continue, ProtocolError> {
     let in_progress = pending.as_ref().and_then(|p| p.message_kind);
@@ -179,12 +237,21 @@ fn handle_frame(
                     limit: limits.max_message,
                 });
             }
-            if header.fin {
+            if header.fin && cut.is_none() {
                 return deliver(kind, payload, on_event);
+            }
+            let text = if kind == DataKind::Text {
+                check_text(Utf8Stream::default(), payload, cut)?
+            } else {
+                Utf8Stream::default()
+            };
+            if header.fin {
+                return finish_text(text, kind, payload, on_event);
             }
             let state = pending.get_or_insert_with(Default::default);
             state.message.extend_from_slice(payload);
             state.message_kind = Some(kind);
+            state.text = text;
             Ok(true)
         }
         Opcode::Continuation => {
@@ -196,6 +263,9 @@ fn handle_frame(
                     limit: limits.max_message,
                 });
             }
+            if kind == DataKind::Text {
+                state.text = check_text(state.text, payload, cut)?;
+            }
             state.message.extend_from_slice(payload);
             if !header.fin {
                 return Ok(true);
@@ -203,9 +273,38 @@ fn handle_frame(
             // Give the memory back as soon as the message is out.
             let message = std::mem::take(&mut state.message);
             state.message_kind = None;
-            deliver(kind, &message, on_event)
+            let text = std::mem::take(&mut state.text);
+            finish_text(text, kind, &message, on_event)
         }
     }
+}
+
+/// Continues the UTF-8 check of a text message over one more frame's payload (from
+/// where a cut frame's check stopped, if it was cut).
+fn check_text(
+    start: Utf8Stream,
+    payload: &[u8],
+    cut: Option<CutText>,
+) -> Result<Utf8Stream, ProtocolError> {
+    let (from, mut state) = cut.unwrap_or((0, start));
+    state
+        .feed(&payload[from.min(payload.len())..])
+        .map_err(|_| ProtocolError::InvalidUtf8)?;
+    Ok(state)
+}
+
+/// Hands out a message whose text (if text) was checked piece by piece: it must end
+/// on a code point boundary.
+fn finish_text(
+    text: Utf8Stream,
+    kind: DataKind,
+    payload: &[u8],
+    on_event: &mut dyn FnMut(Event<'_>) -> Continue,
+) -> Result<Continue, ProtocolError> {
+    if kind == DataKind::Text && !text.is_complete() {
+        return Err(ProtocolError::InvalidUtf8);
+    }
+    Ok(on_event(Event::Message { kind, payload }))
 }
 
 fn deliver(

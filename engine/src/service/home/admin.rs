@@ -201,14 +201,18 @@ impl Homes {
         self.summary(conv, now_ms)
     }
 
-    /// Moves a served conversation to agent `to` at once (the routing service decided;
-    /// the router checked that `to` can take it): a transfer requested and accepted in
-    /// one go, so clients see `transfer_requested` then `transferred`.
+    /// Offers a served conversation to agent `to` on the company's behalf, with the
+    /// life cycle of an agent's own `transfer` (`transfer_requested`, an offer to `to`,
+    /// then accept, decline or timeout). With `force` it moves at once (the routing
+    /// service decided; the router checked that `to` can take it): a transfer
+    /// requested and accepted in one go, so clients see `transfer_requested` then
+    /// `transferred`.
     pub fn admin_transfer(
         &mut self,
         conv: u64,
         to: &str,
         peers: &[Peer],
+        force: bool,
         now_ms: u64,
         out: &mut Vec<HomeOutput>,
     ) -> Result<ConversationSummary, ApiError> {
@@ -218,11 +222,15 @@ impl Homes {
                 ApiError::conflict("the conversation has no serving agent; assign it instead")
             })?
         };
+        if !force {
+            self.admin_step(conv, Event::RequestTransfer { by: &by, to }, now_ms, out)?;
+            return self.summary(conv, now_ms);
+        }
         // No offer goes out: the routing service decided, the target takes it at once.
         self.admin_step_without_offer(conv, Event::RequestTransfer { by: &by, to }, now_ms, out)?;
         self.admin_step(conv, Event::AcceptTransfer { by: to }, now_ms, out)?;
         for &peer in peers {
-            self.follow(conv, peer, to, 0, out);
+            self.follow(conv, peer, to, None, out);
         }
         self.summary(conv, now_ms)
     }

@@ -176,7 +176,13 @@ impl Homes {
         };
         self.convs.insert(conv, home);
         for follower in state.followers {
-            self.follow(conv, follower.peer, &follower.user, follower.acked, out);
+            self.follow(
+                conv,
+                follower.peer,
+                &follower.user,
+                Some(follower.acked),
+                out,
+            );
         }
     }
 

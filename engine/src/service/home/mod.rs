@@ -305,16 +305,18 @@ impl Homes {
         // Enqueue is already done: the router queued the conversation when it made it.
         let effects = effects.into_iter().filter(|e| *e != Effect::Enqueue);
         self.carry_out(conv, effects, now_ms, out);
-        self.follow(conv, peer, visitor, 0, out);
+        self.follow(conv, peer, visitor, Some(0), out);
     }
 
-    /// A connection asks to follow `conv` from `after_seq` on (a resume, or a new
-    /// device). Only the visitor and the serving agent may.
+    /// A connection asks to follow `conv`: from `after_seq` on (a `resume`), or, with
+    /// `None` (a repeated `start`, a new device of the agent), from the beginning if it
+    /// does not follow yet and with the snapshot alone if it does — it has every item
+    /// already. Only the visitor and the serving agent may.
     pub fn attach(
         &mut self,
         conv: u64,
         actor: Actor<'_>,
-        after_seq: u64,
+        after_seq: Option<u64>,
         out: &mut Vec<HomeOutput>,
     ) {
         let Some(home) = self.convs.get(&conv) else {
@@ -335,18 +337,27 @@ impl Homes {
         self.follow(conv, actor.peer, actor.user, after_seq, out);
     }
 
-    /// Adds a follower and sends it the snapshot and every item after `after_seq`.
+    /// Adds a follower and sends it the snapshot and every item after `after_seq`
+    /// (`None`: every item, or none if the connection follows already — a follower
+    /// has been sent every item since it started following, and no connection gets an
+    /// item twice).
     fn follow(
         &mut self,
         conv: u64,
         peer: Peer,
         user: &str,
-        after_seq: u64,
+        after_seq: Option<u64>,
         out: &mut Vec<HomeOutput>,
     ) {
         let max_followers = self.limits.max_followers;
         let Some(home) = self.convs.get_mut(&conv) else {
             return;
+        };
+        let following = home.followers.iter().any(|f| f.peer.conn == peer.conn);
+        let after_seq = match after_seq {
+            Some(seq) => seq,
+            None if following => home.next_seq - 1,
+            None => 0,
         };
         home.followers.retain(|f| f.peer.conn != peer.conn);
         if home.followers.len() >= max_followers {
@@ -403,7 +414,7 @@ impl Homes {
             Ok(effects) => {
                 self.carry_out(conv, effects, now_ms, out);
                 for &peer in peers {
-                    self.follow(conv, peer, agent, 0, out);
+                    self.follow(conv, peer, agent, None, out);
                 }
             }
             Err(_) => out.push(HomeOutput::Router(RouterNote::Release {
@@ -413,7 +424,8 @@ impl Homes {
         }
     }
 
-    /// Tells a waiting conversation its place in the queue (an ordered system item).
+    /// Tells a waiting conversation its place in the queue (an ordered system item):
+    /// `queued` the first time after it entered the queue, `queue_position` after.
     pub fn queue_position(
         &mut self,
         conv: u64,
@@ -426,9 +438,12 @@ impl Homes {
             .get_mut(&conv)
             .filter(|h| h.fsm.phase == Phase::Waiting)
         {
-            home.queue_position = Some(position);
+            let kind = match home.queue_position.replace(position) {
+                None => SystemKind::Queued,
+                Some(_) => SystemKind::QueuePosition,
+            };
             let item = ItemBody::System {
-                kind: SystemKind::QueuePosition,
+                kind,
                 agent: None,
                 position: Some(position),
                 reason: None,
@@ -598,7 +613,7 @@ impl Homes {
         };
         if self.step(conv, event, Some(actor.peer), now_ms, out) && accept {
             for &peer in peers {
-                self.follow(conv, peer, actor.user, 0, out);
+                self.follow(conv, peer, actor.user, None, out);
             }
         }
     }
@@ -710,7 +725,11 @@ impl Homes {
                     self.publish(conv, system_item(&announcement), now_ms, None, out);
                 }
                 Effect::DeliverMessage => {}
-                Effect::Enqueue => out.push(HomeOutput::Router(RouterNote::Requeue { conv, vip })),
+                Effect::Enqueue => {
+                    // Back in the queue: its next position is announced as `queued`.
+                    home.queue_position = None;
+                    out.push(HomeOutput::Router(RouterNote::Requeue { conv, vip }));
+                }
                 Effect::ReleaseAgent { agent } => {
                     out.push(HomeOutput::Router(RouterNote::Release {
                         agent: agent.as_str().into(),

@@ -25,9 +25,16 @@ fn from_api(status: ApiStatus) -> AgentStatus {
 
 impl Router {
     fn view(&self, user: &str, agent: &Agent, now_ms: u64) -> AgentView {
+        // An agent with no connection and no grace period left can take nothing,
+        // whatever it last said: it is reported offline.
+        let gone = agent.conns.is_empty() && agent.lost_since_ms.is_none();
         AgentView {
             user: user.to_owned(),
-            status: to_api(agent.status),
+            status: if gone {
+                ApiStatus::Offline
+            } else {
+                to_api(agent.status)
+            },
             capacity: agent.capacity,
             weight: agent.weight,
             groups: agent.groups.iter().map(|g| g.to_string()).collect(),

@@ -182,6 +182,10 @@ pub struct Router {
     agents: HashMap<Box<str>, Agent>,
     queue: VecDeque<Waiting>,
     visitors: HashMap<Box<str>, u64>,
+    /// Transfer offers out, by conversation: the target agent. When a target is lost
+    /// (its grace period ends), its offers fail `target_lost` at once instead of at the
+    /// transfer timeout.
+    offers: HashMap<u64, Box<str>>,
     next_conv: u64,
     /// Cluster mode: the reserved ids not used yet (None: ids from `next_conv`).
     id_block: Option<std::ops::Range<u64>>,
@@ -201,6 +205,7 @@ impl Router {
             agents: HashMap::new(),
             queue: VecDeque::new(),
             visitors: HashMap::new(),
+            offers: HashMap::new(),
             next_conv: 1,
             id_block: None,
             paused: false,
@@ -372,6 +377,7 @@ impl Router {
         self.agents.clear();
         self.queue.clear();
         self.visitors.clear();
+        self.offers.clear();
     }
 
     /// Cluster mode: a new leader learns of an agent connection opened before. Unlike
@@ -489,12 +495,14 @@ impl Router {
             self.visitors.remove(visitor);
         }
         self.queue.retain(|w| w.conv != conv);
+        self.offers.remove(&conv);
         self.release_everywhere(conv);
         self.assign_waiting(out);
     }
 
     /// The conversation moved from agent `from` to agent `to` (a transfer completed).
     pub fn moved(&mut self, conv: u64, from: &str, to: &str) {
+        self.offers.remove(&conv);
         if let Some(record) = self.agents.get_mut(from) {
             record.conversations.retain(|&c| c != conv);
         }
@@ -522,12 +530,15 @@ impl Router {
         out: &mut Vec<RouterOutput>,
     ) {
         match self.agents.get(to).filter(|a| to != from && a.can_take()) {
-            Some(target) => out.push(RouterOutput::Offer {
-                conv,
-                from: from.into(),
-                visitor: visitor.into(),
-                peers: target.conns.clone(),
-            }),
+            Some(target) => {
+                out.push(RouterOutput::Offer {
+                    conv,
+                    from: from.into(),
+                    visitor: visitor.into(),
+                    peers: target.conns.clone(),
+                });
+                self.offers.insert(conv, to.into());
+            }
             None => out.push(RouterOutput::TransferUnavailable {
                 conv,
                 to: to.into(),
@@ -550,6 +561,9 @@ impl Router {
             .get(agent)
             .map(|a| a.conns.clone())
             .unwrap_or_else(|| vec![peer]);
+        if self.offers.get(&conv).is_some_and(|to| &**to == agent) {
+            self.offers.remove(&conv);
+        }
         out.push(RouterOutput::TransferAnswer {
             conv,
             agent: agent.into(),
@@ -575,6 +589,17 @@ impl Router {
                         agent: user.clone(),
                     });
                 }
+                // Offers to it fail now, not at the transfer timeout.
+                self.offers.retain(|&conv, to| {
+                    let keep = to != user;
+                    if !keep {
+                        out.push(RouterOutput::TransferUnavailable {
+                            conv,
+                            to: to.clone(),
+                        });
+                    }
+                    keep
+                });
             }
         }
     }

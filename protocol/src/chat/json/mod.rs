@@ -174,7 +174,34 @@ fn fields<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, FrameError> {
     Ok(serde_json::from_slice(payload)?)
 }
 
+/// What kind of JSON value a text holds, judged by its first byte after whitespace.
+pub fn value_kind(text: &[u8]) -> &'static str {
+    match text
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        Some(b'-' | b'0'..=b'9') => "a number",
+        Some(_) => "not json",
+        None => "nothing",
+    }
+}
+
+/// Refuses any JSON text that is not an object before serde sees it: the derived
+/// decoders of the frame structs also accept the sequence form (`["start"]`).
+fn require_object(payload: &[u8]) -> Result<(), FrameError> {
+    match value_kind(payload) {
+        "an object" => Ok(()),
+        other => Err(FrameError::NotAnObject(other)),
+    }
+}
+
 pub(crate) fn decode_client(payload: &[u8]) -> Result<ClientFrame<'_>, FrameError> {
+    require_object(payload)?;
     let tag: TypeTag<'_> = fields(payload)?;
     let conv = |payload| fields::<ConvIn>(payload).map(|c| c.conv);
     Ok(match &*tag.kind {
@@ -234,6 +261,7 @@ pub(crate) fn decode_client(payload: &[u8]) -> Result<ClientFrame<'_>, FrameErro
 }
 
 pub(crate) fn decode_server(payload: &[u8]) -> Result<OwnedServerFrame, FrameError> {
+    require_object(payload)?;
     let tag: TypeTag<'_> = fields(payload)?;
     Ok(match &*tag.kind {
         "welcome" => {
