@@ -69,6 +69,11 @@ pub struct ServeArgs {
     /// Connections one shard holds at most; further accepts are closed at once.
     #[arg(long, default_value_t = 100_000)]
     pub max_connections_per_shard: usize,
+    /// I/O driver of the shards: `io-uring`, `epoll`, or `auto` (io_uring, and epoll
+    /// when io_uring is refused — by Docker's or Kubernetes' default seccomp profile,
+    /// `kernel.io_uring_disabled`, or an old kernel — with one log line saying so).
+    #[arg(long, value_enum, default_value_t = IoDriver::Auto)]
+    pub io_driver: IoDriver,
     /// Receive buffers per shard, shared by all its connections (power of two, ≤ 32768).
     #[arg(long, default_value_t = 4096)]
     pub recv_buffers: u16,
@@ -359,4 +364,15 @@ mod tests {
         };
         assert_eq!(args.tick(), Duration::from_millis(50));
     }
+}
+
+/// `--io-driver`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IoDriver {
+    /// io_uring, or epoll when io_uring is refused.
+    Auto,
+    /// io_uring only (refused: the node does not start).
+    IoUring,
+    /// epoll only.
+    Epoll,
 }

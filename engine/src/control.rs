@@ -175,7 +175,7 @@ impl NodeControl {
             mesh,
             kernel,
             started: Instant::now(),
-            started_ms: crate::sys::wall_clock_ms(),
+            started_ms: switchboard_driver::os::wall_clock_ms(),
             drain_started: Mutex::new(None),
             cluster,
             listen,
@@ -503,7 +503,7 @@ impl Engine for NodeControl {
                 .lock()
                 .map_err(|_| ApiError::unavailable("drain state poisoned"))?;
             if started.is_none() {
-                let wall = crate::sys::wall_clock_ms();
+                let wall = switchboard_driver::os::wall_clock_ms();
                 *started = Some((Instant::now(), wall));
                 self.mesh.begin_drain();
                 self.ask_all(|| ControlOp::Drain)?;

@@ -169,7 +169,7 @@ fn refresh_loop(mesh: &Mesh, steering: Option<&Steering>, xdp: Option<&XdpGuard>
     let mut last_draining = None;
     while !mesh.shutting_down() {
         let started = Instant::now();
-        let now_ms = crate::sys::wall_clock_ms();
+        let now_ms = switchboard_driver::os::wall_clock_ms();
         if let Some(steering) = steering {
             for shard in 0..mesh.shards() {
                 if let Err(err) = steering.set_load(shard, load_score(mesh, shard, now_ms)) {

@@ -10,13 +10,13 @@
 //! - [`shard`]: the event loop, connections, HTTP upgrade, WebSocket frames, output.
 //! - [`mesh`]: cross-shard queues and connection ids.
 //! - [`auth`]: the pluggable authenticator of `/v1/ws`.
-//! - `sys`: the only module with `unsafe`: io_uring, buffer ring, eventfd, signals.
+//! - the I/O driver (io_uring or epoll), buffers and OS calls are in the
+//!   `switchboard-driver` crate, the only one with `unsafe`; this crate forbids it.
 //!
 //! docs/design.md follows one message through these files.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod auth;
-pub mod buffer;
 pub mod cluster;
 pub mod config;
 pub mod control;
@@ -28,9 +28,3 @@ pub mod node;
 pub mod pressure;
 pub mod service;
 pub mod shard;
-mod sys;
-
-/// The shard's io_uring driver (multishot recv into a provided-buffer ring, sends whose
-/// buffers the ring owns, sockets in the file table), also driven by the bundled
-/// loadgen's `--io-uring` echo mode.
-pub use sys::{Completion as RingCompletion, Uring, UringConfig};

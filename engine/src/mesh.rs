@@ -13,7 +13,7 @@ use crossbeam::utils::CachePadded;
 
 /// Control-plane requests a shard may have waiting.
 const CONTROL_QUEUE: usize = 256;
-use crate::sys::EventFd;
+use switchboard_driver::os::EventFd;
 
 /// Identifies a connection anywhere: `node:10 | shard:8 | generation:15 | slot:20`,
 /// 53 bits in all, so every id — also in cluster mode, where the node number (1–1023,

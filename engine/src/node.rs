@@ -21,8 +21,9 @@ use crate::pressure::Budgets;
 use crate::service::home::HomeLimits;
 use crate::service::router::RouterConfig;
 use crate::shard::{ServiceSettings, Shard, ShardSetup};
-use crate::sys;
 use switchboard_control_api::{check_bind, read_token_file, ControlAuth, ControlServer};
+use switchboard_driver::os as sys;
+use switchboard_driver::DriverChoice;
 
 /// What a shard thread reports to the node.
 enum ShardReport {
@@ -50,6 +51,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some((link, bridge)) => (Some(link), Some(bridge)),
         None => (None, None),
     };
+    let driver = resolve_driver(args.io_driver)?;
     let args = Arc::new(args);
     let (reports, inbox) = mpsc::channel();
     let mut threads = Vec::with_capacity(shards);
@@ -71,6 +73,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             mesh: Arc::clone(&mesh),
             auth: Arc::clone(&auth),
             cluster: link.clone(),
+            driver,
         };
         let cpu = args.cpu_for(index);
         let reports = reports.clone();
@@ -186,6 +189,29 @@ fn conversation_rules(args: &ServeArgs) -> (Rules, HomeLimits) {
     (rules, limits)
 }
 
+/// The driver every shard runs: `auto` probes io_uring once and falls back to epoll,
+/// with one line saying why, when it is refused.
+fn resolve_driver(choice: crate::config::IoDriver) -> anyhow::Result<DriverChoice> {
+    use crate::config::IoDriver;
+    match choice {
+        IoDriver::Epoll => Ok(DriverChoice::Epoll),
+        IoDriver::IoUring => Ok(DriverChoice::IoUring),
+        IoDriver::Auto => match switchboard_driver::io_uring_available() {
+            Ok(()) => Ok(DriverChoice::IoUring),
+            Err(err) if switchboard_driver::is_refusal(&err) => {
+                tracing::warn!(
+                    %err,
+                    "io_uring is refused here (a seccomp profile, kernel.io_uring_disabled or an \
+                     old kernel): the shards run on epoll (--io-driver epoll to say so, \
+                     io-uring to refuse to start instead)"
+                );
+                Ok(DriverChoice::Epoll)
+            }
+            Err(err) => Err(anyhow::Error::new(err).context("probing io_uring")),
+        },
+    }
+}
+
 fn run_shard(setup: ShardSetup, cpu: usize, reports: &mpsc::Sender<ShardReport>) {
     let index = setup.index;
     if let Err(err) = sys::pin_current_thread(cpu) {
@@ -196,7 +222,7 @@ fn run_shard(setup: ShardSetup, cpu: usize, reports: &mpsc::Sender<ShardReport>)
         Err(err) => {
             let _ = reports.send(ShardReport::Failed(
                 index,
-                format!("io_uring setup failed: {err}"),
+                format!("I/O driver setup failed: {err}"),
             ));
             return;
         }

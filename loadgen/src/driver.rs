@@ -20,7 +20,7 @@ use crate::handshake::{check_upgrade_response, find_head_end, write_upgrade_requ
 use crate::job::{EchoPlan, Job};
 use crate::payload;
 use crate::report::{new_histogram, Tally, MAX_LATENCY_NS};
-use crate::sys::{self, Epoll};
+use switchboard_driver::client::{self as sys, Epoll};
 
 mod ring;
 

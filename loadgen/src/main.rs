@@ -22,6 +22,8 @@
 //! Exit status: 0 when the run was clean, 1 when a connection failed or a message was
 //! lost, duplicated, reordered or corrupted, 2 when the run could not be carried out.
 
+#![forbid(unsafe_code)]
+
 mod chat;
 mod driver;
 mod handshake;
@@ -30,7 +32,6 @@ mod output;
 mod payload;
 mod procfs;
 mod report;
-mod sys;
 mod worker;
 
 use std::process::ExitCode;
@@ -38,6 +39,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
+use switchboard_driver::client as sys;
 
 use crate::job::{EchoPlan, Job, Scenario, Target};
 use crate::report::{new_histogram, CpuUse, Latency, Report, RssGrowth, Tally};

@@ -4,6 +4,11 @@
 //! A counting global allocator sees every allocation of this test binary, so this file
 //! holds a single test.
 
+#![expect(
+    unsafe_code,
+    reason = "a counting GlobalAlloc (test only) is an unsafe trait impl by definition"
+)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -53,6 +53,10 @@ class Server:
         # A busy debug build on a shared machine is not pressure to shed (see the Rust harness).
         if not any(a.startswith("--budget-") for a in args):
             control_args += ["--budget-loop-lag-ms", "600000"]
+        # tests/run-all runs the suite once per I/O driver.
+        driver = os.environ.get("SWITCHBOARD_IO_DRIVER")
+        if driver and "--io-driver" not in args:
+            control_args += ["--io-driver", driver]
         self.control = None
         self.proc = subprocess.Popen(
             [str(binary), "serve", "--listen", "127.0.0.1:0", *control_args, *args],

@@ -78,6 +78,14 @@ pub fn binary_path() -> PathBuf {
     dir.join("switchboard")
 }
 
+/// The I/O driver the suite runs the servers on (`SWITCHBOARD_IO_DRIVER`: `epoll`,
+/// `io-uring`; unset: the server's default, `auto`).
+pub fn io_driver_under_test() -> Option<String> {
+    std::env::var("SWITCHBOARD_IO_DRIVER")
+        .ok()
+        .filter(|d| !d.is_empty())
+}
+
 /// A running `switchboard serve` process, killed when dropped.
 #[derive(Debug)]
 pub struct Server {
@@ -109,13 +117,27 @@ impl Server {
 
     /// Like [`Server::start`] but returns the failure instead of panicking.
     pub fn try_start(args: &[&str]) -> anyhow::Result<Server> {
+        Self::try_start_under(&[], args)
+    }
+
+    /// [`Server::try_start`] with the binary run by `wrapper` (a program and its
+    /// arguments, which then execs the binary and its arguments given after them), e.g.
+    /// a seccomp filter.
+    pub fn try_start_under(wrapper: &[&str], args: &[&str]) -> anyhow::Result<Server> {
         let bin = binary_path();
         anyhow::ensure!(
             bin.exists(),
             "no switchboard binary at {} (set SWITCHBOARD_BIN or run `cargo build -p switchboard-engine` first)",
             bin.display()
         );
-        let mut command = Command::new(&bin);
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(&bin);
+                command
+            }
+            None => Command::new(&bin),
+        };
         // Servers run side by side: the control API gets a free port too, unless the
         // test chooses one (or `off`).
         let wants_control = !args.contains(&"--control-listen");
@@ -129,20 +151,18 @@ impl Server {
         if !args.iter().any(|a| a.starts_with("--budget-")) {
             command.args(["--budget-loop-lag-ms", "600000"]);
         }
+        // The whole suite runs once per I/O driver (tests/run-all sets it for the
+        // epoll pass); a test that names its driver keeps it.
+        if let Some(driver) = io_driver_under_test().filter(|_| !args.contains(&"--io-driver")) {
+            command.args(["--io-driver", &driver]);
+        }
         command
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         // Do not let a tests process that dies without unwinding leave a server behind.
-        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        switchboard_driver::os::kill_child_with_parent(&mut command);
         let mut child = command.spawn()?;
         let stdout_pipe = child.stdout.take().expect("piped stdout");
         let stderr_pipe = child.stderr.take().expect("piped stderr");
@@ -265,11 +285,7 @@ impl Server {
         }
         if let Some(child) = self.child.as_mut() {
             if let Ok(None) = child.try_wait() {
-                let pid = child.id() as libc::pid_t;
-                // SAFETY: plain syscall on the pid of our own, not yet reaped child.
-                unsafe {
-                    libc::kill(pid, signal);
-                }
+                let _ = switchboard_driver::os::send_signal(child.id(), signal);
             }
         }
     }
@@ -323,10 +339,7 @@ impl Drop for Server {
         };
         if self.exit.is_none() {
             if let Ok(None) = child.try_wait() {
-                // SAFETY: plain syscall on the pid of our own, not yet reaped child.
-                unsafe {
-                    libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-                }
+                let _ = switchboard_driver::os::send_signal(child.id(), libc::SIGTERM);
                 let deadline = Instant::now() + Duration::from_secs(3);
                 while Instant::now() < deadline {
                     if let Ok(Some(_)) = child.try_wait() {

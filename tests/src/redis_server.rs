@@ -198,14 +198,7 @@ impl RedisServer {
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err));
         // Do not let a tests process that dies without unwinding leave a server behind.
-        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        switchboard_driver::os::kill_child_with_parent(&mut command);
         let child = command
             .spawn()
             .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;

@@ -320,10 +320,7 @@ fn a_thousand_concurrent_conversations_keep_order_and_lose_nothing() {
                 revents: 0,
             });
         }
-        // SAFETY: `fds` is a valid array of pollfd of the given length.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
-        if ready < 0 {
-            let err = std::io::Error::last_os_error();
+        if let Err(err) = switchboard_driver::os::poll_fds(&mut fds, 100) {
             assert_eq!(err.kind(), std::io::ErrorKind::Interrupted, "poll: {err}");
             continue;
         }

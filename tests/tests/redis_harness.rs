@@ -7,8 +7,8 @@ use switchboard_tests::redis::Commands;
 use switchboard_tests::{redis_conn, RedisServer};
 
 fn alive(pid: u32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+    // Signal 0 only checks that the process exists.
+    switchboard_driver::os::send_signal(pid, 0).is_ok()
 }
 
 #[test]

@@ -234,10 +234,7 @@ pub fn in_netns<T: Send>(name: &str, f: impl FnOnce() -> T + Send) -> T {
     thread::scope(|scope| {
         scope
             .spawn(move || {
-                // SAFETY: setns(2) on a descriptor we own, for this thread only; no
-                // memory is involved.
-                let result = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(result, 0, "setns: {}", io::Error::last_os_error());
+                switchboard_driver::os::enter_network_namespace(&file).expect("setns");
                 f()
             })
             .join()

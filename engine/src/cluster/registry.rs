@@ -32,7 +32,7 @@ pub struct Registry {
 }
 
 fn now_ms() -> u64 {
-    crate::sys::wall_clock_ms()
+    switchboard_driver::os::wall_clock_ms()
 }
 
 impl Registry {

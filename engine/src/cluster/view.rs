@@ -19,7 +19,7 @@ pub fn nodes_view(link: Option<&Link>, listen: &str, started_ms: u64) -> NodesVi
                 listen: listen.into(),
                 control: None,
                 started_ms,
-                heartbeat_ms: crate::sys::wall_clock_ms(),
+                heartbeat_ms: switchboard_driver::os::wall_clock_ms(),
                 this_node: true,
                 router: true,
             }],

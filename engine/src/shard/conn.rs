@@ -1,8 +1,8 @@
 //! A connection's state, kept small (no buffer while idle), and the slab that holds a
 //! shard's connections.
 
-use crate::buffer::ThinBuf;
 use std::os::fd::RawFd;
+use switchboard_driver::ThinBuf;
 
 use switchboard_protocol::chat::{Encoding, Role};
 use switchboard_protocol::ws::Reader;

@@ -8,7 +8,7 @@ use switchboard_protocol::chat::ServerFrame;
 use super::conn::{Endpoint, Phase};
 use super::Shard;
 use crate::pressure::Sensors;
-use crate::sys;
+use switchboard_driver::os as sys;
 
 /// How often shard 0 reads the process's resident memory.
 const MEMORY_READ_INTERVAL_MS: u64 = 1000;

@@ -4,7 +4,7 @@
 //! A head that arrives in one piece is parsed straight from the receive buffer; only a
 //! head cut across reads is copied, up to `--max-handshake-bytes`.
 
-use crate::buffer::ThinBuf;
+use switchboard_driver::{Driver as _, ThinBuf};
 use switchboard_protocol::chat::{Encoding, Role, ServerFrame};
 use switchboard_protocol::http::{self, Request};
 
@@ -194,7 +194,12 @@ impl Shard {
             ));
         }
         let draining = self.mesh.shutting_down();
-        let body = health_body(draining, self.mesh.shards(), self.mesh.total_connections());
+        let body = health_body(
+            draining,
+            self.mesh.shards(),
+            self.mesh.total_connections(),
+            self.driver.name(),
+        );
         let (status, reason) = if draining {
             (503, "Service Unavailable")
         } else {
@@ -329,7 +334,9 @@ fn error_answer(
     answer
 }
 
-fn health_body(draining: bool, shards: usize, connections: usize) -> String {
+fn health_body(draining: bool, shards: usize, connections: usize, driver: &str) -> String {
     let status = if draining { "draining" } else { "ok" };
-    format!("{{\"status\":\"{status}\",\"shards\":{shards},\"connections\":{connections}}}")
+    format!(
+        "{{\"status\":\"{status}\",\"shards\":{shards},\"connections\":{connections},\"io_driver\":\"{driver}\"}}"
+    )
 }

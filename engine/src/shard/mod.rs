@@ -17,7 +17,6 @@ mod output;
 mod service;
 mod token;
 
-use crate::buffer::ThinBuf;
 use std::collections::VecDeque;
 use std::os::fd::{IntoRawFd, RawFd};
 use std::sync::Arc;
@@ -34,9 +33,12 @@ use crate::pressure::{Budgets, PressureMonitor};
 use crate::service::home::{HomeLimits, HomeOutput, Homes};
 use crate::service::presence::{Presence, ReloginPolicy};
 use crate::service::router::{Router, RouterConfig, RouterOutput};
-use crate::sys::{self, Completion, Uring, UringConfig};
 use conn::{Phase, Slab};
 use std::sync::atomic::Ordering;
+use switchboard_driver::os as sys;
+use switchboard_driver::{
+    AnyDriver, Completion, Driver, DriverChoice, DriverConfig, RecvBuf, RecvEnd, ThinBuf,
+};
 use switchboard_protocol::conversation::Rules;
 
 /// Timeouts and limits a shard applies, copied out of the flags.
@@ -95,13 +97,15 @@ pub struct ShardSetup {
     pub budgets: Budgets,
     /// The Redis bridge, in cluster mode.
     pub cluster: crate::cluster::MaybeLink,
+    /// The I/O driver every shard of the node runs (resolved: not `Auto`).
+    pub driver: DriverChoice,
 }
 
 /// One shard's event loop and everything it owns.
 #[derive(Debug)]
 pub struct Shard {
     index: usize,
-    uring: Uring,
+    driver: AnyDriver,
     conns: Slab,
     limits: ws::Limits,
     settings: Settings,
@@ -176,18 +180,21 @@ impl Shard {
     /// Builds the shard's ring and arms its listener, tick and wake-up read.
     pub fn new(setup: ShardSetup) -> std::io::Result<Self> {
         let args = &setup.args;
-        let uring = Uring::new(UringConfig {
-            sq_entries: 4096,
-            cq_entries: 16384,
-            recv_buffers: args.recv_buffers,
-            recv_buffer_size: args.recv_buffer_size,
-            batch_wait_us: args.batch_wait_us,
-            batch_want: args.batch_want,
-        })?;
+        let driver = switchboard_driver::open(
+            setup.driver,
+            &DriverConfig {
+                sq_entries: 4096,
+                cq_entries: 16384,
+                recv_buffers: args.recv_buffers,
+                recv_buffer_size: args.recv_buffer_size,
+                batch_wait_us: args.batch_wait_us,
+                batch_want: args.batch_want,
+            },
+        )?;
         let shards = setup.mesh.shards();
         let mut shard = Shard {
             index: setup.index,
-            uring,
+            driver,
             conns: Slab::default(),
             limits: ws::Limits {
                 max_frame: args.max_frame_bytes,
@@ -234,18 +241,16 @@ impl Shard {
             cluster: setup.cluster.map(cluster::ClusterSide::new),
         };
         shard
-            .uring
+            .driver
             .accept_multi(shard.listener, token::pack(token::ACCEPT, 0, 0));
         shard
-            .uring
+            .driver
             .tick_every(shard.tick, token::pack(token::TICK, 0, 0));
-        shard.arm_wake();
+        let waker = shard.mesh.waker_fd(shard.index);
+        shard
+            .driver
+            .watch_wake(waker, token::pack(token::WAKE, 0, 0));
         Ok(shard)
-    }
-
-    fn arm_wake(&mut self) {
-        let fd = self.mesh.waker_fd(self.index);
-        self.uring.read_wake(fd, token::pack(token::WAKE, 0, 0));
     }
 
     /// Runs until shutdown completes.
@@ -255,11 +260,11 @@ impl Shard {
         loop {
             completions.clear();
             if self.mesh.may_sleep(self.index) {
-                let waited = self.uring.wait_batching(&mut completions, load.busy());
+                let waited = self.driver.wait(&mut completions, load.busy());
                 self.mesh.awake(self.index);
                 waited?;
             } else {
-                self.uring.poll(&mut completions)?;
+                self.driver.poll(&mut completions)?;
             }
             self.now_ms = self.started.elapsed().as_millis() as u64;
             self.wall_ms = sys::wall_clock_ms();
@@ -288,24 +293,22 @@ impl Shard {
 
     fn handle(&mut self, completion: Completion) {
         match completion {
-            Completion::Op {
-                token,
-                result,
-                flags,
-            } => {
-                let (kind, slot, generation) = token::unpack(token);
-                match kind {
-                    token::ACCEPT => self.on_accept(result, flags),
-                    token::RECV => self.on_recv(slot, generation, result, flags),
-                    token::TICK => self.on_tick(),
-                    token::WAKE => self.on_wake(),
-                    _ => tracing::warn!(token, "completion with an unknown token"),
-                }
+            Completion::Accepted { fd, .. } => self.admit(fd),
+            Completion::AcceptStopped { error, .. } => self.on_accept_stopped(error),
+            Completion::Received { token, buf } => {
+                let (_, slot, generation) = token::unpack(token);
+                self.on_received(slot, generation, buf);
+            }
+            Completion::RecvStopped { token, end } => {
+                let (_, slot, generation) = token::unpack(token);
+                self.on_recv_stopped(slot, generation, end);
             }
             Completion::Sent { token, result, buf } => {
                 let (_, slot, generation) = token::unpack(token);
                 self.on_sent(slot, generation, result, buf);
             }
+            Completion::Tick { .. } => self.on_tick(),
+            Completion::Woken { .. } => self.on_wake(),
         }
     }
 
@@ -327,21 +330,17 @@ impl Shard {
         self.mesh.set_connections(self.index, self.conns.len());
     }
 
-    fn on_accept(&mut self, result: i32, flags: u32) {
-        let more = io_uring::cqueue::more(flags);
-        if result >= 0 {
-            self.admit(result);
-        } else if result != -libc::ECANCELED {
-            tracing::warn!(shard = self.index, errno = -result, "accept failed");
+    /// The accept ended: at shutdown the listener closes; otherwise it is armed again.
+    fn on_accept_stopped(&mut self, error: Option<std::io::Error>) {
+        if let Some(err) = error.filter(|e| e.raw_os_error() != Some(libc::ECANCELED)) {
+            tracing::warn!(shard = self.index, %err, "accept failed");
         }
-        if !more {
-            if self.shutdown_started_ms.is_some() {
-                self.accepting = false;
-                sys::close(self.listener);
-            } else {
-                self.uring
-                    .accept_multi(self.listener, token::pack(token::ACCEPT, 0, 0));
-            }
+        if self.shutdown_started_ms.is_some() {
+            self.accepting = false;
+            sys::close(self.listener);
+        } else {
+            self.driver
+                .accept_multi(self.listener, token::pack(token::ACCEPT, 0, 0));
         }
     }
 
@@ -354,7 +353,7 @@ impl Shard {
             sys::close(fd);
             return;
         }
-        if let Err(err) = self.uring.register_socket(fd) {
+        if let Err(err) = self.driver.register_socket(fd) {
             tracing::warn!(shard = self.index, %err, "connection refused: io_uring file table");
             ShardCounters::bump(&self.counters().rejects);
             sys::close(fd);
@@ -362,7 +361,7 @@ impl Shard {
         }
         let deadline = self.deadline_in(self.settings.handshake_timeout_ms);
         let Some((slot, generation)) = self.conns.insert(fd, self.now32(), deadline) else {
-            self.uring.unregister_socket(fd);
+            self.driver.unregister_socket(fd);
             ShardCounters::bump(&self.counters().rejects);
             sys::close(fd);
             return;
@@ -370,7 +369,7 @@ impl Shard {
         if let Some(conn) = self.conns.get_mut(slot, generation) {
             conn.recv_armed = true;
         }
-        self.uring
+        self.driver
             .recv_multi(fd, token::pack(token::RECV, slot, generation));
         ShardCounters::bump(&self.counters().accepts);
         self.publish_connections();
@@ -386,36 +385,29 @@ impl Shard {
         self.shutdown_started_ms.is_none() && !self.mesh.draining()
     }
 
-    fn on_recv(&mut self, slot: u32, generation: u32, result: i32, flags: u32) {
-        let buf = self.uring.recv_buffer(result, flags);
-        let more = io_uring::cqueue::more(flags);
-        let Some(conn) = self.conns.get_mut(slot, generation) else {
-            if let Some(buf) = buf {
-                self.uring.recycle(buf);
-            }
-            return;
-        };
-        if !more {
-            conn.recv_armed = false;
-        }
-        if let Some(mut buf) = buf {
+    /// Bytes for a connection (the buffer goes back to the pool when dropped here).
+    fn on_received(&mut self, slot: u32, generation: u32, mut buf: RecvBuf) {
+        if self.conns.get_mut(slot, generation).is_some() {
             self.on_bytes(slot, generation, buf.bytes_mut());
-            self.uring.recycle(buf);
         }
+    }
+
+    /// A connection's receive ended: the peer closed or failed (tear down), or the
+    /// driver stopped it (every buffer was out: arm it again).
+    fn on_recv_stopped(&mut self, slot: u32, generation: u32, end: RecvEnd) {
         let Some(conn) = self.conns.get_mut(slot, generation) else {
             return;
         };
-        match result {
-            0 => self.teardown(slot, generation),
-            r if r < 0 && r != -libc::ENOBUFS => self.teardown(slot, generation),
-            _ if !more && conn.phase != Phase::Dead => {
-                // The multishot recv stopped (buffers ran out): arm it again.
+        conn.recv_armed = false;
+        match end {
+            RecvEnd::Stopped if conn.phase != Phase::Dead => {
                 conn.recv_armed = true;
                 let fd = conn.fd;
-                self.uring
+                self.driver
                     .recv_multi(fd, token::pack(token::RECV, slot, generation));
             }
-            _ => {}
+            RecvEnd::Stopped | RecvEnd::Cancelled => {}
+            RecvEnd::Eof | RecvEnd::Failed(_) => self.teardown(slot, generation),
         }
         self.finish_teardown(slot, generation);
     }
@@ -495,7 +487,6 @@ impl Shard {
     }
 
     fn on_wake(&mut self) {
-        self.arm_wake();
         self.drain_control();
         self.apply_level();
         // The mesh queues are drained at the end of every turn (see `run`).
@@ -537,7 +528,8 @@ impl Shard {
     /// waiting at most `within_ms` for each peer's close; half-done handshakes at once.
     /// Shutdown and drain both end this way.
     pub(super) fn close_all(&mut self, code: u16, reason: &str, within_ms: u64) {
-        self.uring.cancel(token::pack(token::ACCEPT, 0, 0));
+        self.driver
+            .cancel_accept(self.listener, token::pack(token::ACCEPT, 0, 0));
         for slot in 0..self.conns.capacity_slots() {
             let Some(conn) = self.conns.slot_mut(slot) else {
                 continue;

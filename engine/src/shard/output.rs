@@ -6,14 +6,14 @@
 //! queue to the ring as one send, so many frames for one client cost one syscall-free
 //! submission entry.
 
-use crate::buffer::ThinBuf;
+use switchboard_driver::{Driver as _, ThinBuf};
 use switchboard_protocol::http;
 use switchboard_protocol::ws::{self, close_code, Opcode};
 
 use super::conn::{Endpoint, Phase};
 use super::{token, Shard, POOLED_BUFFERS, POOLED_BUFFER_MAX};
 use crate::metrics::ShardCounters;
-use crate::sys;
+use switchboard_driver::os as sys;
 
 impl Shard {
     pub(super) fn recycle_buffer(&mut self, mut buf: ThinBuf) {
@@ -170,7 +170,7 @@ impl Shard {
         conn.sending = true;
         conn.inflight_len = buf.len() as u32;
         let (fd, generation) = (conn.fd, conn.generation);
-        self.uring
+        self.driver
             .send(fd, buf, token::pack(token::SEND, slot, generation));
     }
 
@@ -211,12 +211,13 @@ impl Shard {
         let endpoint = conn.endpoint;
         let queued = conn.queued.take();
         let recv_armed = conn.recv_armed;
+        let fd = conn.fd;
         if let Some(queued) = queued {
             self.recycle_buffer(queued);
         }
         if recv_armed {
-            self.uring
-                .cancel(token::pack(token::RECV, slot, generation));
+            self.driver
+                .cancel_recv(fd, token::pack(token::RECV, slot, generation));
         }
         if let (Endpoint::Chat(session), Some(user)) = (endpoint, user) {
             self.chat_connection_closed(self.conn_id(slot, generation), session, user);
@@ -232,7 +233,7 @@ impl Shard {
             return;
         }
         let fd = conn.fd;
-        self.uring.unregister_socket(fd);
+        self.driver.unregister_socket(fd);
         sys::close(fd);
         self.conns.remove(slot);
         self.publish_connections();

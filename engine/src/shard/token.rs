@@ -1,5 +1,6 @@
-//! io_uring user data of shard operations: `kind:8 | generation:24 | slot:24`, so a
-//! completion finds its connection, and a stale one (slot reused) is recognised.
+//! Driver tokens of shard operations: `kind:8 | generation:24 | slot:24` in the low
+//! 56 bits a driver keeps, so a completion finds its connection, and a stale one (slot
+//! reused) is recognised.
 
 /// The multishot accept of the shard's listener.
 pub const ACCEPT: u8 = 1;
@@ -14,7 +15,7 @@ pub const WAKE: u8 = 5;
 
 /// Packs a token.
 pub fn pack(kind: u8, slot: u32, generation: u32) -> u64 {
-    (u64::from(kind) << 56)
+    (u64::from(kind) << 48)
         | (u64::from(generation & 0xFF_FFFF) << 24)
         | u64::from(slot & 0xFF_FFFF)
 }
@@ -22,7 +23,7 @@ pub fn pack(kind: u8, slot: u32, generation: u32) -> u64 {
 /// Unpacks `(kind, slot, generation)`.
 pub fn unpack(token: u64) -> (u8, u32, u32) {
     (
-        (token >> 56) as u8,
+        (token >> 48) as u8,
         (token & 0xFF_FFFF) as u32,
         ((token >> 24) & 0xFF_FFFF) as u32,
     )

@@ -26,7 +26,7 @@ use super::body::{self, Stamp, ID_LEN};
 use crate::driver::epoch;
 use crate::handshake::{check_upgrade, find_head_end, write_request};
 use crate::report::{new_histogram, MAX_LATENCY_NS};
-use crate::sys::{self, Epoll};
+use switchboard_driver::client::{self as sys, Epoll};
 
 const READ_BUFFER: usize = 64 * 1024;
 const MAX_HEAD: usize = 16 * 1024;

@@ -401,7 +401,7 @@ fn setup(common: &ChatCommon, extra_visitors: usize) -> anyhow::Result<Setup> {
         );
     }
     let clients = (visitors + common.agents) as u64;
-    let limit = crate::sys::raise_nofile_limit();
+    let limit = switchboard_driver::client::raise_nofile_limit();
     if clients + crate::FD_SLACK > limit {
         bail!("{clients} clients need more descriptors than this process may open ({limit})");
     }
@@ -412,7 +412,7 @@ fn setup(common: &ChatCommon, extra_visitors: usize) -> anyhow::Result<Setup> {
     };
     let prefix = common.id_prefix.clone().unwrap_or_else(|| {
         let mut raw = [0u8; 3];
-        crate::sys::fill_random(&mut raw);
+        switchboard_driver::client::fill_random(&mut raw);
         format!("lg{:02x}{:02x}{:02x}-", raw[0], raw[1], raw[2])
     });
     let settings = Settings {
@@ -832,7 +832,7 @@ pub fn run_storm(args: StormArgs) -> anyhow::Result<ChatReport> {
     figures.all_resumed_seconds = last_resume as f64 / 1e9;
     figures.control_before = Latency::from_histogram(&d.world.control_before);
     figures.control_during = Latency::from_histogram(&d.world.control_during);
-    let tick = crate::sys::clock_ticks_per_second() as f64;
+    let tick = switchboard_driver::client::clock_ticks_per_second() as f64;
     figures.server_cpu_seconds = server_cpu_ticks.map(|(_, t)| t as f64 / tick);
     figures.loadgen_cpu_seconds = self_cpu_ticks.map(|(_, t)| t as f64 / tick);
     let window = args.drop_at.as_secs_f64() - 1.0f64.min(args.drop_at.as_secs_f64() / 2.0);

@@ -1,5 +1,5 @@
-//! Closed-loop echo over io_uring (`--io-uring`), on the engine's own driver
-//! (`switchboard_engine::Uring`): one multishot recv per connection into a
+//! Closed-loop echo over io_uring (`--io-uring`), on the driver crate's io_uring
+//! driver (`switchboard_driver::Uring`, the one the engine's shards run): one multishot recv per connection into a
 //! provided-buffer ring, and the sends of a loop turn in one submission. Per message
 //! the loadgen then makes no syscall of its own (epoll makes a recv and a send), so
 //! one CPU offers more load, and the server finds a turn's messages together.
@@ -12,8 +12,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
-use switchboard_engine::buffer::ThinBuf;
-use switchboard_engine::{RingCompletion, Uring, UringConfig};
+use switchboard_driver::{Completion, Driver as _, RecvBuf, RecvEnd, ThinBuf, Uring, UringConfig};
 
 use super::{Driver, State};
 
@@ -27,7 +26,7 @@ const GIVE_BACK_WITHIN: Duration = Duration::from_secs(2);
 /// The ring and what it tracks per connection while it holds them.
 pub(super) struct EchoRing {
     uring: Uring,
-    completions: Vec<RingCompletion>,
+    completions: Vec<Completion>,
     /// Descriptor of each connection while the ring holds it (-1: not held).
     fds: Vec<RawFd>,
     /// The multishot recv is armed.
@@ -95,7 +94,7 @@ impl EchoRing {
             return;
         }
         if self.armed[i] {
-            self.uring.cancel(i as u64);
+            self.uring.cancel_recv(fd, i as u64);
         }
         self.uring.unregister_socket(fd);
     }
@@ -127,7 +126,7 @@ impl Driver<'_> {
         self.ring_flush(ring);
         let mut completions = std::mem::take(&mut ring.completions);
         completions.clear();
-        let waited = ring.uring.wait_batching(&mut completions, false);
+        let waited = ring.uring.wait(&mut completions, false);
         let now = Instant::now();
         for completion in completions.drain(..) {
             self.ring_completion(ring, completion, now);
@@ -136,15 +135,13 @@ impl Driver<'_> {
         waited
     }
 
-    fn ring_completion(&mut self, ring: &mut EchoRing, completion: RingCompletion, now: Instant) {
+    fn ring_completion(&mut self, ring: &mut EchoRing, completion: Completion, now: Instant) {
         match completion {
-            RingCompletion::Op { token: TICK, .. } => {}
-            RingCompletion::Op {
-                token,
-                result,
-                flags,
-            } => self.ring_received(ring, token as usize, result, flags, now),
-            RingCompletion::Sent { token, result, buf } => {
+            Completion::Received { token, buf } => {
+                self.ring_received(ring, token as usize, buf, now)
+            }
+            Completion::RecvStopped { token, end } => self.ring_stopped(ring, token as usize, end),
+            Completion::Sent { token, result, buf } => {
                 let i = token as usize;
                 ring.sending[i] = false;
                 ring.spare.push(buf);
@@ -156,57 +153,57 @@ impl Driver<'_> {
                     _ => ring.mark(i),
                 }
             }
+            // The tick only ends waits (deadlines are checked each turn); nothing is
+            // accepted or woken on this ring.
+            Completion::Tick { .. }
+            | Completion::Accepted { .. }
+            | Completion::AcceptStopped { .. }
+            | Completion::Woken { .. } => {}
         }
     }
 
-    fn ring_received(
-        &mut self,
-        ring: &mut EchoRing,
-        i: usize,
-        result: i32,
-        flags: u32,
-        now: Instant,
-    ) {
-        let more = io_uring::cqueue::more(flags);
-        if !more {
-            ring.armed[i] = false;
-        }
-        if let Some(n) = self.take_received(ring, result, flags) {
-            if self.conns[i].state == State::Open {
-                if self.process(i, n, now) {
-                    ring.mark(i);
-                } else {
-                    ring.release(i);
-                }
+    fn ring_received(&mut self, ring: &mut EchoRing, i: usize, buf: RecvBuf, now: Instant) {
+        let n = self.take_received(buf);
+        if self.conns[i].state == State::Open {
+            if self.process(i, n, now) {
+                ring.mark(i);
+            } else {
+                ring.release(i);
             }
         }
-        if self.conns[i].state != State::Open || result == -libc::ECANCELED {
-            // Dropped, or cancelled by `give_back`: epoll takes the connection back.
+    }
+
+    fn ring_stopped(&mut self, ring: &mut EchoRing, i: usize, end: RecvEnd) {
+        ring.armed[i] = false;
+        if self.conns[i].state != State::Open {
             return;
         }
-        if result == 0 {
-            self.drop_conn(i, "server closed the connection");
-            ring.release(i);
-        } else if result < 0 && result != -libc::ENOBUFS {
-            let err = io::Error::from_raw_os_error(-result);
-            self.drop_conn(i, &format!("recv: {err}"));
-            ring.release(i);
-        } else if !more {
-            // The multishot recv stopped (buffers ran out): arm it again.
-            ring.armed[i] = true;
-            ring.uring.recv_multi(ring.fds[i], i as u64);
+        match end {
+            // Cancelled by `give_back`: epoll takes the connection back.
+            RecvEnd::Cancelled => {}
+            RecvEnd::Eof => {
+                self.drop_conn(i, "server closed the connection");
+                ring.release(i);
+            }
+            RecvEnd::Failed(err) => {
+                self.drop_conn(i, &format!("recv: {err}"));
+                ring.release(i);
+            }
+            RecvEnd::Stopped => {
+                // The multishot recv stopped (buffers ran out): arm it again.
+                ring.armed[i] = true;
+                ring.uring.recv_multi(ring.fds[i], i as u64);
+            }
         }
     }
 
-    /// Copies a recv completion's bytes into the thread's read buffer and gives the
-    /// ring buffer back; the number of bytes, if the completion carried any.
-    fn take_received(&mut self, ring: &mut EchoRing, result: i32, flags: u32) -> Option<usize> {
-        let mut buf = ring.uring.recv_buffer(result, flags)?;
+    /// Copies a recv completion's bytes into the thread's read buffer (the ring buffer
+    /// goes back when `buf` is dropped); the number of bytes.
+    fn take_received(&mut self, mut buf: RecvBuf) -> usize {
         let bytes = buf.bytes_mut();
         let n = bytes.len();
         self.buf[..n].copy_from_slice(bytes);
-        ring.uring.recycle(buf);
-        Some(n)
+        n
     }
 
     /// Hands every marked connection's output to the ring, one send per connection.
@@ -236,7 +233,7 @@ impl Driver<'_> {
     pub(super) fn give_back(&mut self, mut ring: EchoRing) {
         for i in 0..ring.fds.len() {
             if ring.armed[i] {
-                ring.uring.cancel(i as u64);
+                ring.uring.cancel_recv(ring.fds[i], i as u64);
             }
         }
         let deadline = Instant::now() + GIVE_BACK_WITHIN;

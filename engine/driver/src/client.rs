@@ -1,7 +1,9 @@
-//! The few Linux calls the event loop needs, as thin safe wrappers over `libc`.
-//!
-//! All unsafe code of the loadgen lives here. Descriptors are plain `RawFd`s owned by
-//! the caller's connection table, which closes them exactly once.
+//! The Linux calls a load-generating client needs (the bundled loadgen's epoll event
+//! loop): an edge-triggered epoll set, non-blocking client sockets bound to chosen
+//! source addresses, plain `recv`/`send`, the descriptor limit, random bytes and the
+//! clock tick rate — thin safe wrappers over `libc`, kept here so the loadgen itself
+//! has no `unsafe`. Descriptors are plain `RawFd`s owned by the caller's connection
+//! table, which closes them exactly once.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};

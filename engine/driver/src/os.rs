@@ -1,16 +1,9 @@
-//! Everything that talks to the kernel below the standard library: the shard's
-//! io_uring and its buffer ring, eventfds, signals, CPU pinning and raw fd calls.
-//! This is the only module of the engine allowed to use `unsafe`; every block says
-//! why it is sound.
-#![allow(unsafe_code)]
-
-mod buf_ring;
-mod uring;
+//! The few OS calls the engine makes outside its I/O loop: eventfds to wake a shard,
+//! closing and half-closing sockets, CPU pinning, the termination signals, the
+//! descriptor limit, resident memory and the wall clock.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-
-pub use uring::{Completion, Uring, UringConfig};
 
 /// An eventfd used to wake a shard from another thread.
 #[derive(Debug)]
@@ -121,6 +114,17 @@ pub fn wait_for_termination() -> i32 {
     signal
 }
 
+/// The soft `RLIMIT_NOFILE`: how many descriptors this process may hold.
+pub fn descriptor_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes only into the rlimit we pass.
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    (got == 0).then_some(limit.rlim_cur)
+}
+
 /// Resident set size of this process, in bytes (from /proc/self/statm; a cheap read of
 /// a kernel-generated file, done at most once a second).
 pub fn resident_bytes() -> Option<u64> {
@@ -136,4 +140,52 @@ pub fn wall_clock_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Arranges for the child `command` spawns to get SIGKILL when the spawning thread
+/// dies (`PR_SET_PDEATHSIG`), so a test or benchmark that dies without unwinding
+/// leaves no server behind.
+pub fn kill_child_with_parent(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec; prctl is
+    // async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+/// Sends `signal` to the process `pid` (a child the caller has not reaped yet).
+pub fn send_signal(pid: u32, signal: i32) -> io::Result<()> {
+    let pid =
+        libc::pid_t::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: kill has no memory preconditions.
+    if unsafe { libc::kill(pid, signal) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `poll(2)` over `fds` for at most `timeout_ms` (negative: no limit); the number of
+/// descriptors with events. For tests and tools that watch a few plain sockets.
+pub fn poll_fds(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
+    // SAFETY: `fds` is a live, exclusive slice of pollfd of the length passed.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    if ready < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(ready as usize)
+}
+
+/// Moves the calling thread into the network namespace `namespace` (an open
+/// `/run/netns/<name>`); sockets it creates from then on belong to that namespace.
+pub fn enter_network_namespace(namespace: &std::fs::File) -> io::Result<()> {
+    // SAFETY: setns(2) on a descriptor the caller keeps open, for this thread only; no
+    // memory is involved.
+    if unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
