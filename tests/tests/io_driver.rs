@@ -28,8 +28,7 @@ fn auto_serves_on_epoll_where_a_seccomp_filter_refuses_io_uring() {
 #[test]
 fn io_uring_only_refuses_to_start_where_it_is_refused() {
     let err = Server::try_start_under(&[REFUSE_IO_URING], &["--io-driver", "io-uring"])
-        .err()
-        .expect("io-uring under the filter does not start");
+        .expect_err("io-uring under the filter does not start");
     let text = format!("{err:#}");
     assert!(text.contains("I/O driver setup failed"), "{text}");
 }
