@@ -59,6 +59,7 @@ mod record;
 mod recovery;
 mod segment_file;
 mod shared;
+mod stats;
 mod store;
 mod writer;
 
@@ -77,4 +78,5 @@ pub use health::Health;
 pub use reader::{LogPage, StoreReader, StreamPage};
 pub use record::{LsnRange, NewRecord, Record, RecordRef};
 pub use recovery::{RecoveryReport, TornTail};
+pub use stats::WriterStats;
 pub use store::Store;

@@ -9,6 +9,7 @@ use crate::catalog::Catalog;
 use crate::config::StoreConfig;
 use crate::dir::DirLock;
 use crate::health::HealthCell;
+use crate::stats::WriterCounters;
 
 /// Shared by the store, its writer, readers and compactors.
 #[derive(Debug)]
@@ -23,6 +24,8 @@ pub(crate) struct Shared {
     pub durable_lsn: AtomicU64,
     /// What the writer says about the disk.
     pub health: HealthCell,
+    /// The writer's counters.
+    pub counters: WriterCounters,
     /// Ids of segments in the catalog.
     pub segment_ids: AtomicU32,
     /// One compaction at a time.

@@ -17,6 +17,7 @@ use crate::reader::StoreReader;
 use crate::record::RecordRef;
 use crate::recovery::{recover, RecoveryReport};
 use crate::shared::Shared;
+use crate::stats::{WriterCounters, WriterStats};
 use crate::writer::Writer;
 
 /// An open data directory with its writer thread.
@@ -50,6 +51,7 @@ impl Store {
             catalog: RwLock::new(recovered.catalog),
             durable_lsn: AtomicU64::new(recovered.next_lsn - 1),
             health: HealthCell::new(),
+            counters: WriterCounters::default(),
             segment_ids: ids,
             compaction: Mutex::new(()),
             _lock: lock,
@@ -100,6 +102,11 @@ impl Store {
     /// What the writer says about the disk.
     pub fn health(&self) -> Health {
         self.shared.health.get()
+    }
+
+    /// The writer's counters since the store was opened.
+    pub fn stats(&self) -> WriterStats {
+        self.shared.counters.snapshot()
     }
 
     /// Every record up to this LSN is durable.

@@ -14,6 +14,7 @@ use crate::error::WriteError;
 use crate::format::frame::encode_frame;
 use crate::format::segment::SEGMENT_HEADER_LEN;
 use crate::record::{LsnRange, RecordRef};
+use crate::stats::WriterCounters;
 use crate::writer::active::ActiveSegment;
 use crate::writer::{Unsynced, Writer};
 
@@ -34,6 +35,7 @@ impl Writer {
         for batch in group {
             remember(&mut woken, &batch.handle);
             if batch.handle.is_halted(batch.epoch) {
+                WriterCounters::add(&self.shared.counters.batches_failed, 1);
                 batch.complete(Err(WriteError::Halted));
             } else {
                 live.push(batch);
@@ -45,6 +47,7 @@ impl Writer {
                 .and_then(|written| self.commit(written))
             {
                 Ok(ranges) => {
+                    self.count_written(&live);
                     self.shared.health.ok();
                     self.backoff.succeeded();
                     for (batch, range) in live.into_iter().zip(ranges) {
@@ -57,6 +60,16 @@ impl Writer {
         for handle in woken {
             handle.wake();
         }
+    }
+
+    fn count_written(&self, batches: &[Batch]) {
+        let counters = &self.shared.counters;
+        let records = batches.iter().map(|b| b.records.len() as u64).sum();
+        let bytes = batches.iter().map(|b| b.frame_bytes as u64).sum();
+        WriterCounters::add(&counters.groups, 1);
+        WriterCounters::add(&counters.batches_written, batches.len() as u64);
+        WriterCounters::add(&counters.records_written, records);
+        WriterCounters::add(&counters.bytes_written, bytes);
     }
 
     /// Encodes and writes the group after the segment's good end.
@@ -122,6 +135,7 @@ impl Writer {
     /// Sync mode: fdatasync, then publish. Async mode: keep it for the next sync.
     fn commit(&mut self, written: Written) -> Result<Vec<LsnRange>, WriteError> {
         if self.sync_mode() == SyncMode::Sync {
+            WriterCounters::add(&self.shared.counters.syncs, 1);
             self.active
                 .sync()
                 .map_err(|e| self.io_error("fdatasync", &e))?;
@@ -165,6 +179,7 @@ impl Writer {
         self.shared.health.failed(error);
         self.backoff.failed();
         let _ = self.active.repair();
+        WriterCounters::add(&self.shared.counters.batches_failed, batches.len() as u64);
         for batch in batches {
             batch.handle.halt(batch.epoch);
             batch.complete(Err(error.clone()));
@@ -207,6 +222,7 @@ impl Writer {
         let Some(unsynced) = self.unsynced.take() else {
             return Ok(());
         };
+        WriterCounters::add(&self.shared.counters.syncs, 1);
         if let Err(e) = self.active.file.sync_data() {
             let error = self.io_error("fdatasync", &e);
             self.unsynced = Some(unsynced);
