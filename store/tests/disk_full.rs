@@ -146,7 +146,7 @@ fn a_full_disk_fails_batches_cleanly_and_the_writer_recovers_when_space_returns(
 
     // This handle is halted until it resumes; another handle's batch fails too,
     // after the backoff, while the disk stays full.
-    let refused = shard.submit(next(&mut seq), 5000).err().expect("halted");
+    let refused = shard.submit(next(&mut seq), 5000).expect_err("halted");
     assert_eq!(refused.reason, SubmitError::Halted);
     let other = Shard::new(&store);
     let batch = next(&mut seq);

@@ -178,9 +178,7 @@ fn a_sealed_segment_cut_short_loses_only_its_tail() -> anyhow::Result<()> {
 fn a_second_open_of_the_directory_is_refused_clearly() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let (_store, _, _) = open(dir.path(), small_config(4096))?;
-    let error = open(dir.path(), small_config(4096))
-        .err()
-        .expect("second open fails");
+    let error = open(dir.path(), small_config(4096)).expect_err("second open fails");
     let error = error.downcast::<OpenError>()?;
     assert!(matches!(error, OpenError::Locked { .. }));
     assert!(error.to_string().contains("in use"), "{error}");
@@ -218,7 +216,7 @@ fn a_segment_from_a_future_format_is_refused() -> anyhow::Result<()> {
     let crc = crc32c_of(&bytes[..28]);
     bytes[28..32].copy_from_slice(&crc.to_le_bytes());
     fs::write(&first, bytes)?;
-    let error = open(dir.path(), small_config(4096)).err().expect("refused");
+    let error = open(dir.path(), small_config(4096)).expect_err("refused");
     let error = error.downcast::<OpenError>()?;
     assert!(
         matches!(error, OpenError::UnsupportedVersion { version: 2, .. }),

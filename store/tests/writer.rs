@@ -80,8 +80,7 @@ fn a_full_queue_refuses_at_once_and_hands_the_batch_back() -> anyhow::Result<()>
     let started = Instant::now();
     let refused = shard
         .submit(vec![record(1, 9, 10)], 9)
-        .err()
-        .expect("fifth batch refused");
+        .expect_err("fifth batch refused");
     assert!(
         started.elapsed() < Duration::from_millis(50),
         "a refusal does not wait"
@@ -197,8 +196,7 @@ fn after_the_store_closes_submits_are_refused_and_nothing_hangs() -> anyhow::Res
     );
     let refused = shard
         .submit(vec![record(1, 2, 10)], 2)
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert_eq!(refused.reason, SubmitError::Closed);
     assert_eq!(refused.records.len(), 1);
     Ok(())
