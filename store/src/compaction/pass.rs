@@ -226,7 +226,10 @@ impl<'a> Copier<'a> {
         let max_output = u64::from(self.shared.config.compaction.output_segment_bytes);
         for (i, input) in inputs.iter().enumerate() {
             self.copy(input, report)?;
-            if let Some(next) = inputs.get(i + 1).filter(|_| self.current.len >= max_output) {
+            if let Some(next) = inputs
+                .get(i + 1)
+                .filter(|_| self.current.size() >= max_output)
+            {
                 let boundary = next.span.first_lsn();
                 let done = std::mem::replace(
                     &mut self.current,
@@ -301,9 +304,14 @@ impl OpenOutput {
         })
     }
 
+    /// Bytes written and buffered so far.
+    fn size(&self) -> u64 {
+        self.len + self.buffer.len() as u64
+    }
+
     /// Appends one frame; returns its offset in the output.
     fn append(&mut self, frame: &[u8], lsn: u64) -> Result<u32, CompactionError> {
-        let offset = self.len + self.buffer.len() as u64;
+        let offset = self.size();
         self.checkpoints.extend(self.track.offer(lsn, offset));
         self.buffer.extend_from_slice(frame);
         if self.buffer.len() >= COPY_BUFFER_BYTES {
