@@ -6,6 +6,9 @@ use std::time::Duration;
 use crate::adapter::DeliveryError;
 use crate::config::AccountLimits;
 
+/// The client type adapters are given (re-exported so code outside can build one).
+pub use ureq::Agent;
+
 /// The largest response body read from a platform or webhook receiver.
 pub const MAX_RESPONSE_BYTES: u64 = 1024 * 1024;
 
