@@ -128,6 +128,16 @@ fn message(crypt: &MsgCrypt, n: u64, now: u64) -> (String, String, String) {
     )
 }
 
+fn post<'a>(query: &'a str, body: &'a str, headers: &'a [(String, String)]) -> InboundRequest<'a> {
+    InboundRequest {
+        method: Method::Post,
+        path: "/wechat",
+        query,
+        headers,
+        body: body.as_bytes(),
+    }
+}
+
 fn per_second(count: u64, elapsed: Duration) -> f64 {
     count as f64 / elapsed.as_secs_f64()
 }
@@ -151,13 +161,7 @@ fn in_process(crypt: &MsgCrypt, messages: &[(String, String, String)]) {
     let headers = Vec::new();
     let started = Instant::now();
     for (query, body, _) in messages {
-        let request = InboundRequest {
-            method: Method::Post,
-            path: "/wechat",
-            query,
-            headers: &headers,
-            body: body.as_bytes(),
-        };
+        let request = post(query, body, &headers);
         let reply = account.handle_inbound(&request, &sink, SystemClock.now());
         assert_eq!(reply.status, 200);
     }
@@ -178,13 +182,7 @@ fn in_process(crypt: &MsgCrypt, messages: &[(String, String, String)]) {
         println!("  {name:<34} {rate:>10.0} /s  ({:.2} µs)", 1e6 / rate);
     };
     phase("adapter.inbound alone (no dedupe)", &|(query, body, _)| {
-        let request = InboundRequest {
-            method: Method::Post,
-            path: "/wechat",
-            query,
-            headers: &headers,
-            body: body.as_bytes(),
-        };
+        let request = post(query, body, &headers);
         std::hint::black_box(adapter.inbound(&request, SystemClock.now()).ok());
     });
     let encrypts: Vec<String> = messages

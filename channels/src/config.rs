@@ -46,6 +46,16 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// A [`ConfigError::Settings`] of `account`.
+    pub fn settings(account: &AccountSpec, message: impl Into<String>) -> Self {
+        Self::Settings {
+            account: account.name.clone(),
+            message: message.into(),
+        }
+    }
+}
+
 /// The whole file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -225,9 +235,8 @@ impl AccountSpec {
     pub fn settings<T: serde::de::DeserializeOwned>(&self) -> Result<T, ConfigError> {
         toml::Value::Table(self.settings.clone())
             .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Settings {
-                account: self.name.clone(),
-                message: format!("settings: {}", e.message()),
+            .map_err(|e: toml::de::Error| {
+                ConfigError::settings(self, format!("settings: {}", e.message()))
             })
     }
 }

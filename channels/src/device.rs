@@ -57,10 +57,10 @@ impl AdapterKind for DeviceKind {
     ) -> Result<Arc<dyn Adapter>, ConfigError> {
         let settings: DeviceSettings = account.settings()?;
         if settings.key.len() < 8 {
-            return Err(ConfigError::Settings {
-                account: account.name.clone(),
-                message: "key must be at least 8 bytes".into(),
-            });
+            return Err(ConfigError::settings(
+                account,
+                "key must be at least 8 bytes",
+            ));
         }
         Ok(Arc::new(DeviceAdapter {
             account: account.name.clone(),

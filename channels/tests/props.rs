@@ -10,7 +10,7 @@ use switchboard_channels::config::HubConfig;
 use switchboard_channels::recent::RecentKeys;
 use switchboard_channels::webhook::signature::{parse_header, sign, verify, SignatureError};
 use switchboard_channels::wechat::crypto::{signature, MsgCrypt};
-use switchboard_channels::wechat::xml::{cdata, parse_envelope, parse_message, MessageBody};
+use switchboard_channels::wechat::xml::{cdata, parse_envelope, parse_message};
 use switchboard_channels::AdapterRegistry;
 
 const KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
@@ -112,7 +112,7 @@ proptest! {
         let message = parse_message(&xml).expect("parses");
         // XML normalizes line ends: "\r\n" and "\r" read as "\n".
         let expected = content.replace("\r\n", "\n").replace('\r', "\n");
-        prop_assert_eq!(message.body, MessageBody::Text { content: expected });
+        prop_assert_eq!(message.body, switchboard_channels::VisitorContent::Text { text: expected });
         prop_assert_eq!(message.msg_id, Some(msg_id));
     }
 

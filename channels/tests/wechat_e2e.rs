@@ -73,6 +73,30 @@ fn world() -> World {
     world_with(7200, "safe", 300)
 }
 
+impl World {
+    /// A follower who has just written to the account (so replies are in window).
+    fn greeted(&self, open_id: &str, msg_id: u64) -> support::wechat_sim::Follower<'_> {
+        let follower = self.follower(open_id, Duration::from_secs(5));
+        assert_eq!(
+            follower.post(&follower.text_xml("hi", msg_id)).answer,
+            success()
+        );
+        follower
+    }
+
+    fn follower(&self, open_id: &str, timeout: Duration) -> support::wechat_sim::Follower<'_> {
+        self.sim
+            .follower(open_id, self.hub.local_addr(), PATH, timeout)
+    }
+
+    /// An agent's line to `open_id`, queued.
+    fn reply(&self, conv: u64, seq: u64, open_id: &str, body: &str) {
+        self.hub
+            .send_outbound(line(conv, seq, open_id, body))
+            .expect("queued");
+    }
+}
+
 fn line(conv: u64, seq: u64, open_id: &str, body: &str) -> OutboundLine {
     OutboundLine {
         conv,
@@ -90,9 +114,7 @@ fn success() -> Option<(u16, String)> {
 #[test]
 fn a_follower_message_reaches_the_engine_and_the_agent_reply_reaches_the_follower() {
     let w = world();
-    let follower = w
-        .sim
-        .follower("oUser_1", w.hub.local_addr(), PATH, Duration::from_secs(5));
+    let follower = w.follower("oUser_1", Duration::from_secs(5));
     let posted = follower.post(&follower.text_xml("where is my parcel?", 1001));
     assert_eq!(posted.answer, success());
     assert_eq!(posted.attempts, 1);
@@ -110,9 +132,7 @@ fn a_follower_message_reaches_the_engine_and_the_agent_reply_reaches_the_followe
     );
     assert_eq!(event.platform_msg_id.as_deref(), Some("1001"));
 
-    w.hub
-        .send_outbound(line(7, 1, "oUser_1", "It left the warehouse today."))
-        .expect("queued");
+    w.reply(7, 1, "oUser_1", "It left the warehouse today.");
     let reports = w.sink.wait_reports(1, WAIT);
     assert_eq!((reports[0].conv, reports[0].seq), (7, 1));
     assert_eq!(reports[0].outcome, DeliveryOutcome::Delivered);
@@ -160,24 +180,14 @@ fn retried_and_duplicated_posts_give_exactly_one_event() {
 #[test]
 fn an_invalid_or_expired_access_token_is_refreshed_once_and_the_reply_still_arrives() {
     let w = world();
-    let follower = w
-        .sim
-        .follower("oUser_3", w.hub.local_addr(), PATH, Duration::from_secs(5));
-    assert_eq!(
-        follower.post(&follower.text_xml("hi", 3003)).answer,
-        success()
-    );
-    w.hub
-        .send_outbound(line(3, 1, "oUser_3", "first"))
-        .expect("queued");
+    w.greeted("oUser_3", 3003);
+    w.reply(3, 1, "oUser_3", "first");
     w.sink.wait_reports(1, WAIT);
     assert_eq!((w.sim.tokens_issued(), w.sim.send_calls()), (1, 1));
 
     // Another client took a new token: the platform answers 40001.
     w.sim.revoke_tokens();
-    w.hub
-        .send_outbound(line(3, 2, "oUser_3", "second"))
-        .expect("queued");
+    w.reply(3, 2, "oUser_3", "second");
     let reports = w.sink.wait_reports(2, WAIT);
     assert_eq!(reports[1].outcome, DeliveryOutcome::Delivered);
     assert_eq!(reports[1].attempts, 1, "refreshed inside one attempt");
@@ -189,9 +199,7 @@ fn an_invalid_or_expired_access_token_is_refreshed_once_and_the_reply_still_arri
 
     // The platform expired it early: 42001.
     w.sim.expire_tokens();
-    w.hub
-        .send_outbound(line(3, 3, "oUser_3", "third"))
-        .expect("queued");
+    w.reply(3, 3, "oUser_3", "third");
     let reports = w.sink.wait_reports(3, WAIT);
     assert_eq!(
         (reports[2].outcome.clone(), reports[2].attempts),
@@ -211,27 +219,15 @@ fn an_invalid_or_expired_access_token_is_refreshed_once_and_the_reply_still_arri
 fn a_token_is_refreshed_before_it_expires() {
     // Tokens live 400 s and are refreshed 300 s early.
     let w = world_with(400, "safe", 300);
-    let follower = w
-        .sim
-        .follower("oUser_4", w.hub.local_addr(), PATH, Duration::from_secs(5));
-    assert_eq!(
-        follower.post(&follower.text_xml("hi", 4004)).answer,
-        success()
-    );
-    w.hub
-        .send_outbound(line(4, 1, "oUser_4", "one"))
-        .expect("queued");
+    w.greeted("oUser_4", 4004);
+    w.reply(4, 1, "oUser_4", "one");
     w.sink.wait_reports(1, WAIT);
     w.clock.advance(Duration::from_secs(50));
-    w.hub
-        .send_outbound(line(4, 2, "oUser_4", "two"))
-        .expect("queued");
+    w.reply(4, 2, "oUser_4", "two");
     w.sink.wait_reports(2, WAIT);
     assert_eq!(w.sim.tokens_issued(), 1, "still well within its life");
     w.clock.advance(Duration::from_secs(60));
-    w.hub
-        .send_outbound(line(4, 3, "oUser_4", "three"))
-        .expect("queued");
+    w.reply(4, 3, "oUser_4", "three");
     let reports = w.sink.wait_reports(3, WAIT);
     assert!(reports
         .iter()
@@ -243,19 +239,11 @@ fn a_token_is_refreshed_before_it_expires() {
 #[test]
 fn a_reply_after_48_hours_fails_with_a_clear_report() {
     let w = world();
-    let follower = w
-        .sim
-        .follower("oUser_5", w.hub.local_addr(), PATH, Duration::from_secs(5));
-    assert_eq!(
-        follower.post(&follower.text_xml("hi", 5005)).answer,
-        success()
-    );
+    w.greeted("oUser_5", 5005);
     w.sink.wait_events(1, WAIT);
     w.clock.advance(Duration::from_secs(49 * 3600));
 
-    w.hub
-        .send_outbound(line(5, 1, "oUser_5", "sorry for the wait"))
-        .expect("queued");
+    w.reply(5, 1, "oUser_5", "sorry for the wait");
     let reports = w.sink.wait_reports(1, WAIT);
     let closed = DeliveryOutcome::Failed(DeliveryFailure::ReplyWindowClosed { hours: 48 });
     assert_eq!(reports[0].outcome, closed);
@@ -284,13 +272,7 @@ fn a_reply_after_48_hours_fails_with_a_clear_report() {
 #[test]
 fn a_busy_platform_is_retried_with_backoff_and_lines_keep_their_order() {
     let w = world();
-    let follower = w
-        .sim
-        .follower("oUser_6", w.hub.local_addr(), PATH, Duration::from_secs(5));
-    assert_eq!(
-        follower.post(&follower.text_xml("hi", 6006)).answer,
-        success()
-    );
+    w.greeted("oUser_6", 6006);
     w.sim.busy_sends(2);
     for seq in 1..=5 {
         w.hub
@@ -321,9 +303,7 @@ fn a_busy_platform_is_retried_with_backoff_and_lines_keep_their_order() {
 #[test]
 fn bad_requests_get_the_documented_answer_and_cost_nothing() {
     let w = world();
-    let follower = w
-        .sim
-        .follower("oUser_7", w.hub.local_addr(), PATH, Duration::from_secs(5));
+    let follower = w.follower("oUser_7", Duration::from_secs(5));
     let now = w.clock.unix_secs();
     let message = follower.text_xml("the real one", 7007);
     let (query, body) = follower.encrypted_request(&message, now);
@@ -425,9 +405,7 @@ fn unknown_paths_and_methods_are_refused() {
 #[test]
 fn server_url_verification_echoes_echostr() {
     let w = world();
-    let follower = w
-        .sim
-        .follower("-", w.hub.local_addr(), PATH, Duration::from_secs(5));
+    let follower = w.follower("-", Duration::from_secs(5));
     let ts = w.clock.unix_secs().to_string();
     let good = signature(&[TOKEN, &ts, "42"]);
     let query = format!("signature={good}&timestamp={ts}&nonce=42&echostr=7063951374393786713");
@@ -448,9 +426,7 @@ fn server_url_verification_echoes_echostr() {
 #[test]
 fn every_message_kind_becomes_a_visitor_event() {
     let w = world();
-    let f = w
-        .sim
-        .follower("oUser_8", w.hub.local_addr(), PATH, Duration::from_secs(5));
+    let f = w.follower("oUser_8", Duration::from_secs(5));
     let kinds = [
         "<MsgType>image</MsgType><PicUrl>http://img.example/1.jpg</PicUrl><MediaId>media_1</MediaId><MsgId>8001</MsgId>",
         "<MsgType>voice</MsgType><MediaId>media_2</MediaId><Format>amr</Format><Recognition>ni hao</Recognition><MsgId>8002</MsgId>",
@@ -494,9 +470,7 @@ fn every_message_kind_becomes_a_visitor_event() {
 #[test]
 fn plaintext_mode_takes_signed_plain_xml() {
     let w = world_with(7200, "plain", 300);
-    let f = w
-        .sim
-        .follower("oUser_9", w.hub.local_addr(), PATH, Duration::from_secs(5));
+    let f = w.follower("oUser_9", Duration::from_secs(5));
     let ts = w.clock.unix_secs().to_string();
     let query = format!(
         "signature={}&timestamp={ts}&nonce=9&openid=oUser_9",

@@ -1,7 +1,8 @@
 //! WXBizMsgCrypt against vectors published by others, each quoted with its source.
 
 use switchboard_channels::wechat::crypto::{self, CryptoError, MsgCrypt};
-use switchboard_channels::wechat::xml::{self, MessageBody};
+use switchboard_channels::wechat::xml;
+use switchboard_channels::VisitorContent;
 
 /// Tencent's official WXBizMsgCrypt sample for Official Accounts (`Sample.py` of the
 /// Python SDK, author "jonyqin", 2014; also shipped with the C++/Java/PHP samples):
@@ -132,8 +133,8 @@ fn wechatpy_decrypt_message() {
     assert_eq!(message.from_user, "messense");
     assert_eq!(
         message.body,
-        MessageBody::Text {
-            content: "test".into()
+        VisitorContent::Text {
+            text: "test".into()
         }
     );
 }

@@ -108,10 +108,7 @@ impl AdapterKind for WebhookKind {
             None
         };
         if let Some(message) = problem {
-            return Err(ConfigError::Settings {
-                account: account.name.clone(),
-                message: message.to_owned(),
-            });
+            return Err(ConfigError::settings(account, message));
         }
         Ok(Arc::new(WebhookAdapter {
             account: account.name.clone(),

@@ -188,14 +188,19 @@ impl SubscriptionWorker {
             return;
         }
         self.outstanding.insert(event.id);
+        self.enqueue(event, false);
         self.set_pending();
+    }
+
+    fn enqueue(&mut self, event: ConversationEvent, redelivery: bool) {
+        let conv = event.conv;
         let attempt = Attempt {
             event,
             attempts: 0,
-            redelivery: false,
+            redelivery,
         };
         self.queues
-            .push(attempt.event.conv, attempt, Instant::now(), |a| a.event.id);
+            .push(conv, attempt, Instant::now(), |a| a.event.id);
     }
 
     fn queue_redelivery(&mut self, ids: Option<&[u64]>) {
@@ -209,13 +214,7 @@ impl SubscriptionWorker {
         };
         for event in chosen {
             self.redelivering.insert(event.id);
-            let attempt = Attempt {
-                event,
-                attempts: 0,
-                redelivery: true,
-            };
-            self.queues
-                .push(attempt.event.conv, attempt, Instant::now(), |a| a.event.id);
+            self.enqueue(event, true);
         }
         self.set_pending();
     }

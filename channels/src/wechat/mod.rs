@@ -24,7 +24,7 @@ use crate::event::{DeliveryFailure, Identity, OutboundLine, VisitorContent, Visi
 use crate::recent::RecentKeys;
 use api::PlatformApi;
 use crypto::{CryptoError, MsgCrypt};
-use xml::{Message, MessageBody};
+use xml::Message;
 
 /// The `kind` name.
 pub const KIND: &str = "wechat";
@@ -125,10 +125,7 @@ pub struct WechatAdapter {
 }
 
 fn settings_error(account: &AccountSpec, message: &str) -> ConfigError {
-    ConfigError::Settings {
-        account: account.name.clone(),
-        message: message.to_owned(),
-    }
+    ConfigError::settings(account, message)
 }
 
 impl WechatAdapter {
@@ -312,7 +309,7 @@ impl WechatAdapter {
                 event_name(&message.body)
             ),
         };
-        let content = to_content(message.body);
+        let content = message.body;
         Ok(Incoming {
             event: VisitorEvent {
                 account: self.account.clone(),
@@ -333,46 +330,11 @@ impl WechatAdapter {
     }
 }
 
-fn event_name(body: &MessageBody) -> &str {
+/// What tells two events of one follower at one second apart.
+fn event_name(body: &VisitorContent) -> &str {
     match body {
-        MessageBody::Event { event, .. } => event,
-        _ => "",
-    }
-}
-
-fn to_content(body: MessageBody) -> VisitorContent {
-    match body {
-        MessageBody::Text { content } => VisitorContent::Text { text: content },
-        MessageBody::Image { media_id, pic_url } => VisitorContent::Image {
-            media_id,
-            url: pic_url,
-        },
-        MessageBody::Voice {
-            media_id,
-            format,
-            recognition,
-        } => VisitorContent::Voice {
-            media_id,
-            format,
-            recognition,
-        },
-        MessageBody::Location {
-            latitude,
-            longitude,
-            scale,
-            label,
-        } => VisitorContent::Location {
-            latitude,
-            longitude,
-            scale,
-            label,
-        },
-        MessageBody::Event { event, .. } if event == "subscribe" => VisitorContent::Subscribe,
-        MessageBody::Event { event, .. } if event == "unsubscribe" => VisitorContent::Unsubscribe,
-        MessageBody::Event { event, .. } => VisitorContent::OtherEvent { name: event },
-        MessageBody::Other { msg_type } => VisitorContent::OtherEvent {
-            name: format!("message:{msg_type}"),
-        },
+        VisitorContent::OtherEvent { name } => name,
+        other => other.kind_name(),
     }
 }
 

@@ -6,6 +6,8 @@
 
 use roxmltree::{Document, Node, ParsingOptions};
 
+use crate::event::VisitorContent;
+
 /// The most XML nodes a body may have; WeChat's messages have about twenty.
 const NODES_LIMIT: u32 = 512;
 
@@ -46,57 +48,10 @@ pub struct Message {
     pub create_time: u64,
     /// The platform's message id (events have none).
     pub msg_id: Option<u64>,
-    /// What it is.
-    pub body: MessageBody,
-}
-
-/// The kinds of message.
-#[derive(Debug, Clone, PartialEq)]
-pub enum MessageBody {
-    /// `text`
-    Text {
-        /// `Content`
-        content: String,
-    },
-    /// `image`
-    Image {
-        /// `MediaId`
-        media_id: String,
-        /// `PicUrl`
-        pic_url: Option<String>,
-    },
-    /// `voice`
-    Voice {
-        /// `MediaId`
-        media_id: String,
-        /// `Format`
-        format: Option<String>,
-        /// `Recognition`
-        recognition: Option<String>,
-    },
-    /// `location`
-    Location {
-        /// `Location_X`: latitude.
-        latitude: f64,
-        /// `Location_Y`: longitude.
-        longitude: f64,
-        /// `Scale`
-        scale: Option<u32>,
-        /// `Label`
-        label: Option<String>,
-    },
-    /// `event`
-    Event {
-        /// `Event`, as sent (`subscribe`, `unsubscribe`, `CLICK`, ...).
-        event: String,
-        /// `EventKey`
-        key: Option<String>,
-    },
-    /// Another `MsgType` (`video`, `shortvideo`, `link`, ...), kept by name.
-    Other {
-        /// The `MsgType`.
-        msg_type: String,
-    },
+    /// What it is: `MsgType` and its fields. Events other than subscribe and
+    /// unsubscribe keep their `Event` name; other message types become
+    /// `OtherEvent { name: "message:<MsgType>" }`.
+    pub body: VisitorContent,
 }
 
 /// The direct children of `<xml>` and their text.
@@ -182,34 +137,39 @@ pub fn parse_message(xml: &str) -> Result<Message, XmlError> {
     })
 }
 
-fn parse_body(fields: &Fields<'_, '_>, msg_type: String) -> Result<MessageBody, XmlError> {
+fn parse_body(fields: &Fields<'_, '_>, msg_type: String) -> Result<VisitorContent, XmlError> {
     Ok(match msg_type.as_str() {
-        "text" => MessageBody::Text {
-            content: fields
+        "text" => VisitorContent::Text {
+            text: fields
                 .raw("Content")
                 .ok_or(XmlError::Missing("Content"))?
                 .to_owned(),
         },
-        "image" => MessageBody::Image {
+        "image" => VisitorContent::Image {
             media_id: fields.string("MediaId")?,
-            pic_url: fields.optional("PicUrl"),
+            url: fields.optional("PicUrl"),
         },
-        "voice" => MessageBody::Voice {
+        "voice" => VisitorContent::Voice {
             media_id: fields.string("MediaId")?,
             format: fields.optional("Format"),
             recognition: fields.optional("Recognition"),
         },
-        "location" => MessageBody::Location {
+        "location" => VisitorContent::Location {
             latitude: coordinate(fields, "Location_X", 90.0)?,
             longitude: coordinate(fields, "Location_Y", 180.0)?,
             scale: fields.number("Scale")?,
             label: fields.optional("Label"),
         },
-        "event" => MessageBody::Event {
-            event: fields.string("Event")?,
-            key: fields.optional("EventKey"),
+        "event" => match fields.string("Event")?.as_str() {
+            "subscribe" => VisitorContent::Subscribe,
+            "unsubscribe" => VisitorContent::Unsubscribe,
+            other => VisitorContent::OtherEvent {
+                name: other.to_owned(),
+            },
         },
-        _ => MessageBody::Other { msg_type },
+        _ => VisitorContent::OtherEvent {
+            name: format!("message:{msg_type}"),
+        },
     })
 }
 
@@ -253,14 +213,14 @@ mod tests {
         assert_eq!(message.msg_id, Some(1234567890123456));
         assert_eq!(
             message.body,
-            MessageBody::Text {
-                content: "this is a test".into()
+            VisitorContent::Text {
+                text: "this is a test".into()
             }
         );
 
         let location = "<xml><ToUserName>gh_1</ToUserName><FromUserName>o1</FromUserName><CreateTime>1</CreateTime><MsgType>location</MsgType><Location_X>23.134521</Location_X><Location_Y>113.358803</Location_Y><Scale>20</Scale><Label><![CDATA[somewhere]]></Label><MsgId>7</MsgId></xml>";
         match parse_message(location).expect("location").body {
-            MessageBody::Location {
+            VisitorContent::Location {
                 latitude,
                 longitude,
                 scale,
@@ -277,13 +237,7 @@ mod tests {
         let event = "<xml><ToUserName>gh_1</ToUserName><FromUserName>o1</FromUserName><CreateTime>2</CreateTime><MsgType>event</MsgType><Event>subscribe</Event></xml>";
         let parsed = parse_message(event).expect("event");
         assert_eq!(parsed.msg_id, None);
-        assert_eq!(
-            parsed.body,
-            MessageBody::Event {
-                event: "subscribe".into(),
-                key: None
-            }
-        );
+        assert_eq!(parsed.body, VisitorContent::Subscribe);
     }
 
     #[test]
@@ -311,8 +265,8 @@ mod tests {
         let xml = format!("<xml><ToUserName>g</ToUserName><FromUserName>o</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType><Content>{}</Content></xml>", cdata(tricky));
         assert_eq!(
             parse_message(&xml).expect("parses").body,
-            MessageBody::Text {
-                content: tricky.into()
+            VisitorContent::Text {
+                text: tricky.into()
             }
         );
     }
