@@ -206,13 +206,7 @@ fn an_invalid_or_expired_access_token_is_refreshed_once_and_the_reply_still_arri
         (DeliveryOutcome::Delivered, 1)
     );
     assert_eq!((w.sim.tokens_issued(), w.sim.send_calls()), (3, 5));
-    let texts: Vec<String> = w
-        .sim
-        .delivered()
-        .into_iter()
-        .map(|(_, text)| text)
-        .collect();
-    assert_eq!(texts, ["first", "second", "third"]);
+    assert_eq!(w.sim.delivered_texts(), ["first", "second", "third"]);
 }
 
 #[test]
@@ -291,13 +285,10 @@ fn a_busy_platform_is_retried_with_backoff_and_lines_keep_their_order() {
         [1, 2, 3, 4, 5]
     );
     assert_eq!(reports[0].attempts, 3, "two busy answers, then delivered");
-    let texts: Vec<String> = w
-        .sim
-        .delivered()
-        .into_iter()
-        .map(|(_, text)| text)
-        .collect();
-    assert_eq!(texts, ["line 1", "line 2", "line 3", "line 4", "line 5"]);
+    assert_eq!(
+        w.sim.delivered_texts(),
+        ["line 1", "line 2", "line 3", "line 4", "line 5"]
+    );
 }
 
 #[test]

@@ -117,6 +117,11 @@ impl WechatSim {
         self.platform.lock().unwrap().delivered.clone()
     }
 
+    /// The delivered texts only, in order.
+    pub fn delivered_texts(&self) -> Vec<String> {
+        self.delivered().into_iter().map(|(_, text)| text).collect()
+    }
+
     /// Access tokens issued so far.
     pub fn tokens_issued(&self) -> u32 {
         self.platform.lock().unwrap().issued
