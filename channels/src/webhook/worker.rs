@@ -56,6 +56,8 @@ pub(super) struct SubscriptionWorker {
     saved_at: Instant,
     /// Reading the log until caught up; the queue is ignored meanwhile.
     pulling: bool,
+    /// The last write of the dead letters failed; it is tried again each turn.
+    dead_unsaved: bool,
 }
 
 impl SubscriptionWorker {
@@ -104,6 +106,7 @@ impl SubscriptionWorker {
             saved_cursor: start,
             saved_at: Instant::now(),
             pulling,
+            dead_unsaved: false,
         })
     }
 
@@ -140,6 +143,9 @@ impl SubscriptionWorker {
                 self.attempt(conv);
             }
             self.save_cursor(false);
+            if self.dead_unsaved {
+                self.save_dead();
+            }
         }
         self.save_cursor(true);
     }
@@ -250,7 +256,8 @@ impl SubscriptionWorker {
             return;
         };
         let id = attempt.event.id;
-        let stats = &self.shared.stats;
+        let shared = Arc::clone(&self.shared);
+        let stats = &shared.stats;
         if attempt.redelivery {
             self.redelivering.remove(&id);
         } else {
@@ -291,10 +298,18 @@ impl SubscriptionWorker {
 
     /// Changes the dead letters and writes them at once: they are the only copy of
     /// an event the cursor has moved past.
-    fn update_dead(&self, change: impl FnOnce(&mut Vec<DeadLetter>)) {
-        let mut dead = self.shared.dead.lock().unwrap_or_else(|p| p.into_inner());
-        change(&mut dead);
-        if let Err(error) = self.store.save_dead(&dead) {
+    fn update_dead(&mut self, change: impl FnOnce(&mut Vec<DeadLetter>)) {
+        change(&mut self.shared.dead.lock().unwrap_or_else(|p| p.into_inner()));
+        self.save_dead();
+    }
+
+    fn save_dead(&mut self) {
+        let saved = {
+            let dead = self.shared.dead.lock().unwrap_or_else(|p| p.into_inner());
+            self.store.save_dead(&dead)
+        };
+        self.dead_unsaved = saved.is_err();
+        if let Err(error) = saved {
             self.shared
                 .stats
                 .persist_errors
