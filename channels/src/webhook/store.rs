@@ -143,3 +143,61 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     }
     File::open(dir)?.sync_all()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhook::{ConversationEvent, EventKind};
+
+    /// The files' exact bytes: a change here is a format change and needs a new
+    /// [`RECORD_VERSION`] and a reader for the old one.
+    const DEAD_GOLDEN: &str = r#"{"version":1,"dead":[{"event":{"id":7,"conv":3,"kind":"handoff","at_ms":1700000000000,"data":{"bot":"faq"}},"attempts":8,"last_error":"http 500","dead_at_ms":1700000060000}]}"#;
+
+    fn letter() -> DeadLetter {
+        DeadLetter {
+            event: ConversationEvent {
+                id: 7,
+                conv: 3,
+                kind: EventKind::Handoff,
+                at_ms: 1_700_000_000_000,
+                data: serde_json::json!({"bot": "faq"}),
+            },
+            attempts: 8,
+            last_error: "http 500".into(),
+            dead_at_ms: 1_700_000_060_000,
+        }
+    }
+
+    #[test]
+    fn records_match_their_golden_bytes_and_read_back() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = SubscriptionStore::open(dir.path(), "crm").expect("open");
+        assert_eq!(store.load_cursor().expect("read"), None);
+        assert!(store.load_dead().expect("read").is_empty());
+        store.save_cursor(42).expect("write");
+        store.save_dead(&[letter()]).expect("write");
+        let cursor = std::fs::read_to_string(dir.path().join("crm.cursor")).expect("file");
+        assert_eq!(cursor, r#"{"version":1,"cursor":42}"#);
+        let dead = std::fs::read_to_string(dir.path().join("crm.dead.json")).expect("file");
+        assert_eq!(dead, DEAD_GOLDEN);
+        assert_eq!(store.load_cursor().expect("read"), Some(42));
+        assert_eq!(store.load_dead().expect("read"), vec![letter()]);
+    }
+
+    #[test]
+    fn unknown_versions_and_garbage_are_errors_not_zeroes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = SubscriptionStore::open(dir.path(), "crm").expect("open");
+        std::fs::write(dir.path().join("crm.cursor"), r#"{"version":2,"cursor":5}"#)
+            .expect("write");
+        assert_eq!(
+            store.load_cursor().expect_err("version").kind(),
+            io::ErrorKind::InvalidData
+        );
+        std::fs::write(dir.path().join("crm.cursor"), "garbage").expect("write");
+        assert_eq!(
+            store.load_cursor().expect_err("garbage").kind(),
+            io::ErrorKind::InvalidData
+        );
+    }
+}
