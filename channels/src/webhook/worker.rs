@@ -321,7 +321,7 @@ impl SubscriptionWorker {
     /// Every event up to this id is delivered or dead-lettered.
     fn cursor(&self) -> u64 {
         match self.outstanding.first() {
-            Some(first) => first - 1,
+            Some(first) => first.saturating_sub(1),
             None => self.highest_seen,
         }
     }
