@@ -4,38 +4,19 @@
 
 mod support;
 
+use support::event_log::EventLog;
+
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use support::eventually;
 use support::receiver::Receiver;
 use switchboard_channels::clock::SystemClock;
-use switchboard_channels::webhook::{
-    ConversationEvent, DispatcherLimits, EventKind, EventSource, Subscription,
-};
+use switchboard_channels::webhook::{DispatcherLimits, EventKind, Subscription};
 use switchboard_channels::WebhookDispatcher;
-
-#[derive(Default)]
-struct Log(Mutex<Vec<ConversationEvent>>);
-
-impl EventSource for Log {
-    fn events_after(&self, after: u64, limit: usize) -> Vec<ConversationEvent> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|e| e.id > after)
-            .take(limit)
-            .cloned()
-            .collect()
-    }
-    fn last_event_id(&self) -> u64 {
-        self.0.lock().unwrap().len() as u64
-    }
-}
 
 /// A tmpfs mounted for the test's life (the machines run the tests as root).
 struct Tmpfs {
@@ -78,14 +59,8 @@ impl Drop for Tmpfs {
 #[test]
 fn a_full_disk_is_counted_and_delivery_goes_on() {
     let disk = Tmpfs::mount("64k");
-    let receiver = Receiver::with_policy(Box::new(|request, _| {
-        if request.json()["conv"] == 2 {
-            500
-        } else {
-            200
-        }
-    }));
-    let log = Arc::new(Log::default());
+    let receiver = Receiver::refusing_conv(2);
+    let log = Arc::new(EventLog::default());
     let subscription = Subscription {
         name: "crm".into(),
         url: receiver.url("/events"),
@@ -110,17 +85,8 @@ fn a_full_disk_is_counted_and_delivery_goes_on() {
     let filler = disk.fill();
 
     let publish = |conv: u64| {
-        let mut events = log.0.lock().unwrap();
-        let event = ConversationEvent {
-            id: events.len() as u64 + 1,
-            conv,
-            kind: EventKind::Message,
-            at_ms: 0,
-            data: serde_json::json!({ "pad": "x".repeat(2000) }),
-        };
-        events.push(event.clone());
-        drop(events);
-        dispatcher.publish(&event);
+        let padding = serde_json::json!({ "pad": "x".repeat(2000) });
+        dispatcher.publish(&log.append_with(conv, EventKind::Message, padding));
     };
     publish(1);
     publish(2); // dead-lettered: its list cannot be written

@@ -3,9 +3,11 @@
 
 mod support;
 
+use support::event_log::EventLog;
+
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use support::eventually;
@@ -13,9 +15,7 @@ use support::receiver::{Received, Receiver};
 use support::sink::RecordingSink;
 use switchboard_channels::clock::{Clock, SystemClock};
 use switchboard_channels::webhook::signature::{sign, verify};
-use switchboard_channels::webhook::{
-    ConversationEvent, DispatcherLimits, EventKind, EventSource, Subscription,
-};
+use switchboard_channels::webhook::{DispatcherLimits, EventKind, Subscription};
 use switchboard_channels::{
     ChannelHub, DeliveryOutcome, HubConfig, Identity, OutboundLine, VisitorContent,
     WebhookDispatcher,
@@ -212,43 +212,6 @@ fn a_busy_engine_gets_a_503_and_the_retry_is_taken() {
 
 // ---------------------------------------------------------------- outbound dispatcher
 
-/// The engine's durable event log, in memory.
-#[derive(Default)]
-struct EventLog {
-    events: Mutex<Vec<ConversationEvent>>,
-}
-
-impl EventLog {
-    fn append(&self, conv: u64, kind: EventKind) -> ConversationEvent {
-        let mut events = self.events.lock().unwrap();
-        let event = ConversationEvent {
-            id: events.len() as u64 + 1,
-            conv,
-            kind,
-            at_ms: 1_700_000_000_000 + events.len() as u64,
-            data: serde_json::json!({ "n": events.len() }),
-        };
-        events.push(event.clone());
-        event
-    }
-}
-
-impl EventSource for EventLog {
-    fn events_after(&self, after: u64, limit: usize) -> Vec<ConversationEvent> {
-        let events = self.events.lock().unwrap();
-        events
-            .iter()
-            .filter(|e| e.id > after)
-            .take(limit)
-            .cloned()
-            .collect()
-    }
-
-    fn last_event_id(&self) -> u64 {
-        self.events.lock().unwrap().len() as u64
-    }
-}
-
 fn limits() -> DispatcherLimits {
     DispatcherLimits {
         max_attempts: 5,
@@ -435,13 +398,7 @@ fn a_restarted_dispatcher_resumes_from_its_cursor() {
 #[test]
 fn dead_letters_are_listed_kept_across_restarts_and_redelivered_on_demand() {
     // Conversation 9 is refused for good; conversation 8 is fine.
-    let receiver = Receiver::with_policy(Box::new(|request, _| {
-        if request.json()["conv"] == 9 {
-            500
-        } else {
-            200
-        }
-    }));
+    let receiver = Receiver::refusing_conv(9);
     let log = Arc::new(EventLog::default());
     let dir = tempfile::tempdir().expect("dir");
     let limits = DispatcherLimits {

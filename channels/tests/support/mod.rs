@@ -6,6 +6,7 @@
     reason = "shared by several test binaries, each using a part"
 )]
 
+pub mod event_log;
 pub mod receiver;
 pub mod sink;
 pub mod wechat_sim;

@@ -58,6 +58,18 @@ impl Receiver {
         Self::with_policy(Box::new(|_, _| 200))
     }
 
+    /// Answers 500 to every event of conversation `conv` (the JSON body's `conv`),
+    /// 200 to the rest.
+    pub fn refusing_conv(conv: u64) -> Self {
+        Self::with_policy(Box::new(move |request, _| {
+            if request.json()["conv"] == conv {
+                500
+            } else {
+                200
+            }
+        }))
+    }
+
     /// Answers with whatever `policy` says.
     pub fn with_policy(policy: Policy) -> Self {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
