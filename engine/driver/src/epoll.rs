@@ -442,6 +442,24 @@ impl Driver for Epoll {
         }
     }
 
+    fn cancel_send(&mut self, fd: RawFd, token: Token) {
+        let Some(index) = self.state(fd).map(|s| std::mem::take(&mut s.send)) else {
+            return;
+        };
+        if index == 0 {
+            return;
+        }
+        self.update_interest(fd);
+        if let Some(send) = self.sends[index as usize - 1].take() {
+            self.free_sends.push(index - 1);
+            self.ready.push(Completion::Sent {
+                token: token & TOKEN_MASK,
+                result: Err(io::Error::from_raw_os_error(libc::ECANCELED)),
+                buf: send.buf,
+            });
+        }
+    }
+
     fn tick_every(&mut self, interval: Duration, token: Token) {
         // SAFETY: timerfd_create has no memory preconditions; the result is checked.
         let fd = unsafe {

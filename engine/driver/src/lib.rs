@@ -160,6 +160,9 @@ pub trait Driver {
     /// Sends all of `buf`; completes once, as [`Completion::Sent`]. One send per
     /// socket at a time.
     fn send(&mut self, fd: RawFd, buf: ThinBuf, token: Token);
+    /// Gives up the send in flight on `fd` (a peer that does not read, being dropped);
+    /// its [`Completion::Sent`] follows, failed unless it finished first.
+    fn cancel_send(&mut self, fd: RawFd, token: Token);
     /// Completes [`Completion::Tick`] every `interval` (one tick per driver).
     fn tick_every(&mut self, interval: Duration, token: Token);
     /// Completes [`Completion::Woken`] whenever the eventfd is written (one per driver).
@@ -301,6 +304,9 @@ impl Driver for AnyDriver {
     }
     fn send(&mut self, fd: RawFd, buf: ThinBuf, token: Token) {
         each_driver!(self, d => d.send(fd, buf, token))
+    }
+    fn cancel_send(&mut self, fd: RawFd, token: Token) {
+        each_driver!(self, d => d.cancel_send(fd, token))
     }
     fn tick_every(&mut self, interval: Duration, token: Token) {
         each_driver!(self, d => d.tick_every(interval, token))

@@ -76,6 +76,8 @@ pub struct Uring {
     fixed_files: u32,
     /// Being dropped: a partial send is not continued.
     draining: bool,
+    /// Sends given up with [`Driver::cancel_send`]: not continued after a partial write.
+    cancelled_sends: Vec<u32>,
 }
 
 /// Largest file table a ring asks for (8 bytes a slot: 2 MiB). Descriptors above it
@@ -210,6 +212,7 @@ impl Uring {
             batch,
             fixed_files,
             draining: false,
+            cancelled_sends: Vec::new(),
         })
     }
 
@@ -350,9 +353,10 @@ impl Uring {
         let Some(send) = self.sends.get_mut(index as usize).and_then(Option::as_mut) else {
             return;
         };
+        let given_up = self.cancelled_sends.contains(&index);
         if result > 0 {
             send.written += result as usize;
-            if send.written < send.buf.len() && !self.draining {
+            if send.written < send.buf.len() && !self.draining && !given_up {
                 // A partial send: the socket buffer filled; send the rest.
                 self.submit_send(index);
                 return;
@@ -362,7 +366,10 @@ impl Uring {
             return;
         };
         self.free_sends.push(index);
-        let result = if result < 0 {
+        self.cancelled_sends.retain(|&i| i != index);
+        let result = if given_up && send.written < send.buf.len() {
+            Err(io::Error::from_raw_os_error(libc::ECANCELED))
+        } else if result < 0 {
             Err(io::Error::from_raw_os_error(-result))
         } else if result == 0 && send.written < send.buf.len() {
             Err(io::Error::from(io::ErrorKind::WriteZero))
@@ -459,6 +466,26 @@ impl Driver for Uring {
             }
         };
         self.submit_send(index);
+    }
+
+    fn cancel_send(&mut self, fd: RawFd, token: Token) {
+        let token = token & TOKEN_MASK;
+        let Some(index) = self
+            .sends
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| s.fd == fd && s.token == token))
+        else {
+            return;
+        };
+        let entry = opcode::AsyncCancel::new(SEND | index as u64)
+            .build()
+            .user_data(IGNORED);
+        self.push(entry);
+        // A cancelled part-way send must not be continued.
+        if let Some(send) = self.sends[index].as_mut() {
+            send.written = send.buf.len().min(send.written);
+            self.cancelled_sends.push(index as u32);
+        }
     }
 
     fn tick_every(&mut self, interval: Duration, token: Token) {

@@ -211,6 +211,7 @@ impl Shard {
         let endpoint = conn.endpoint;
         let queued = conn.queued.take();
         let recv_armed = conn.recv_armed;
+        let sending = conn.sending;
         let fd = conn.fd;
         if let Some(queued) = queued {
             self.recycle_buffer(queued);
@@ -218,6 +219,11 @@ impl Shard {
         if recv_armed {
             self.driver
                 .cancel_recv(fd, token::pack(token::RECV, slot, generation));
+        }
+        // A peer that does not read would keep a send in flight, and the fd, forever.
+        if sending {
+            self.driver
+                .cancel_send(fd, token::pack(token::SEND, slot, generation));
         }
         if let (Endpoint::Chat(session), Some(user)) = (endpoint, user) {
             self.chat_connection_closed(self.conn_id(slot, generation), session, user);
