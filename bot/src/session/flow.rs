@@ -26,6 +26,7 @@ impl BotSession {
     }
 
     fn answer(&mut self, intent: usize, confidence: f32, line: &str, now_ms: u64) -> Vec<Action> {
+        self.misses_before_reply = self.misses;
         self.misses = 0;
         self.remember_intent(intent);
         let rules = self.rules.clone();

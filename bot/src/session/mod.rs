@@ -60,6 +60,9 @@ pub struct BotSession {
     last_activity_ms: u64,
     language: String,
     misses: u32,
+    /// The misses in a row before the last reply: unhelpful feedback on that reply
+    /// turns it into one more miss of the same run.
+    misses_before_reply: u32,
     phase: Phase,
     /// Distinct intents matched, in order (bounded by `max_recorded_intents`).
     intents: Vec<String>,
@@ -82,6 +85,7 @@ impl BotSession {
             last_activity_ms: ctx.now_ms,
             language,
             misses: 0,
+            misses_before_reply: 0,
             phase: Phase::Idle,
             intents: Vec::new(),
             fields: BTreeMap::new(),
@@ -159,8 +163,11 @@ impl BotSession {
         if helpful || self.is_finished() {
             return Vec::new();
         }
-        self.misses += 1;
+        self.misses = self.misses_before_reply + 1;
+        self.misses_before_reply = self.misses;
         if self.misses >= self.rules.settings.max_misses {
+            // The hand-off is counted against the reply that was just rated.
+            self.last_reply = Some((intent, variant));
             return self.handoff(HandoffReason::LowConfidence, self.last_activity_ms, true);
         }
         Vec::new()

@@ -32,6 +32,8 @@ pub struct SessionRecord {
     pub language: String,
     /// Misses in a row.
     pub misses: u32,
+    /// Misses in a row before the last reply (unhelpful feedback adds to these).
+    pub misses_before_reply: u32,
     /// Where the state machine is.
     pub state: StateRecord,
     /// Intents matched, in order.
@@ -112,6 +114,7 @@ impl BotSession {
             last_activity_ms: self.last_activity_ms,
             language: self.language.clone(),
             misses: self.misses,
+            misses_before_reply: self.misses_before_reply,
             state: self.state_record(),
             intents: self.intents.clone(),
             fields: self.fields.clone(),
@@ -191,6 +194,7 @@ impl BotSession {
             last_activity_ms: record.last_activity_ms,
             language,
             misses: record.misses,
+            misses_before_reply: record.misses_before_reply,
             phase,
             intents: record.intents.iter().take(max_intents).cloned().collect(),
             fields: record.fields.clone(),
