@@ -41,7 +41,7 @@ pub(crate) fn compile(
             problems: problems
                 .into_iter()
                 .map(|(path, message)| Problem {
-                    location: path.locate(yaml),
+                    location: path.locate_nearest(yaml),
                     path: path.render(),
                     message,
                 })

@@ -60,6 +60,14 @@ impl DocPath {
         out
     }
 
+    /// The position of the node at this path or, when it is not in the file (a key
+    /// left to its default), of the nearest ancestor that is.
+    pub(crate) fn locate_nearest(&self, yaml: &str) -> Option<Location> {
+        (0..=self.0.len())
+            .rev()
+            .find_map(|len| DocPath(self.0[..len].to_vec()).locate(yaml))
+    }
+
     /// The position of the node at this path in `yaml`, if it is there.
     pub(crate) fn locate(&self, yaml: &str) -> Option<Location> {
         let deserializer = serde_yaml::Deserializer::from_str(yaml);
@@ -210,6 +218,10 @@ mod tests {
         assert_eq!(path.locate(DOC), None);
         let deeper = DocPath::default().key("a").key("b");
         assert_eq!(deeper.locate(DOC), None);
+        assert_eq!(
+            deeper.locate_nearest(DOC),
+            Some(Location { line: 1, column: 4 })
+        );
         assert_eq!(DocPath::default().key("x").locate("- [unclosed"), None);
     }
 }

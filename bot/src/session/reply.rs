@@ -31,10 +31,12 @@ impl BotSession {
         let index = self.pick_variant(intent, now_ms)?;
         let variant = spec.variants.get(index)?;
         variant.counters.add(VariantEvent::Matched);
+        // An intent without text (a hand-off) is no reply to rate: feedback and the
+        // hand-off counter stay with the reply before it.
+        let template = variant.text.as_ref()?.pick(&self.language)?;
         self.last_reply = Some((intent, index));
         self.variants
             .insert(spec.name.clone(), variant.name.clone());
-        let template = variant.text.as_ref()?.pick(&self.language)?;
         Some(Action::Reply {
             text: template.render(&self.claims, &self.fields, &self.visitor_id),
             intent: Some(spec.name.clone()),
