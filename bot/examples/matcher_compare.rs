@@ -40,6 +40,32 @@ fn nanos_per_utterance(rules: &RuleSet, utterances: &[Utterance]) -> f64 {
     start.elapsed().as_nanos() as f64 / (TIMING_ROUNDS * utterances.len()).max(1) as f64
 }
 
+/// Resident set size of this process in KiB (Linux), to see what jieba's dictionary costs.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The first jieba load builds its dictionary; report its time and memory once.
+fn first_jieba_load(yaml: &str) -> Result<()> {
+    let options = LoadOptions {
+        matcher: Some(MatcherKind::Jieba),
+        ..LoadOptions::default()
+    };
+    let (rss, start) = (rss_kib(), Instant::now());
+    RuleSet::from_yaml_with(yaml, &options)?;
+    let (ms, grown) = (start.elapsed().as_millis(), rss_kib().saturating_sub(rss));
+    println!(
+        "first jieba load (builds the dictionary): {ms} ms, resident memory +{} MiB",
+        grown / 1024
+    );
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let (flag, rules_path, set_path) = (args.next(), args.next(), args.next());
@@ -53,6 +79,7 @@ fn main() -> Result<()> {
         parse_utterances(&std::fs::read_to_string(&set_path).with_context(|| set_path.clone())?)?;
     let fuzzy = fuzzy_only(&yaml)?;
     println!("{set_path}: {} utterances", utterances.len());
+    first_jieba_load(&yaml)?;
     println!(
         "{:<7} {:<11} {:>8} {:>8} {:>8} {:>8} {:>12}",
         "matcher", "signals", "all", "en", "zh", "mixed", "ns/utterance"
