@@ -23,7 +23,12 @@ fuzz_target!(|data: &[u8]| {
     let c = rules().classify(&text);
     assert!((0.0..=1.0).contains(&c.confidence));
     let claims = Claims::default();
-    let ctx = Context { now_ms: OPEN_MS, visitor_id: "fuzz", language: None, claims: &claims };
+    let ctx = Context {
+        now_ms: OPEN_MS,
+        visitor_id: "fuzz",
+        language: None,
+        claims: &claims,
+    };
     let (mut session, _) = BotSession::start(rules(), &ctx);
     for line in text.split('\n') {
         let finished = session.is_finished();
