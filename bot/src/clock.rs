@@ -29,7 +29,8 @@ impl BusinessHours {
     /// Whether the shop is open at `now_ms`. A range whose close is before its open
     /// runs past midnight; the day that counts is the day it opened.
     pub(crate) fn is_open(&self, now_ms: u64) -> bool {
-        let local = now_ms as i64 + i64::from(self.offset_minutes) * MS_PER_MINUTE;
+        let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+        let local = now.saturating_add(i64::from(self.offset_minutes) * MS_PER_MINUTE);
         let day = local.div_euclid(MS_PER_DAY);
         let minute = (local.rem_euclid(MS_PER_DAY) / MS_PER_MINUTE) as u32;
         let open_on = |d: i64| self.days & (1 << weekday(d)) != 0;
@@ -150,6 +151,14 @@ mod tests {
             !hours.is_open(friday + 5 * HOUR),
             "friday 05:00 belongs to thursday"
         );
+    }
+
+    #[test]
+    fn instants_at_the_end_of_time_do_not_overflow() {
+        let hours = BusinessHours::new(14 * 60, 0b111_1111, 0, 24 * 60);
+        assert!(hours.is_open(u64::MAX), "open all day every day");
+        // Monday only, at 1970-01-01 00:00 UTC (a Wednesday at -14:00).
+        assert!(!BusinessHours::new(-14 * 60, 1, 60, 0).is_open(0));
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub(crate) struct RawSettings {
     pub max_bot_ms: Option<u64>,
     pub max_line_chars: usize,
     pub max_attempts: u32,
+    pub max_recorded_intents: usize,
     pub keyword_weight: f64,
     pub pattern_weight: f64,
 }
@@ -58,6 +59,7 @@ impl Default for RawSettings {
             max_bot_ms: s.max_bot_ms,
             max_line_chars: s.max_line_chars,
             max_attempts: s.max_attempts,
+            max_recorded_intents: s.max_recorded_intents,
             keyword_weight: 0.9,
             pattern_weight: 0.95,
         }

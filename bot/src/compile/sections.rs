@@ -119,6 +119,12 @@ impl Checker<'_> {
             &path.key("max_line_chars"),
             "max_line_chars must be from 1 to 100000",
         );
+        self.require(
+            (1..=1000).contains(&raw.max_recorded_intents),
+            (),
+            &path.key("max_recorded_intents"),
+            "max_recorded_intents must be from 1 to 1000",
+        );
         self.weight(raw.keyword_weight, 1.0, &path.key("keyword_weight"));
         self.weight(raw.pattern_weight, 1.0, &path.key("pattern_weight"));
         Settings {
@@ -129,7 +135,7 @@ impl Checker<'_> {
             max_bot_ms: raw.max_bot_ms,
             max_line_chars: raw.max_line_chars,
             max_attempts: raw.max_attempts,
-            ..Settings::default()
+            max_recorded_intents: raw.max_recorded_intents,
         }
     }
 
