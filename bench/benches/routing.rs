@@ -15,9 +15,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
-use switchboard_engine::mesh::{ConnId, Peer};
-use switchboard_engine::service::router::{AgentStatus, Router, RouterConfig, RouterOutput};
 use switchboard_protocol::chat::Encoding;
+use switchboard_service::ids::{ConnId, Peer};
+use switchboard_service::router::{AgentStatus, Router, RouterConfig, RouterOutput};
 
 const AGENT_COUNTS: [u32; 3] = [10, 100, 1_000];
 

@@ -162,7 +162,7 @@ pub struct ServeArgs {
     /// A user opening another connection: keep all (`allow`) or close the older ones
     /// (`replace`, close code 4001).
     #[arg(long, value_enum, default_value = "allow")]
-    pub relogin: crate::service::presence::ReloginPolicy,
+    pub relogin: Relogin,
     /// Address of the control API (HTTP JSON for the admin and routing services), or
     /// `off`. A non-loopback address requires a token.
     #[arg(long, default_value = "127.0.0.1:9090")]
@@ -375,4 +375,22 @@ pub enum IoDriver {
     IoUring,
     /// epoll only.
     Epoll,
+}
+
+/// `--relogin`: what happens when a user opens another connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Relogin {
+    /// Several connections per user (tabs, devices) all stay open.
+    Allow,
+    /// The newest connection wins; older ones are closed with 4001.
+    Replace,
+}
+
+impl From<Relogin> for switchboard_service::presence::ReloginPolicy {
+    fn from(relogin: Relogin) -> Self {
+        match relogin {
+            Relogin::Allow => Self::Allow,
+            Relogin::Replace => Self::Replace,
+        }
+    }
 }

@@ -26,5 +26,5 @@ pub mod mesh;
 pub mod metrics;
 pub mod node;
 pub mod pressure;
-pub mod service;
+
 pub mod shard;

@@ -18,12 +18,12 @@ use crate::kernel::{listener_fds, KernelGuards};
 use crate::listener;
 use crate::mesh::Mesh;
 use crate::pressure::Budgets;
-use crate::service::home::HomeLimits;
-use crate::service::router::RouterConfig;
 use crate::shard::{ServiceSettings, Shard, ShardSetup};
 use switchboard_control_api::{check_bind, read_token_file, ControlAuth, ControlServer};
 use switchboard_driver::os as sys;
 use switchboard_driver::DriverChoice;
+use switchboard_service::home::HomeLimits;
+use switchboard_service::router::RouterConfig;
 
 /// What a shard thread reports to the node.
 enum ShardReport {
@@ -65,7 +65,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 typing_interval_ms: args.typing_interval_ms,
                 degrade_visitor_lines_per_s: args.degrade_visitor_lines_per_s,
                 degrade_agent_lines_per_s: args.degrade_agent_lines_per_s,
-                relogin: args.relogin,
+                relogin: args.relogin.into(),
             },
             index,
             listener,

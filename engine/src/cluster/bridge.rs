@@ -534,8 +534,8 @@ impl Bridge {
             }
             let kick = super::NodeMsg::Kick {
                 conn: crate::mesh::ConnId(other),
-                code: crate::service::presence::RELOGIN_CLOSE_CODE,
-                reason: crate::service::presence::RELOGIN_REASON.into(),
+                code: switchboard_service::presence::RELOGIN_CLOSE_CODE,
+                reason: switchboard_service::presence::RELOGIN_REASON.into(),
             };
             if let Ok(bytes) = kick.encode() {
                 followups

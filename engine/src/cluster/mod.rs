@@ -15,7 +15,6 @@
 
 mod bridge;
 mod keys;
-pub mod record;
 mod registry;
 mod scripts;
 mod store;
@@ -30,7 +29,7 @@ use crossbeam::queue::ArrayQueue;
 
 use crate::mesh::ConnId;
 pub use bridge::{start, BridgeConfig, BridgeHandle};
-pub use record::{ConvState, LoadedConv, PersistRecord};
+pub use switchboard_service::records::{ConvState, LoadedConv, PersistRecord};
 pub use wire::NodeMsg;
 
 /// What a shard asks the bridge to do.

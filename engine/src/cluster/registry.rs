@@ -14,7 +14,7 @@ use super::bridge::{deliver_to_shard, Bridge, BridgeConfig};
 use super::store::{Endpoint, Op, Script, Store};
 use super::{keys, ClusterEvent, ConvState, Link, LoadedConv, NodeInfo, NodeMsg};
 use crate::mesh::{Mesh, ShardMsg, MAX_NODE};
-use crate::service::home::Item;
+use switchboard_service::home::Item;
 
 /// Conversation ids reserved per `INCRBY`.
 const CONV_ID_BLOCK: u64 = 1024;
@@ -425,10 +425,10 @@ fn random_u64() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::record::StoredFollower;
     use crate::mesh::{ConnId, Peer};
     use switchboard_protocol::chat::Encoding;
     use switchboard_protocol::conversation::Conversation;
+    use switchboard_service::records::StoredFollower;
 
     fn line(seq: u64, ts: u64) -> String {
         format!(

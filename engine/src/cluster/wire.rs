@@ -3,7 +3,7 @@
 //! that does not decode is counted and dropped, never trusted.
 
 use crate::mesh::{ConnId, ShardMsg};
-use crate::service::commands::{HomeCmd, RouterCmd};
+use switchboard_service::commands::{HomeCmd, RouterCmd};
 
 /// A message between nodes.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]

@@ -20,8 +20,8 @@ use switchboard_protocol::chat::{AgentStatus, ServerFrame};
 use super::Shard;
 use crate::cluster::{ClusterEvent, Link, NodeMsg, Persisted, Place, Request};
 use crate::mesh::{ConnId, Peer};
-use crate::service::commands::{HomeCmd, RouterCmd};
-use crate::service::home::{encode, HomeOutput};
+use switchboard_service::commands::{HomeCmd, RouterCmd};
+use switchboard_service::home::{encode, HomeOutput};
 
 /// Conversations whose owner node is remembered at most (then forgotten wholesale).
 const MAX_REMOTE_CACHE: usize = 100_000;
@@ -123,7 +123,7 @@ impl Shard {
             let err = switchboard_control_api::ApiError::conflict(format!(
                 "conversation {conv} is not held by this node; ask its owner"
             ));
-            crate::control::answer(reply, crate::control::ControlReply::Error(err));
+            crate::control::answer_handle(reply, crate::control::ControlReply::Error(err));
             return None;
         }
         if let Some(waiting) = side.resolving.get_mut(&conv) {

@@ -5,10 +5,11 @@ use switchboard_control_api::ApiError;
 
 use super::conn::Phase;
 use super::Shard;
-use crate::control::{answer, answer_with, ControlOp, ControlReply, ControlRequest};
+use crate::control::{answer, answer_service, views, ControlOp, ControlReply, ControlRequest};
 use crate::mesh::{ConnId, ShardMsg};
-use crate::service::commands::HomeCmd;
-use crate::service::router::{Router, RouterOutput};
+use switchboard_service::commands::HomeCmd;
+use switchboard_service::router::{Router, RouterOutput};
+use switchboard_service::{ReplyHandle, ServiceError};
 
 /// Close code of a connection closed by the control API (4000–4999: application codes).
 const KICK_CLOSE_CODE: u16 = 4002;
@@ -27,17 +28,19 @@ impl Shard {
         match op {
             ControlOp::Counts => {
                 let queue = self.router.as_ref().map(Router::queue_stats);
-                answer(&reply, ControlReply::Counts(self.homes.counts(), queue));
+                let counts = views::counts(self.homes.counts());
+                answer(&reply, ControlReply::Counts(counts, queue));
             }
-            ControlOp::List(filter) => answer(
-                &reply,
-                ControlReply::List(self.homes.summaries(&filter, now)),
-            ),
-            ControlOp::Detail { conv, recent } => answer_with(
-                &reply,
-                self.homes.detail(conv, recent, now),
-                ControlReply::Detail,
-            ),
+            ControlOp::List(filter) => {
+                let list = self.homes.summaries(&views::filter(&filter), now);
+                let list = list.into_iter().map(views::summary).collect();
+                answer(&reply, ControlReply::List(list));
+            }
+            ControlOp::Detail { conv, recent } => {
+                answer_service(&reply, self.homes.detail(conv, recent, now), |d| {
+                    ControlReply::Detail(views::detail(d))
+                })
+            }
             ControlOp::Assign { conv, agent } => self.router_then_home(&reply, |router, out| {
                 router.force_assign(conv, &agent, out).map(|peers| {
                     (
@@ -45,7 +48,7 @@ impl Shard {
                         HomeCmd::AdminAssign {
                             agent: agent.as_str().into(),
                             peers,
-                            reply: reply.clone(),
+                            reply: ReplyHandle::new(reply.clone()),
                         },
                     )
                 })
@@ -59,7 +62,7 @@ impl Shard {
                                 to: to.as_str().into(),
                                 peers,
                                 force,
-                                reply: reply.clone(),
+                                reply: ReplyHandle::new(reply.clone()),
                             },
                         )
                     })
@@ -67,11 +70,12 @@ impl Shard {
             }
             ControlOp::End { conv } => {
                 let result = self.with_homes(conv, |homes, out| homes.admin_end(conv, now, out));
-                answer_with(&reply, result, ControlReply::Summary);
+                answer_service(&reply, result, |s| ControlReply::Summary(views::summary(s)));
             }
             ControlOp::Post { conv, msg } => {
-                let result = self.with_homes(conv, |homes, out| homes.post(conv, &msg, now, out));
-                answer_with(&reply, result, ControlReply::Posted);
+                let post = views::post(&msg);
+                let result = self.with_homes(conv, |homes, out| homes.post(conv, &post, now, out));
+                answer_service(&reply, result, |p| ControlReply::Posted(views::posted(p)));
             }
             ControlOp::Push { user, event } => {
                 let conns = self.presence.connections(&user).to_vec();
@@ -87,12 +91,16 @@ impl Shard {
                 answer(&reply, ControlReply::Count(conns.len() as u32));
             }
             ControlOp::Agents => match self.router.as_ref() {
-                Some(router) => answer(&reply, ControlReply::Agents(router.views(now))),
+                Some(router) => {
+                    let agents = router.views(now).into_iter().map(views::agent).collect();
+                    answer(&reply, ControlReply::Agents(agents));
+                }
                 None => answer(&reply, ControlReply::Error(no_router())),
             },
             ControlOp::UpdateAgent { user, patch } => {
+                let patch = views::agent_patch(&patch);
                 match self.with_router(|router, out| router.update_agent(&user, &patch, now, out)) {
-                    Some(view) => answer(&reply, ControlReply::Agent(view)),
+                    Some(view) => answer(&reply, ControlReply::Agent(views::agent(view))),
                     None => answer(&reply, ControlReply::Error(no_router())),
                 }
             }
@@ -135,11 +143,11 @@ impl Shard {
     fn router_then_home(
         &mut self,
         reply: &crate::control::Reply,
-        decide: impl FnOnce(&mut Router, &mut Vec<RouterOutput>) -> Result<(u64, HomeCmd), ApiError>,
+        decide: impl FnOnce(&mut Router, &mut Vec<RouterOutput>) -> Result<(u64, HomeCmd), ServiceError>,
     ) {
         match self.with_router(decide) {
             Some(Ok((conv, cmd))) => self.send_home(conv, cmd),
-            Some(Err(err)) => answer(reply, ControlReply::Error(err)),
+            Some(Err(err)) => answer(reply, ControlReply::Error(views::error(err))),
             None => answer(reply, ControlReply::Error(no_router())),
         }
     }

@@ -12,7 +12,7 @@ use super::conn::{ChatSession, Endpoint, Phase};
 use super::Shard;
 use crate::auth::Identity;
 use crate::mesh::Peer;
-use crate::service::commands::RouterCmd;
+use switchboard_service::commands::RouterCmd;
 
 /// What to do with a complete request head.
 enum Decision {

@@ -30,9 +30,6 @@ use crate::config::ServeArgs;
 use crate::mesh::{ConnId, Mesh, ShardMsg};
 use crate::metrics::ShardCounters;
 use crate::pressure::{Budgets, PressureMonitor};
-use crate::service::home::{HomeLimits, HomeOutput, Homes};
-use crate::service::presence::{Presence, ReloginPolicy};
-use crate::service::router::{Router, RouterConfig, RouterOutput};
 use conn::{Phase, Slab};
 use std::sync::atomic::Ordering;
 use switchboard_driver::os as sys;
@@ -40,6 +37,9 @@ use switchboard_driver::{
     AnyDriver, Completion, Driver, DriverChoice, DriverConfig, RecvBuf, RecvEnd, ThinBuf,
 };
 use switchboard_protocol::conversation::Rules;
+use switchboard_service::home::{HomeLimits, HomeOutput, Homes};
+use switchboard_service::presence::{Presence, ReloginPolicy};
+use switchboard_service::router::{Router, RouterConfig, RouterOutput};
 
 /// Timeouts and limits a shard applies, copied out of the flags.
 #[derive(Debug, Clone, Copy)]
@@ -151,6 +151,8 @@ pub struct Shard {
     /// Service commands this shard sent itself, run before the turn ends.
     local: VecDeque<ShardMsg>,
     router_out: Vec<RouterOutput>,
+    /// Scratch for where router outputs go.
+    routed: Vec<switchboard_service::dispatch::Routed>,
     home_out: Vec<HomeOutput>,
     tick_out: Vec<(u64, HomeOutput)>,
     /// Cluster mode: the bridge, and what this shard waits for from it.
@@ -234,6 +236,7 @@ impl Shard {
             service: setup.service.clone(),
             local: VecDeque::new(),
             router_out: Vec::new(),
+            routed: Vec::new(),
             home_out: Vec::new(),
             tick_out: Vec::new(),
             node: setup.cluster.as_ref().map_or(0, |link| link.node()),

@@ -15,15 +15,15 @@ use switchboard_protocol::chat::{ClientFrame, Role, ServerFrame};
 use super::conn::{ChatSession, Endpoint, Phase};
 use super::Shard;
 use crate::cluster::NodeMsg;
-use crate::control::{answer, answer_with, ControlReply};
+use crate::control::{answer_handle_service, ControlReply};
 use crate::mesh::{ConnId, Peer, ShardMsg};
-use crate::service::commands::{HomeCmd, RouterCmd};
-use crate::service::home::{encode, Actor, HomeOutput, Homes, RouterNote};
-use crate::service::presence::home_of_user;
-use switchboard_control_api::ApiError;
+use switchboard_service::commands::{HomeCmd, RouterCmd};
+use switchboard_service::dispatch::{self, AdminAnswer, Routed};
+use switchboard_service::home::{HomeOutput, Homes};
+use switchboard_service::presence::home_of_user;
 
-pub use crate::service::presence::{RELOGIN_CLOSE_CODE, RELOGIN_REASON};
-use crate::service::router::{Router, RouterOutput};
+pub use switchboard_service::presence::{RELOGIN_CLOSE_CODE, RELOGIN_REASON};
+use switchboard_service::router::{Router, RouterOutput};
 
 impl Shard {
     /// The shard that is home to conversation `conv`.
@@ -264,53 +264,8 @@ impl Shard {
     pub(super) fn on_router_cmd(&mut self, cmd: RouterCmd) {
         self.supply_conv_ids();
         let now = self.wall_ms;
-        let handled = self.with_router(|router, out| match cmd {
-            RouterCmd::VisitorStart { visitor, vip, peer } => {
-                router.visitor_start(&visitor, vip, peer, out)
-            }
-            RouterCmd::AgentConnected { user, groups, peer } => {
-                router.agent_connected(&user, &groups, peer, out)
-            }
-            RouterCmd::AgentRestore {
-                user,
-                groups,
-                peer,
-                status,
-                capacity,
-            } => router.agent_restore(&user, &groups, peer, status, capacity, now, out),
-            RouterCmd::AgentDisconnected { user, conn } => {
-                router.agent_disconnected(&user, conn, now)
-            }
-            RouterCmd::AgentStatus {
-                user,
-                status,
-                capacity,
-            } => router.agent_status(&user, status, capacity, out),
-            RouterCmd::TransferAnswer {
-                conv,
-                agent,
-                accept,
-                peer,
-            } => router.transfer_answer(conv, &agent, accept, peer, out),
-            RouterCmd::Note(note) => match note {
-                RouterNote::Requeue { conv, vip } => router.requeue(conv, vip, out),
-                RouterNote::Release { agent, conv } => router.release(&agent, conv, out),
-                RouterNote::Ended { conv, visitor } => router.ended(conv, &visitor, out),
-                RouterNote::TransferRequested {
-                    conv,
-                    from,
-                    to,
-                    visitor,
-                } => router.transfer_requested(conv, &from, &to, &visitor, out),
-                RouterNote::Moved { conv, from, to } => router.moved(conv, &from, &to),
-                RouterNote::Restore {
-                    conv,
-                    visitor,
-                    vip,
-                    agent,
-                } => router.restore(conv, &visitor, vip, agent.as_deref(), now, out),
-            },
-        });
+        let handled =
+            self.with_router(|router, out| dispatch::run_router_cmd(router, cmd, now, out));
         if handled.is_none() {
             tracing::warn!(
                 shard = self.index,
@@ -320,87 +275,23 @@ impl Shard {
     }
 
     pub(super) fn carry_out_router(&mut self, out: &mut Vec<RouterOutput>) {
+        let mut routed = std::mem::take(&mut self.routed);
         for output in out.drain(..) {
-            match output {
-                RouterOutput::Create {
-                    conv,
-                    visitor,
-                    vip,
+            dispatch::route_router_output(output, &mut routed);
+        }
+        for item in routed.drain(..) {
+            match item {
+                Routed::Home { conv, cmd } => self.send_home(conv, cmd),
+                Routed::Frame {
                     peer,
-                } => self.send_home(conv, HomeCmd::Create { visitor, vip, peer }),
-                RouterOutput::Attach {
                     conv,
-                    peer,
-                    user,
-                    agent,
-                } => {
-                    let role = if agent { Role::Agent } else { Role::Visitor };
-                    self.send_home(
-                        conv,
-                        HomeCmd::Attach {
-                            peer,
-                            user,
-                            role,
-                            after_seq: None,
-                        },
-                    )
-                }
-                RouterOutput::Assign { conv, agent, peers } => {
-                    self.send_home(conv, HomeCmd::Assign { agent, peers })
-                }
-                RouterOutput::QueuePosition { conv, position } => {
-                    self.send_home(conv, HomeCmd::QueuePosition { position })
-                }
-                RouterOutput::Offer {
-                    conv,
-                    from,
-                    visitor,
-                    peers,
-                } => {
-                    for peer in peers {
-                        let frame = ServerFrame::TransferOffer {
-                            conv,
-                            from_agent: &from,
-                            visitor: &visitor,
-                        };
-                        let payload = encode(peer.encoding, &frame);
-                        self.deliver_frame(peer.conn, conv, payload, Instant::now());
-                    }
-                }
-                RouterOutput::TransferUnavailable { conv, to } => {
-                    self.send_home(conv, HomeCmd::TransferUnavailable { to })
-                }
-                RouterOutput::TransferAnswer {
-                    conv,
-                    agent,
-                    accept,
-                    peer,
-                    peers,
-                } => self.send_home(
-                    conv,
-                    HomeCmd::TransferAnswer {
-                        agent,
-                        accept,
-                        peer,
-                        peers,
-                    },
-                ),
-                RouterOutput::Busy { peer } => {
-                    let frame = ServerFrame::Error {
-                        code: "busy",
-                        message:
-                            "all agents are busy right now; your conversation waits in the queue",
-                    };
-                    let payload = encode(peer.encoding, &frame);
-                    self.deliver_frame(peer.conn, 0, payload, Instant::now());
-                }
-                RouterOutput::Unavailable { peer } => self
+                    payload,
+                } => self.deliver_frame(peer.conn, conv, payload, Instant::now()),
+                Routed::Unavailable { peer } => self
                     .tell_unavailable(peer, "no conversation can be opened right now; try again"),
-                RouterOutput::AgentLost { conv, agent } => {
-                    self.send_home(conv, HomeCmd::AgentLost { agent })
-                }
             }
         }
+        self.routed = routed;
     }
 
     /// A command for a conversation this shard is home to.
@@ -409,130 +300,13 @@ impl Shard {
             return;
         };
         let now = self.wall_ms;
-        // Acks, typing and read receipts change nothing that must be durable.
-        let durable = !matches!(
-            cmd,
-            HomeCmd::Ack { .. } | HomeCmd::Ephemeral { .. } | HomeCmd::Unfollow { .. }
-        );
-        self.with_homes_durable(conv, durable, |homes, out| match cmd {
-            HomeCmd::Create { visitor, vip, peer } => {
-                homes.create(conv, &visitor, vip, peer, now, out)
-            }
-            HomeCmd::Attach {
-                peer,
-                user,
-                role,
-                after_seq,
-            } => homes.attach(
-                conv,
-                Actor {
-                    peer,
-                    user: &user,
-                    role,
-                },
-                after_seq,
-                out,
-            ),
-            HomeCmd::Assign { agent, peers } => homes.assign(conv, &agent, &peers, now, out),
-            HomeCmd::QueuePosition { position } => homes.queue_position(conv, position, now, out),
-            HomeCmd::Send {
-                peer,
-                user,
-                role,
-                client_msg_id,
-                body,
-            } => homes.send(
-                conv,
-                Actor {
-                    peer,
-                    user: &user,
-                    role,
-                },
-                &client_msg_id,
-                &body,
-                now,
-                out,
-            ),
-            HomeCmd::Ack { conn, seq } => homes.ack(conv, conn, seq),
-            HomeCmd::Ephemeral {
-                peer,
-                user,
-                role,
-                read_seq,
-            } => homes.ephemeral(
-                conv,
-                Actor {
-                    peer,
-                    user: &user,
-                    role,
-                },
-                read_seq,
-                out,
-            ),
-            HomeCmd::End { peer, user, role } => homes.end(
-                conv,
-                Some(Actor {
-                    peer,
-                    user: &user,
-                    role,
-                }),
-                now,
-                out,
-            ),
-            HomeCmd::Transfer { peer, user, to } => homes.transfer(
-                conv,
-                Actor {
-                    peer,
-                    user: &user,
-                    role: Role::Agent,
-                },
-                &to,
-                now,
-                out,
-            ),
-            HomeCmd::TransferAnswer {
-                agent,
-                accept,
-                peer,
-                peers,
-            } => {
-                let actor = Actor {
-                    peer,
-                    user: &agent,
-                    role: Role::Agent,
-                };
-                homes.transfer_answer(conv, actor, accept, &peers, now, out)
-            }
-            HomeCmd::TransferUnavailable { to } => homes.transfer_unavailable(conv, &to, now, out),
-            HomeCmd::AgentLost { agent } => homes.agent_lost(conv, &agent, now, out),
-            HomeCmd::Unfollow { conn } => homes.unfollow(conv, conn),
-            HomeCmd::AdminAssign {
-                agent,
-                peers,
-                reply,
-            } => match homes.is_waiting(conv) {
-                Ok(true) => {
-                    homes.assign(conv, &agent, &peers, now, out);
-                    answer_with(&reply, homes.summary(conv, now), ControlReply::Summary);
-                }
-                Ok(false) | Err(_) => {
-                    let err = homes.is_waiting(conv).err().unwrap_or_else(|| {
-                        ApiError::conflict(format!("conversation {conv} is not waiting"))
-                    });
-                    answer(&reply, ControlReply::Error(err));
-                    out.push(HomeOutput::Router(RouterNote::Release { agent, conv }));
-                }
-            },
-            HomeCmd::AdminTransfer {
-                to,
-                peers,
-                force,
-                reply,
-            } => {
-                let result = homes.admin_transfer(conv, &to, &peers, force, now, out);
-                answer_with(&reply, result, ControlReply::Summary);
-            }
+        let durable = dispatch::is_durable(&cmd);
+        let answer = self.with_homes_durable(conv, durable, |homes, out| {
+            dispatch::run_home_cmd(homes, conv, cmd, now, out)
         });
+        if let Some(AdminAnswer { reply, result }) = answer {
+            answer_handle_service(&reply, result, summary_reply);
+        }
     }
 
     /// Runs `f` on this shard's conversation homes and carries out its outputs for
@@ -726,4 +500,8 @@ impl Shard {
         self.tick_out = by_conv;
         self.home_out = out;
     }
+}
+
+fn summary_reply(summary: switchboard_service::views::Summary) -> ControlReply {
+    ControlReply::Summary(crate::control::views::summary(summary))
 }

@@ -17,7 +17,7 @@ use switchboard_protocol::conversation::{
     Announcement, Conversation, Effect, Event, Party, Phase, Rejection, Rules,
 };
 
-use crate::mesh::{ConnId, Peer};
+use crate::ids::{ConnId, Peer};
 
 mod admin;
 mod durable;
@@ -453,21 +453,30 @@ impl Homes {
     }
 
     /// A chat line. A retried client message id is acknowledged again with its first
-    /// sequence number and not delivered twice.
+    /// sequence number and not delivered twice. Taken by value: the sender, id and text
+    /// move into the stored item, no copy per line.
+    #[allow(clippy::too_many_arguments)]
     pub fn send(
         &mut self,
         conv: u64,
-        actor: Actor<'_>,
-        client_msg_id: &str,
-        body: &str,
+        peer: Peer,
+        user: Box<str>,
+        role: Role,
+        client_msg_id: Box<str>,
+        body: Box<str>,
         now_ms: u64,
         out: &mut Vec<HomeOutput>,
     ) {
+        let actor = Actor {
+            peer,
+            user: &user,
+            role,
+        };
         let rules = self.rules;
         let Some(home) = self.convs.get_mut(&conv) else {
             return unknown_conversation(actor.peer, conv, out);
         };
-        let key = dedupe_key(&mut self.key_scratch, actor.user, client_msg_id);
+        let key = dedupe_key(&mut self.key_scratch, actor.user, &client_msg_id);
         if let Some(&seq) = home.seen_ids.get(key) {
             if home.fsm.check_speaker(actor.party()).is_ok() {
                 let ts = home
@@ -477,7 +486,7 @@ impl Homes {
                     .map_or(now_ms, |i| i.ts);
                 let sent = ServerFrame::Sent {
                     conv,
-                    client_msg_id,
+                    client_msg_id: &client_msg_id,
                     seq,
                     ts,
                 };
@@ -497,22 +506,32 @@ impl Homes {
         ) {
             return error_to(actor.peer, rejection.code(), &rejection.to_string(), out);
         }
+        let mut sent = Vec::with_capacity(64 + client_msg_id.len());
         let item = ItemBody::Message {
-            from: actor.user.into(),
-            client_msg_id: client_msg_id.into(),
-            body: body.into(),
-        };
-        let seq = self.publish(conv, item, now_ms, Some(actor.peer.conn), out);
-        let sent = ServerFrame::Sent {
-            conv,
+            from: user,
             client_msg_id,
-            seq,
-            ts: now_ms,
+            body,
         };
-        out.push(HomeOutput::Frame {
-            to: actor.peer.conn,
-            payload: encode(actor.peer.encoding, &sent),
-        });
+        let seq = self.publish(conv, item, now_ms, Some(peer.conn), out);
+        // The ack names the id the item now holds.
+        if let Some(ItemBody::Message { client_msg_id, .. }) = self
+            .convs
+            .get(&conv)
+            .and_then(|h| h.history.back())
+            .map(|i| &i.body)
+        {
+            let frame = ServerFrame::Sent {
+                conv,
+                client_msg_id,
+                seq,
+                ts: now_ms,
+            };
+            chat::encode_server(peer.encoding, &frame, &mut sent);
+            out.push(HomeOutput::Frame {
+                to: peer.conn,
+                payload: sent.into(),
+            });
+        }
     }
 
     /// The client has seen everything up to `seq`.

@@ -1,34 +1,33 @@
 //! What the control API asks of a shard's conversations: listings, details, and the
 //! admin actions (post as the system or a bot, end, move to another agent).
 
-use switchboard_control_api::model::{
-    ConversationCounts, ConversationDetail, ConversationFilter, ConversationItem,
-    ConversationState as ApiState, ConversationSummary, PostMessage, PostedMessage, Sender,
-};
-use switchboard_control_api::ApiError;
 use switchboard_protocol::conversation::{Effect, Event, Party, Phase};
 
 use super::{Home, HomeOutput, Homes, Item, ItemBody};
-use crate::mesh::Peer;
+use crate::error::ServiceError;
+use crate::ids::Peer;
+use crate::views::{
+    ConversationState, Counts, Detail, Filter, ItemView, Post, Posted, Sender, Summary,
+};
 
-fn api_state(phase: &Phase) -> ApiState {
+fn view_state(phase: &Phase) -> ConversationState {
     match phase {
-        Phase::Waiting => ApiState::Waiting,
-        Phase::Serving { .. } => ApiState::Serving,
-        Phase::Transferring { .. } => ApiState::Transferring,
-        Phase::Ended { .. } => ApiState::Ended,
+        Phase::Waiting => ConversationState::Waiting,
+        Phase::Serving { .. } => ConversationState::Serving,
+        Phase::Transferring { .. } => ConversationState::Transferring,
+        Phase::Ended { .. } => ConversationState::Ended,
     }
 }
 
-fn summarize(home: &Home, now_ms: u64) -> ConversationSummary {
+fn summarize(home: &Home, now_ms: u64) -> Summary {
     let transfer_to = match &home.fsm.phase {
         Phase::Transferring { to, .. } => Some(to.clone()),
         _ => None,
     };
     let waiting = home.fsm.phase == Phase::Waiting;
-    ConversationSummary {
+    Summary {
         id: home.fsm.id,
-        state: api_state(&home.fsm.phase),
+        state: view_state(&home.fsm.phase),
         visitor: home.fsm.visitor.clone(),
         agent: home.fsm.serving_agent().map(str::to_owned),
         transfer_to,
@@ -41,13 +40,13 @@ fn summarize(home: &Home, now_ms: u64) -> ConversationSummary {
     }
 }
 
-fn item_view(item: &Item) -> ConversationItem {
+fn item_view(item: &Item) -> ItemView {
     match &item.body {
         ItemBody::Message {
             from,
             client_msg_id,
             body,
-        } => ConversationItem::Message {
+        } => ItemView::Message {
             seq: item.seq,
             ts: item.ts,
             from: from.to_string(),
@@ -59,7 +58,7 @@ fn item_view(item: &Item) -> ConversationItem {
             agent,
             position,
             reason,
-        } => ConversationItem::System {
+        } => ItemView::System {
             seq: item.seq,
             ts: item.ts,
             event: kind.as_str().to_owned(),
@@ -70,14 +69,14 @@ fn item_view(item: &Item) -> ConversationItem {
     }
 }
 
-fn not_found(conv: u64) -> ApiError {
-    ApiError::not_found(format!("conversation {conv}"))
+fn not_found(conv: u64) -> ServiceError {
+    ServiceError::not_found(format!("conversation {conv}"))
 }
 
 impl Homes {
     /// Conversations matching `filter` (at most `filter.limit`, oldest first).
-    pub fn summaries(&self, filter: &ConversationFilter, now_ms: u64) -> Vec<ConversationSummary> {
-        let mut list: Vec<ConversationSummary> = self
+    pub fn summaries(&self, filter: &Filter, now_ms: u64) -> Vec<Summary> {
+        let mut list: Vec<Summary> = self
             .convs
             .values()
             .map(|home| summarize(home, now_ms))
@@ -95,8 +94,8 @@ impl Homes {
     }
 
     /// How many conversations are in each state.
-    pub fn counts(&self) -> ConversationCounts {
-        let mut counts = ConversationCounts::default();
+    pub fn counts(&self) -> Counts {
+        let mut counts = Counts::default();
         for home in self.convs.values() {
             match home.fsm.phase {
                 Phase::Waiting => counts.waiting += 1,
@@ -109,7 +108,7 @@ impl Homes {
     }
 
     /// One conversation's summary.
-    pub fn summary(&self, conv: u64, now_ms: u64) -> Result<ConversationSummary, ApiError> {
+    pub fn summary(&self, conv: u64, now_ms: u64) -> Result<Summary, ServiceError> {
         self.convs
             .get(&conv)
             .map(|home| summarize(home, now_ms))
@@ -117,16 +116,11 @@ impl Homes {
     }
 
     /// One conversation with its `recent` last items.
-    pub fn detail(
-        &self,
-        conv: u64,
-        recent: usize,
-        now_ms: u64,
-    ) -> Result<ConversationDetail, ApiError> {
+    pub fn detail(&self, conv: u64, recent: usize, now_ms: u64) -> Result<Detail, ServiceError> {
         let home = self.convs.get(&conv).ok_or_else(|| not_found(conv))?;
         let skip = home.history.len().saturating_sub(recent);
-        Ok(ConversationDetail {
-            conversation: summarize(home, now_ms),
+        Ok(Detail {
+            summary: summarize(home, now_ms),
             items: home.history.iter().skip(skip).map(item_view).collect(),
             followers: home.followers.len() as u32,
         })
@@ -137,10 +131,10 @@ impl Homes {
     pub fn post(
         &mut self,
         conv: u64,
-        msg: &PostMessage,
+        msg: &Post,
         now_ms: u64,
         out: &mut Vec<HomeOutput>,
-    ) -> Result<PostedMessage, ApiError> {
+    ) -> Result<Posted, ServiceError> {
         let rules = self.rules;
         let home = self.convs.get_mut(&conv).ok_or_else(|| not_found(conv))?;
         let client_msg_id = msg
@@ -158,7 +152,7 @@ impl Homes {
                 .iter()
                 .find(|i| i.seq == seq)
                 .map_or(now_ms, |i| i.ts);
-            return Ok(PostedMessage {
+            return Ok(Posted {
                 conv,
                 seq,
                 ts,
@@ -174,14 +168,14 @@ impl Homes {
                 now_ms,
                 &rules,
             )
-            .map_err(|rejection| ApiError::conflict(rejection.to_string()))?;
+            .map_err(|rejection| ServiceError::conflict(rejection.to_string()))?;
         let item = ItemBody::Message {
             from: from.into(),
             client_msg_id: client_msg_id.as_str().into(),
             body: msg.body.as_str().into(),
         };
         let seq = self.publish(conv, item, now_ms, None, out);
-        Ok(PostedMessage {
+        Ok(Posted {
             conv,
             seq,
             ts: now_ms,
@@ -196,7 +190,7 @@ impl Homes {
         conv: u64,
         now_ms: u64,
         out: &mut Vec<HomeOutput>,
-    ) -> Result<ConversationSummary, ApiError> {
+    ) -> Result<Summary, ServiceError> {
         self.admin_step(conv, Event::End { by: Party::System }, now_ms, out)?;
         self.summary(conv, now_ms)
     }
@@ -215,11 +209,11 @@ impl Homes {
         force: bool,
         now_ms: u64,
         out: &mut Vec<HomeOutput>,
-    ) -> Result<ConversationSummary, ApiError> {
+    ) -> Result<Summary, ServiceError> {
         let by = {
             let home = self.convs.get(&conv).ok_or_else(|| not_found(conv))?;
             home.fsm.serving_agent().map(str::to_owned).ok_or_else(|| {
-                ApiError::conflict("the conversation has no serving agent; assign it instead")
+                ServiceError::conflict("the conversation has no serving agent; assign it instead")
             })?
         };
         if !force {
@@ -241,7 +235,7 @@ impl Homes {
         event: Event<'_>,
         now_ms: u64,
         out: &mut Vec<HomeOutput>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         self.admin_step_keeping(conv, event, now_ms, out, |_| true)
     }
 
@@ -252,7 +246,7 @@ impl Homes {
         event: Event<'_>,
         now_ms: u64,
         out: &mut Vec<HomeOutput>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         self.admin_step_keeping(conv, event, now_ms, out, |e| {
             !matches!(e, Effect::OfferTransfer { .. })
         })
@@ -265,19 +259,19 @@ impl Homes {
         now_ms: u64,
         out: &mut Vec<HomeOutput>,
         keep: impl Fn(&Effect) -> bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         let rules = self.rules;
         let home = self.convs.get_mut(&conv).ok_or_else(|| not_found(conv))?;
         let effects = home
             .fsm
             .handle(event, now_ms, &rules)
-            .map_err(|rejection| ApiError::conflict(rejection.to_string()))?;
+            .map_err(|rejection| ServiceError::conflict(rejection.to_string()))?;
         self.carry_out(conv, effects.into_iter().filter(|e| keep(e)), now_ms, out);
         Ok(())
     }
 
     /// Whether `conv` is homed here and waiting for an agent.
-    pub fn is_waiting(&self, conv: u64) -> Result<bool, ApiError> {
+    pub fn is_waiting(&self, conv: u64) -> Result<bool, ServiceError> {
         let home = self.convs.get(&conv).ok_or_else(|| not_found(conv))?;
         Ok(home.fsm.phase == Phase::Waiting)
     }

@@ -1,27 +1,10 @@
 //! What the control API asks of the router: agent views and changes (the routing
 //! service's lever), and assignments or moves decided outside the engine.
 
-use switchboard_control_api::model::{AgentPatch, AgentStatus as ApiStatus, AgentView};
-use switchboard_control_api::ApiError;
-
 use super::{Agent, AgentStatus, Router, RouterOutput};
-use crate::mesh::Peer;
-
-fn to_api(status: AgentStatus) -> ApiStatus {
-    match status {
-        AgentStatus::Online => ApiStatus::Online,
-        AgentStatus::Away => ApiStatus::Away,
-        AgentStatus::Offline => ApiStatus::Offline,
-    }
-}
-
-fn from_api(status: ApiStatus) -> AgentStatus {
-    match status {
-        ApiStatus::Online => AgentStatus::Online,
-        ApiStatus::Away => AgentStatus::Away,
-        ApiStatus::Offline => AgentStatus::Offline,
-    }
-}
+use crate::error::ServiceError;
+use crate::ids::Peer;
+use crate::views::{AgentPatch, AgentView};
 
 impl Router {
     fn view(&self, user: &str, agent: &Agent, now_ms: u64) -> AgentView {
@@ -31,9 +14,9 @@ impl Router {
         AgentView {
             user: user.to_owned(),
             status: if gone {
-                ApiStatus::Offline
+                AgentStatus::Offline
             } else {
-                to_api(agent.status)
+                agent.status
             },
             capacity: agent.capacity,
             weight: agent.weight,
@@ -77,7 +60,7 @@ impl Router {
             lost_since_ms: None,
         });
         if let Some(status) = patch.status {
-            agent.status = from_api(status);
+            agent.status = status;
         }
         if let Some(capacity) = patch.capacity {
             agent.capacity = capacity;
@@ -100,16 +83,16 @@ impl Router {
         conv: u64,
         agent: &str,
         out: &mut Vec<RouterOutput>,
-    ) -> Result<Vec<Peer>, ApiError> {
+    ) -> Result<Vec<Peer>, ServiceError> {
         if conv == 0 || conv >= self.next_conv {
-            return Err(ApiError::not_found(format!("conversation {conv}")));
+            return Err(ServiceError::not_found(format!("conversation {conv}")));
         }
         let record = self
             .agents
             .get(agent)
-            .ok_or_else(|| ApiError::not_found(format!("agent {agent}")))?;
+            .ok_or_else(|| ServiceError::not_found(format!("agent {agent}")))?;
         if record.conns.is_empty() {
-            return Err(ApiError::conflict(format!(
+            return Err(ServiceError::conflict(format!(
                 "agent {agent} has no open connection"
             )));
         }
@@ -118,13 +101,13 @@ impl Router {
             .iter()
             .position(|w| w.conv == conv)
             .ok_or_else(|| {
-                ApiError::conflict(format!("conversation {conv} is not waiting in the queue"))
+                ServiceError::conflict(format!("conversation {conv} is not waiting in the queue"))
             })?;
         self.queue.remove(index);
         let record = self
             .agents
             .get_mut(agent)
-            .ok_or_else(|| ApiError::not_found(format!("agent {agent}")))?;
+            .ok_or_else(|| ServiceError::not_found(format!("agent {agent}")))?;
         record.conversations.push(conv);
         let peers = record.conns.clone();
         self.assign_waiting(out);
@@ -132,13 +115,13 @@ impl Router {
     }
 
     /// The connections of `to` if it can take one more conversation now.
-    pub fn transfer_target(&self, to: &str) -> Result<Vec<Peer>, ApiError> {
+    pub fn transfer_target(&self, to: &str) -> Result<Vec<Peer>, ServiceError> {
         let record = self
             .agents
             .get(to)
-            .ok_or_else(|| ApiError::not_found(format!("agent {to}")))?;
+            .ok_or_else(|| ServiceError::not_found(format!("agent {to}")))?;
         if !record.can_take() {
-            return Err(ApiError::conflict(format!(
+            return Err(ServiceError::conflict(format!(
                 "agent {to} cannot take a conversation now (status, connections or capacity)"
             )));
         }

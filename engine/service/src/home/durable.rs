@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::hash::{Hash as _, Hasher as _};
 
 use super::{dedupe_key, Follower, Home, HomeOutput, Homes, Item, ItemBody};
-use crate::cluster::record::StoredFollower;
-use crate::cluster::{ConvState, LoadedConv, PersistRecord};
-use crate::mesh::Peer;
+use crate::ids::Peer;
+use crate::records::StoredFollower;
+use crate::records::{ConvState, LoadedConv, PersistRecord};
 
 /// What a home knows of its conversation's copy in Redis.
 #[derive(Debug, Clone, Copy)]

@@ -3,8 +3,8 @@
 
 use switchboard_protocol::chat::{AgentStatus, Role};
 
-use super::home::RouterNote;
-use crate::mesh::{ConnId, Peer};
+use crate::home::RouterNote;
+use crate::ids::{ConnId, Peer};
 
 /// A command for the router. Serializable: in cluster mode it may cross to the node
 /// that runs the router.
@@ -189,7 +189,7 @@ pub enum HomeCmd {
         /// Its connections.
         peers: Vec<Peer>,
         /// Where the result goes.
-        reply: crate::control::Reply,
+        reply: crate::reply::ReplyHandle,
     },
     /// The control API offers the conversation to agent `to`, or moves it at once
     /// (`force`) (the router agreed that `to` can take it).
@@ -202,7 +202,7 @@ pub enum HomeCmd {
         /// Move at once instead of offering.
         force: bool,
         /// Where the result goes.
-        reply: crate::control::Reply,
+        reply: crate::reply::ReplyHandle,
     },
     /// A connection that followed the conversation is gone.
     Unfollow {

@@ -3,8 +3,8 @@
 
 use switchboard_protocol::conversation::Conversation;
 
-use crate::mesh::Peer;
-use crate::service::home::Item;
+use crate::home::Item;
+use crate::ids::Peer;
 
 /// The state of a conversation, besides its items.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

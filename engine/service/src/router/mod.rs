@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 
 pub use switchboard_protocol::chat::AgentStatus;
 
-use crate::mesh::{ConnId, Peer};
+use crate::ids::{ConnId, Peer};
 
 mod admin;
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::mesh::ConnId;
+use crate::ids::ConnId;
 
 /// Close code of a connection replaced by a newer one of the same user (`--relogin
 /// replace`); 4000–4999 are for applications.
@@ -12,7 +12,7 @@ pub const RELOGIN_CLOSE_CODE: u16 = 4001;
 pub const RELOGIN_REASON: &str = "replaced by a newer connection of the same user";
 
 /// What happens when a user opens another connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReloginPolicy {
     /// Several connections per user (tabs, devices) all stay open.
     Allow,

@@ -15,10 +15,12 @@ use switchboard_control_api::model::{
 };
 use switchboard_control_api::{ApiError, Engine};
 
+pub mod views;
+
 use crate::kernel::KernelGuards;
 use crate::mesh::{ConnId, Mesh};
-use crate::service::presence::home_of_user;
-use crate::service::router::QueueStats;
+use switchboard_service::presence::home_of_user;
+use switchboard_service::router::QueueStats;
 
 /// How long a control call waits for the shards.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(3);
@@ -149,6 +151,38 @@ pub fn answer_with<T>(
     wrap: impl FnOnce(T) -> ControlReply,
 ) {
     answer(reply, result.map_or_else(ControlReply::Error, wrap));
+}
+
+/// Answers a service result: `Ok` values with `wrap`, refusals mapped to API errors.
+pub fn answer_service<T>(
+    reply: &Reply,
+    result: Result<T, switchboard_service::ServiceError>,
+    wrap: impl FnOnce(T) -> ControlReply,
+) {
+    answer_with(reply, result.map_err(views::error), wrap);
+}
+
+/// Answers through a handle that travelled with a service command (it holds a
+/// [`Reply`]: this adapter made it).
+pub fn answer_handle(handle: &switchboard_service::ReplyHandle, value: ControlReply) {
+    match handle.get::<Reply>() {
+        Some(reply) => answer(reply, value),
+        None => tracing::error!("a control reply handle that holds no reply channel"),
+    }
+}
+
+/// [`answer_service`] through a handle.
+pub fn answer_handle_service<T>(
+    handle: &switchboard_service::ReplyHandle,
+    result: Result<T, switchboard_service::ServiceError>,
+    wrap: impl FnOnce(T) -> ControlReply,
+) {
+    answer_handle(
+        handle,
+        result
+            .map_err(views::error)
+            .map_or_else(ControlReply::Error, wrap),
+    );
 }
 
 /// The node as the control API sees it.
