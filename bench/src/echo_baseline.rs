@@ -33,27 +33,9 @@ pub fn websocket_config() -> WebSocketConfig {
 /// Returns only when `accept` fails in a way that is not about one connection.
 pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
     loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            // Out of descriptors or a connection reset before accept: keep serving.
-            Err(err) if is_transient_accept_error(&err) => {
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-                continue;
-            }
-            Err(err) => return Err(err),
-        };
+        let stream = crate::server::accept(&listener).await?;
         tokio::spawn(serve_connection(stream));
     }
-}
-
-/// Errors that concern one connection or a passing shortage (ENFILE 23, EMFILE 24),
-/// after which accepting should go on.
-fn is_transient_accept_error(err: &std::io::Error) -> bool {
-    use std::io::ErrorKind::*;
-    matches!(
-        err.kind(),
-        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
-    ) || matches!(err.raw_os_error(), Some(23 | 24))
 }
 
 /// Upgrades one connection and echoes until the peer closes or misbehaves.

@@ -16,8 +16,10 @@ use switchboard_protocol::ws::{
     encode_close, encode_frame, DataKind, Event, Limits, Opcode, Reader, Role,
 };
 
-use crate::handshake::{check_upgrade_response, find_head_end, write_upgrade_request};
-use crate::job::{EchoPlan, Job};
+use crate::handshake::{
+    check_upgrade_response, find_head_end, write_request, write_upgrade_request,
+};
+use crate::job::{EchoPlan, Job, Scenario};
 use crate::payload;
 use crate::report::{new_histogram, Tally, MAX_LATENCY_NS};
 use switchboard_driver::client::{self as sys, Epoll};
@@ -75,6 +77,10 @@ struct ConnIo {
     next_recv: u64,
     unique: u64,
     gaps: Vec<u64>,
+    /// chat-idle: the `welcome` arrived.
+    welcomed: bool,
+    /// A ping arrived (and was answered).
+    pinged: bool,
 }
 
 /// What the thread is doing with replies right now.
@@ -99,6 +105,8 @@ pub struct Driver<'a> {
     limits: Limits,
     histogram: Histogram<u64>,
     tally: Tally,
+    /// chat-idle: decodes the `welcome` frames.
+    decoder: switchboard_protocol::chat::Decoder,
     /// Connections connecting or upgrading.
     in_setup: usize,
     /// Messages sent and not yet answered, on every connection.
@@ -150,6 +158,7 @@ impl<'a> Driver<'a> {
             },
             histogram: new_histogram(),
             tally: Tally::default(),
+            decoder: Default::default(),
             in_setup: 0,
             outstanding: 0,
             traffic: None,
@@ -187,7 +196,28 @@ impl<'a> Driver<'a> {
             }
             self.poll(Some((deadline - now).min(Duration::from_millis(50))));
         }
+        if matches!(self.job.scenario, Scenario::ChatIdle(_)) {
+            self.await_welcomes(deadline);
+        }
         self.tally.connect_seconds = started.elapsed().as_secs_f64();
+    }
+
+    /// chat-idle: polls until every open connection has its `welcome` or `deadline`.
+    fn await_welcomes(&mut self, deadline: Instant) {
+        let waiting = |d: &Self| {
+            d.conns
+                .iter()
+                .any(|c| c.state == State::Open && !c.io.welcomed)
+        };
+        while waiting(self) {
+            let now = Instant::now();
+            if now >= deadline {
+                self.tally
+                    .note_error("connect timeout: some welcomes never came".into());
+                return;
+            }
+            self.poll(Some((deadline - now).min(Duration::from_millis(50))));
+        }
     }
 
     /// Connections open and failed so far.
@@ -286,7 +316,17 @@ impl<'a> Driver<'a> {
         let conn = &mut self.conns[i];
         conn.io.key = base64::engine::general_purpose::STANDARD.encode(&raw[..16]);
         conn.io.mask = [raw[16], raw[17], raw[18], raw[19]];
-        write_upgrade_request(&mut conn.io.out, &self.job.target, &conn.io.key);
+        let target = &self.job.target;
+        match &self.job.scenario {
+            Scenario::ChatIdle(plan) => write_request(
+                &mut conn.io.out,
+                &target.host,
+                &plan.path(&target.path, conn.id),
+                &conn.io.key,
+                Some(plan.encoding.subprotocol()),
+            ),
+            _ => write_upgrade_request(&mut conn.io.out, target, &conn.io.key),
+        }
         conn.state = State::Handshaking;
         self.flush(i);
     }
@@ -363,6 +403,10 @@ impl<'a> Driver<'a> {
 
     /// Handles `self.buf[..n]` received on connection `i`; false if it was closed.
     fn process(&mut self, i: usize, n: usize, now: Instant) -> bool {
+        let chat_idle = match &self.job.scenario {
+            Scenario::ChatIdle(plan) => Some(plan),
+            _ => None,
+        };
         let Driver {
             conns,
             buf,
@@ -370,6 +414,7 @@ impl<'a> Driver<'a> {
             limits,
             histogram,
             tally,
+            decoder,
             outstanding,
             traffic,
             ..
@@ -382,6 +427,11 @@ impl<'a> Driver<'a> {
         let mut close = None;
         let result = reader.feed(&mut buf[..n], limits, &mut |event| {
             match event {
+                Event::Message { payload, .. } if chat_idle.is_some() => {
+                    if let Some(plan) = chat_idle {
+                        book_chat_frame(plan, decoder, io, tally, id, payload);
+                    }
+                }
                 Event::Message {
                     kind: DataKind::Binary,
                     payload,
@@ -419,6 +469,7 @@ impl<'a> Driver<'a> {
                 }
                 Event::Ping(data) => {
                     tally.pings += 1;
+                    io.pinged = true;
                     encode_frame(&mut io.out, Opcode::Pong, data, Some(io.mask));
                 }
                 Event::Pong(_) => {}
@@ -621,6 +672,7 @@ impl<'a> Driver<'a> {
 
     /// Sends a close frame on every open connection and closes every socket.
     pub fn close_all(&mut self) {
+        self.tally.connections_pinged += self.conns.iter().filter(|c| c.io.pinged).count() as u64;
         self.closing = true;
         for i in 0..self.conns.len() {
             if self.conns[i].state == State::Open {
@@ -671,6 +723,34 @@ fn queue_message(
     io.next_send += 1;
     tally.sent += 1;
     *outstanding += 1;
+}
+
+/// chat-idle: the first frame must be the connection's `welcome`, and nothing may
+/// follow it (an idle connection is in no conversation).
+fn book_chat_frame(
+    plan: &crate::chat_idle::ChatIdlePlan,
+    decoder: &mut switchboard_protocol::chat::Decoder,
+    io: &mut ConnIo,
+    tally: &mut Tally,
+    id: u32,
+    payload: &[u8],
+) {
+    tally.received += 1;
+    let verdict = if io.welcomed {
+        Err("a frame after the welcome".to_owned())
+    } else {
+        plan.check_welcome(decoder, id, payload)
+    };
+    match verdict {
+        Ok(()) => {
+            io.welcomed = true;
+            tally.welcomes += 1;
+        }
+        Err(why) => {
+            tally.corrupt += 1;
+            tally.note_error(format!("connection {id}: {why}"));
+        }
+    }
 }
 
 /// Books a reply with sequence `seq`; true if it answers a message not answered before.

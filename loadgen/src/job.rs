@@ -59,6 +59,8 @@ pub enum Scenario {
         /// How long to hold them after the go signal.
         hold: Duration,
     },
+    /// Authenticated chat connections on `/v1/ws`, welcomed, then held quiet.
+    ChatIdle(crate::chat_idle::ChatIdlePlan),
 }
 
 /// Echo traffic parameters.
@@ -196,7 +198,7 @@ mod tests {
             .iter()
             .map(|j| match &j.scenario {
                 Scenario::Echo(p) => p.rate.unwrap(),
-                Scenario::Idle { .. } => 0.0,
+                Scenario::Idle { .. } | Scenario::ChatIdle(_) => 0.0,
             })
             .sum();
         assert!((rate - 1000.0).abs() < 1e-9);

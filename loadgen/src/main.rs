@@ -10,6 +10,8 @@
 //!   open loop at a fixed total rate, timed from each message's intended send time.
 //! - `idle`: N connections are opened and held; with `--server-pid` the server's RSS
 //!   growth per connection is reported.
+//! - `chat-idle`: the same on `/v1/ws`, each connection authenticated as a visitor or
+//!   an agent and checked for its `welcome` (see `chat_idle`).
 //!
 //! The client side is a lean edge-triggered epoll loop per thread (no async runtime, no
 //! allocation per message) using the framing of `switchboard-protocol`, so one CPU
@@ -25,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 mod chat;
+mod chat_idle;
 mod driver;
 mod handshake;
 mod job;
@@ -70,6 +73,9 @@ enum Cmd {
     /// Visitors and agents in conversations on /v1/ws, lines both ways at a fixed
     /// total rate, every line checked (loss, duplicates, order, acks) and timed.
     Chat(chat::ChatArgs),
+    /// Authenticated chat connections (visitors and agents) on /v1/ws: welcomed, then
+    /// held quiet, every server ping answered.
+    ChatIdle(chat_idle::ChatIdleArgs),
     /// Every visitor drops its connection at once, reconnects and resumes; measures
     /// how long until all are back and what a control group saw meanwhile.
     Storm(chat::StormArgs),
@@ -210,6 +216,7 @@ fn main() -> ExitCode {
         }
         Cmd::Echo(args) => run_echo(args),
         Cmd::Idle(args) => run_idle(args),
+        Cmd::ChatIdle(args) => chat_idle::run(args),
         Cmd::Chat(args) => {
             let json = args.json();
             return finish_chat(chat::run_chat(args), json);

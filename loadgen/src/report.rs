@@ -39,6 +39,12 @@ pub struct Tally {
     pub measured: u64,
     /// Pings answered.
     pub pings: u64,
+    /// Connections that received at least one ping (and answered it).
+    #[serde(default)]
+    pub connections_pinged: u64,
+    /// chat-idle: connections that received the `welcome` they asked for.
+    #[serde(default)]
+    pub welcomes: u64,
     /// A few error messages, for the report.
     pub errors: Vec<String>,
 }
@@ -68,6 +74,8 @@ impl Tally {
         self.corrupt += other.corrupt;
         self.measured += other.measured;
         self.pings += other.pings;
+        self.connections_pinged += other.connections_pinged;
+        self.welcomes += other.welcomes;
         for e in &other.errors {
             self.note_error(e.clone());
         }
@@ -182,7 +190,7 @@ pub struct RssGrowth {
 /// The final report of a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// `echo` or `idle`.
+    /// `echo`, `idle` or `chat-idle`.
     pub scenario: String,
     /// The URL.
     pub url: String,
@@ -258,6 +266,12 @@ impl Report {
             println!(
                 "latency us    p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}  mean {:.1}",
                 l.p50_us, l.p90_us, l.p99_us, l.p999_us, l.max_us, l.mean_us
+            );
+        }
+        if self.scenario == "chat-idle" {
+            println!(
+                "chat          {} welcomed, {} pings answered on {} connections",
+                t.welcomes, t.pings, t.connections_pinged
             );
         }
         for (name, cpu) in [

@@ -102,6 +102,7 @@ pub fn run_job(
                         match (gate.arrive(ok, failed), &job.scenario) {
                             (Some(go), Scenario::Echo(plan)) => driver.run_echo(plan, go),
                             (Some(go), Scenario::Idle { hold }) => driver.hold(go + *hold),
+                            (Some(go), Scenario::ChatIdle(plan)) => driver.hold(go + plan.hold),
                             (None, _) => {}
                         }
                         driver.close_all();

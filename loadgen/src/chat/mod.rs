@@ -26,6 +26,14 @@ use crate::output::{self, Progress};
 use crate::report::{new_histogram, CpuUse, Latency};
 use crate::{cpu_use, parse_duration, CpuProbe};
 
+/// A user-id prefix new for every run (`lg` and six hex digits), so that runs never
+/// share users.
+pub fn random_prefix() -> String {
+    let mut raw = [0u8; 3];
+    switchboard_driver::client::fill_random(&mut raw);
+    format!("lg{:02x}{:02x}{:02x}-", raw[0], raw[1], raw[2])
+}
+
 /// The wire encoding, as a flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -37,7 +45,8 @@ pub enum EncodingArg {
 }
 
 impl EncodingArg {
-    fn encoding(self) -> Encoding {
+    /// The encoding this flag value names.
+    pub fn encoding(self) -> Encoding {
         match self {
             EncodingArg::Json => Encoding::Json,
             EncodingArg::Bin => Encoding::Binary,
@@ -410,11 +419,7 @@ fn setup(common: &ChatCommon, extra_visitors: usize) -> anyhow::Result<Setup> {
         (None, Some(count)) => loopback_sources(count),
         (None, None) => Vec::new(),
     };
-    let prefix = common.id_prefix.clone().unwrap_or_else(|| {
-        let mut raw = [0u8; 3];
-        switchboard_driver::client::fill_random(&mut raw);
-        format!("lg{:02x}{:02x}{:02x}-", raw[0], raw[1], raw[2])
-    });
+    let prefix = common.id_prefix.clone().unwrap_or_else(random_prefix);
     let settings = Settings {
         addr: target.addr,
         host: target.host,
