@@ -53,6 +53,6 @@ kill_all() {
     for pid in "$@"; do
         for _ in $(seq 10); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
+        { wait "$pid"; } 2>/dev/null || true
     done
 }

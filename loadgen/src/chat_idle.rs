@@ -4,8 +4,10 @@
 //! an agent (`agent:<prefix>a<N>`), the rest visitors (`<prefix>v<N>`), N the global
 //! connection index — waits for its `welcome` (checked: the user and role it asked
 //! for), then sends nothing but the pong to every server ping until `--hold` ends.
-//! Agents never announce `agent_status`, so the router never assigns them: a chat
-//! run beside them is not disturbed. This is the load of a node full of open chat
+//! An agent is online as soon as it connects, so each agent says `agent_status away`
+//! right after its welcome (a console left open by someone not taking chats): the
+//! router never assigns it, and a chat run beside the idle connections is not
+//! disturbed. This is the load of a node full of open chat
 //! widgets and consoles where nobody types: what it costs in memory and CPU.
 
 use std::time::{Duration, Instant};
@@ -13,7 +15,9 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use clap::Args;
 use serde::{Deserialize, Serialize};
-use switchboard_protocol::chat::{Decoder, Encoding, OwnedServerFrame, Role};
+use switchboard_protocol::chat::{
+    self, AgentStatus, ClientFrame, Decoder, Encoding, OwnedServerFrame, Role,
+};
 
 use crate::chat::EncodingArg;
 use crate::job::Scenario;
@@ -69,6 +73,28 @@ impl ChatIdlePlan {
         let sep = if base.contains('?') { '&' } else { '?' };
         let role = if self.is_agent(id) { "agent:" } else { "" };
         format!("{base}{sep}token={role}{}", self.user(id))
+    }
+
+    /// The payload connection `id` sends once welcomed: `agent_status away` for an
+    /// agent, nothing for a visitor.
+    pub fn after_welcome(&self, id: u32) -> Option<Vec<u8>> {
+        let mut payload = Vec::new();
+        let away = ClientFrame::AgentStatus {
+            status: AgentStatus::Away,
+            capacity: None,
+        };
+        self.is_agent(id).then(|| {
+            chat::encode_client(self.encoding, &away, &mut payload);
+            payload
+        })
+    }
+
+    /// Why a frame after the welcome is wrong, naming it when it decodes.
+    pub fn describe_unexpected(&self, decoder: &mut Decoder, payload: &[u8]) -> String {
+        match decoder.decode_server(self.encoding, payload) {
+            Ok(frame) => format!("a {} frame after the welcome", frame.type_name()),
+            Err(err) => format!("an undecodable frame after the welcome: {err}"),
+        }
     }
 
     /// Checks a frame received on connection `id`: Ok when it is the `welcome` it
@@ -163,7 +189,7 @@ pub fn run(args: ChatIdleArgs) -> anyhow::Result<Outcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_protocol::chat::{self, ServerFrame};
+    use switchboard_protocol::chat::ServerFrame;
 
     fn plan() -> ChatIdlePlan {
         ChatIdlePlan {
@@ -196,6 +222,25 @@ mod tests {
             ..plan()
         };
         assert!(!none.is_agent(0));
+    }
+
+    #[test]
+    fn agents_go_away_after_the_welcome_and_visitors_stay_silent() {
+        let p = plan();
+        let away = p.after_welcome(8).expect("agents send a status");
+        let mut decoder = Decoder::default();
+        let sent = decoder.decode_client(Encoding::Json, &away);
+        assert!(
+            matches!(
+                sent,
+                Ok(ClientFrame::AgentStatus {
+                    status: AgentStatus::Away,
+                    capacity: None
+                })
+            ),
+            "{sent:?}"
+        );
+        assert_eq!(p.after_welcome(9), None);
     }
 
     #[test]

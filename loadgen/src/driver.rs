@@ -737,7 +737,7 @@ fn book_chat_frame(
 ) {
     tally.received += 1;
     let verdict = if io.welcomed {
-        Err("a frame after the welcome".to_owned())
+        Err(plan.describe_unexpected(decoder, payload))
     } else {
         plan.check_welcome(decoder, id, payload)
     };
@@ -745,6 +745,9 @@ fn book_chat_frame(
         Ok(()) => {
             io.welcomed = true;
             tally.welcomes += 1;
+            if let Some(status) = plan.after_welcome(id) {
+                encode_frame(&mut io.out, plan.encoding.opcode(), &status, Some(io.mask));
+            }
         }
         Err(why) => {
             tally.corrupt += 1;
