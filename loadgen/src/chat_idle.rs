@@ -21,8 +21,7 @@ use switchboard_protocol::chat::{
 
 use crate::chat::EncodingArg;
 use crate::job::Scenario;
-use crate::report::{Latency, Report};
-use crate::{finish, go, parse_duration, plan, start, CommonArgs, Outcome};
+use crate::{finish, go, held_outcome, parse_duration, plan, start, CommonArgs, Outcome};
 
 /// Flags of `chat-idle`.
 #[derive(Debug, Args)]
@@ -160,30 +159,15 @@ pub fn run(args: ChatIdleArgs) -> anyhow::Result<Outcome> {
         && tally.connections_ok == args.common.connections
         && tally.welcomes == tally.connections_ok
         && tally.corrupt == 0;
-    let report = Report {
-        scenario: "chat-idle".into(),
-        url: plan.url.clone(),
-        connections: args.common.connections,
-        workers: plan.workers,
-        threads: plan.job.threads,
-        size: None,
-        rate: None,
-        inflight: None,
-        flush_each_read: None,
-        io_uring: None,
-        measured_seconds: args.hold.as_secs_f64(),
-        msgs_per_sec: 0.0,
-        latency: Latency::default(),
-        server_cpu: None,
-        loadgen_cpu: None,
-        server_rss: None,
-        clean,
+    Ok(held_outcome(
+        "chat-idle",
+        &plan,
+        &args.common,
+        args.hold,
         tally,
-    };
-    Ok(Outcome {
-        report,
-        json: args.common.json,
-    })
+        None,
+        clean,
+    ))
 }
 
 #[cfg(test)]

@@ -517,10 +517,32 @@ fn run_idle(args: IdleArgs) -> anyhow::Result<Outcome> {
                     / connected.connections_ok.max(1) as f64,
             });
     let clean = tally.is_clean() && tally.connections_ok == args.common.connections;
+    Ok(held_outcome(
+        "idle",
+        &plan,
+        &args.common,
+        args.hold,
+        tally,
+        server_rss,
+        clean,
+    ))
+}
+
+/// The outcome of a scenario that only holds connections (`idle`, `chat-idle`): no
+/// traffic figures.
+fn held_outcome(
+    scenario: &str,
+    plan: &Plan,
+    common: &CommonArgs,
+    hold: Duration,
+    tally: Tally,
+    server_rss: Option<RssGrowth>,
+    clean: bool,
+) -> Outcome {
     let report = Report {
-        scenario: "idle".into(),
+        scenario: scenario.into(),
         url: plan.url.clone(),
-        connections: args.common.connections,
+        connections: common.connections,
         workers: plan.workers,
         threads: plan.job.threads,
         size: None,
@@ -528,7 +550,7 @@ fn run_idle(args: IdleArgs) -> anyhow::Result<Outcome> {
         inflight: None,
         flush_each_read: None,
         io_uring: None,
-        measured_seconds: args.hold.as_secs_f64(),
+        measured_seconds: hold.as_secs_f64(),
         msgs_per_sec: 0.0,
         latency: Latency::default(),
         server_cpu: None,
@@ -537,10 +559,10 @@ fn run_idle(args: IdleArgs) -> anyhow::Result<Outcome> {
         clean,
         tally,
     };
-    Ok(Outcome {
+    Outcome {
         report,
-        json: args.common.json,
-    })
+        json: common.json,
+    }
 }
 
 #[cfg(test)]
