@@ -75,8 +75,11 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value_t = IoDriver::Auto)]
     pub io_driver: IoDriver,
     /// Receive buffers per shard, shared by all its connections (power of two, ≤ 32768).
-    #[arg(long, default_value_t = 4096)]
-    pub recv_buffers: u16,
+    /// Default: 4096 up to 4 shards, then a node-wide budget of 16384 shared out (at
+    /// least 512 per shard), so the fixed memory stays linear in shards with a small
+    /// constant (the buffers are a fixed cost, mapped at start).
+    #[arg(long)]
+    pub recv_buffers: Option<u16>,
     /// Size of each receive buffer in bytes.
     #[arg(long, default_value_t = 4096)]
     pub recv_buffer_size: u32,
@@ -99,9 +102,20 @@ pub struct ServeArgs {
     /// shard then keeps waking at its first completion, so low load keeps its latency.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=4096))]
     pub batch_when_busy: u32,
-    /// Messages a shard may have queued towards one other shard before it holds them back.
+    /// Messages a shard may have queued towards one other shard before it holds them back
+    /// (the queues grow on demand: an idle pair costs no slots).
     #[arg(long, default_value_t = 65_536)]
     pub mesh_queue: usize,
+    /// Messages from the cluster bridge (other nodes, Redis answers) one shard may have
+    /// waiting; beyond it the bridge retries, then drops with a log line.
+    #[arg(long, default_value_t = 65_536)]
+    pub mesh_inbound_queue: usize,
+    /// Messages a shard holds back per destination shard whose queue is full. Beyond it,
+    /// frames for that shard's connections are dropped (counted in
+    /// `switchboard_mesh_dropped_total`; the recipients see a `seq` jump and `resume`);
+    /// service commands are always kept.
+    #[arg(long, default_value_t = 65_536)]
+    pub mesh_holdback: usize,
     /// HS256 secret that signs visitor and agent tokens (JWT) of `/v1/ws`; at least
     /// 32 bytes (RFC 7518 §3.2), or the node refuses to start.
     #[arg(long, env = "SWITCHBOARD_JWT_SECRET", hide_env_values = true)]
@@ -235,19 +249,33 @@ pub struct ServeArgs {
     pub log_level: tracing::Level,
 }
 
+/// Receive buffers of the whole node when `--recv-buffers` is not given.
+const RECV_BUFFER_BUDGET: usize = 16_384;
+
 impl ServeArgs {
+    /// Receive buffers each shard gets (`--recv-buffers`, or the node-wide budget
+    /// shared out, at most 4096 and at least 512 a shard).
+    pub fn recv_buffers_per_shard(&self) -> u16 {
+        self.recv_buffers.unwrap_or_else(|| {
+            let share = (RECV_BUFFER_BUDGET / self.shard_count().max(1)).clamp(512, 4096);
+            // A power of two, rounded down.
+            1u16 << (usize::BITS - 1 - share.leading_zeros())
+        })
+    }
+
     /// Checks values clap cannot check alone.
     pub fn validate(&self) -> Result<(), String> {
-        if !self.recv_buffers.is_power_of_two() || self.recv_buffers > 32768 {
+        let buffers = self.recv_buffers_per_shard();
+        if !buffers.is_power_of_two() || buffers > 32768 {
             return Err("--recv-buffers must be a power of two up to 32768".into());
         }
         if self.recv_buffer_size < 512 {
             return Err("--recv-buffer-size must be at least 512".into());
         }
-        if self.shards == Some(0) || self.shard_count() > crate::mesh::MAX_SHARDS {
+        if self.shards == Some(0) || self.shard_count() > switchboard_service::ids::MAX_SHARDS {
             return Err(format!(
                 "--shards must be between 1 and {}",
-                crate::mesh::MAX_SHARDS
+                switchboard_service::ids::MAX_SHARDS
             ));
         }
         let longest = [

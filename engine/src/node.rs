@@ -16,9 +16,9 @@ use crate::config::ServeArgs;
 use crate::control::NodeControl;
 use crate::kernel::{listener_fds, KernelGuards};
 use crate::listener;
-use crate::mesh::Mesh;
 use crate::pressure::Budgets;
 use crate::shard::{ServiceSettings, Shard, ShardSetup};
+use crate::shared::Shared;
 use switchboard_control_api::{check_bind, read_token_file, ControlAuth, ControlServer};
 use switchboard_driver::os as sys;
 use switchboard_driver::DriverChoice;
@@ -39,15 +39,19 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     sys::block_termination_signals().context("blocking termination signals")?;
     let shards = args.shard_count();
     let (listeners, bound) = listener::bind_group(args.listen, shards, args.backlog)?;
-    let mesh = Arc::new(Mesh::new(shards, args.mesh_queue).context("creating the shard mesh")?);
+    let limits = crate::shared::MeshLimits {
+        pair: args.mesh_queue,
+        inbound: args.mesh_inbound_queue,
+    };
+    let shared = Arc::new(Shared::new(shards, limits).context("creating the shard mesh")?);
     let auth = authenticator(&args)?;
     let kernel = Arc::new(KernelGuards::attach(
         &args,
         &listener_fds(&listeners),
         bound.port(),
     )?);
-    mesh.set_kernel_sheds(kernel.steering.is_some());
-    let (link, bridge) = match start_cluster(&args, bound, &mesh)? {
+    shared.set_kernel_sheds(kernel.steering.is_some());
+    let (link, bridge) = match start_cluster(&args, bound, &shared)? {
         Some((link, bridge)) => (Some(link), Some(bridge)),
         None => (None, None),
     };
@@ -70,7 +74,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             index,
             listener,
             args: Arc::clone(&args),
-            mesh: Arc::clone(&mesh),
+            shared: Arc::clone(&shared),
             auth: Arc::clone(&auth),
             cluster: link.clone(),
             driver,
@@ -84,14 +88,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         threads.push(thread);
     }
     drop(reports);
-    wait_until_ready(&inbox, shards, &mesh)?;
+    wait_until_ready(&inbox, shards, &shared)?;
     announce(bound, shards)?;
-    let _control = start_control(&args, &mesh, &kernel, link.clone(), bound)?;
-    let _refresh = kernel.start_refresh(Arc::clone(&mesh));
+    let _control = start_control(&args, &shared, &kernel, link.clone(), bound)?;
+    let _refresh = kernel.start_refresh(Arc::clone(&shared));
     let signal = sys::wait_for_termination();
     tracing::info!(signal, "termination signal received: closing connections");
     let deadline = Instant::now() + Duration::from_millis(args.shutdown_deadline_ms);
-    mesh.begin_shutdown();
+    shared.begin_shutdown();
     wait_until_stopped(&inbox, shards, deadline);
     if let Some(bridge) = bridge {
         bridge.stop();
@@ -108,7 +112,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
 fn start_cluster(
     args: &ServeArgs,
     bound: SocketAddr,
-    mesh: &Arc<Mesh>,
+    shared: &Arc<Shared>,
 ) -> anyhow::Result<Option<(Arc<crate::cluster::Link>, crate::cluster::BridgeHandle)>> {
     let Some(url) = &args.redis else {
         return Ok(None);
@@ -131,7 +135,7 @@ fn start_cluster(
         history_len: args.history_len,
         events_maxlen: args.events_maxlen,
     };
-    crate::cluster::start(config, Arc::clone(mesh)).map(Some)
+    crate::cluster::start(config, Arc::clone(shared)).map(Some)
 }
 
 /// The token verifier the flags ask for, or the dev authenticator (with a warning).
@@ -237,14 +241,14 @@ fn run_shard(setup: ShardSetup, cpu: usize, reports: &mpsc::Sender<ShardReport>)
 fn wait_until_ready(
     inbox: &mpsc::Receiver<ShardReport>,
     shards: usize,
-    mesh: &Mesh,
+    shared: &Shared,
 ) -> anyhow::Result<()> {
     let mut ready = 0;
     while ready < shards {
         match inbox.recv_timeout(Duration::from_secs(30)) {
             Ok(ShardReport::Ready) => ready += 1,
             Ok(ShardReport::Failed(index, why)) => {
-                mesh.begin_shutdown();
+                shared.begin_shutdown();
                 bail!("shard {index} failed to start: {why}");
             }
             Ok(ShardReport::Stopped(index)) => bail!("shard {index} stopped during start"),
@@ -257,7 +261,7 @@ fn wait_until_ready(
 /// Starts the control API on its own threads (off the shards), unless `off`.
 fn start_control(
     args: &ServeArgs,
-    mesh: &Arc<Mesh>,
+    shared: &Arc<Shared>,
     kernel: &Arc<KernelGuards>,
     link: crate::cluster::MaybeLink,
     listen: SocketAddr,
@@ -285,7 +289,7 @@ fn start_control(
         .local_addr()
         .context("reading the control address")?;
     let engine = Arc::new(NodeControl::new(
-        Arc::clone(mesh),
+        Arc::clone(shared),
         Arc::clone(kernel),
         link,
         listen.to_string(),

@@ -13,8 +13,10 @@ use redis::Value;
 use super::bridge::{deliver_to_shard, Bridge, BridgeConfig};
 use super::store::{Endpoint, Op, Script, Store};
 use super::{keys, ClusterEvent, ConvState, Link, LoadedConv, NodeInfo, NodeMsg};
-use crate::mesh::{Mesh, ShardMsg, MAX_NODE};
+use crate::shard::ShardMsg;
+use crate::shared::Shared;
 use switchboard_service::home::Item;
+use switchboard_service::ids::MAX_NODE;
 
 /// Conversation ids reserved per `INCRBY`.
 const CONV_ID_BLOCK: u64 = 1024;
@@ -121,9 +123,9 @@ impl Registry {
                 node = me,
                 "this node's registry entry had expired: dropping every local conversation copy (others may own them now)"
             );
-            for shard in 0..bridge.mesh.shards() {
+            for shard in 0..bridge.shared.shards() {
                 deliver_to_shard(
-                    &bridge.mesh,
+                    &bridge.shared,
                     shard,
                     ShardMsg::Cluster(ClusterEvent::Expired),
                 );
@@ -211,9 +213,9 @@ impl Registry {
         }
         for &gone in registry.alive.difference(&alive) {
             tracing::warn!(node = gone, "node left or died");
-            for shard in 0..bridge.mesh.shards() {
+            for shard in 0..bridge.shared.shards() {
                 deliver_to_shard(
-                    &bridge.mesh,
+                    &bridge.shared,
                     shard,
                     ShardMsg::Cluster(ClusterEvent::NodeDown { node: gone }),
                 );
@@ -226,7 +228,7 @@ impl Registry {
             registry.leader = leader;
             // Shard 0 resets its router first, then asks the other shards to announce.
             deliver_to_shard(
-                &bridge.mesh,
+                &bridge.shared,
                 0,
                 ShardMsg::Cluster(ClusterEvent::LeaderChanged { leader }),
             );
@@ -252,7 +254,7 @@ impl Registry {
             bridge.run_ops(&resolves)?
         };
         Self::bury(bridge, number)?;
-        let shards = bridge.mesh.shards() as u64;
+        let shards = bridge.shared.shards() as u64;
         let mut followups = super::bridge::Followups::default();
         for (&conv, value) in convs.iter().zip(answers) {
             let place = bridge.place(conv, value, &mut followups);
@@ -355,20 +357,20 @@ pub(super) fn decode_loaded(
 pub(super) fn spawn_subscriber(
     endpoint: Endpoint,
     link: Arc<Link>,
-    mesh: Arc<Mesh>,
+    shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("cluster-subscriber".into())
-        .spawn(move || subscribe_loop(&endpoint, &link, &mesh, &stop))
+        .spawn(move || subscribe_loop(&endpoint, &link, &shared, &stop))
         .context("spawning the cluster subscriber")
 }
 
-fn subscribe_loop(endpoint: &Endpoint, link: &Link, mesh: &Mesh, stop: &AtomicBool) {
+fn subscribe_loop(endpoint: &Endpoint, link: &Link, shared: &Shared, stop: &AtomicBool) {
     let mut backoff = Duration::from_millis(50);
     let mut attempt = 0;
     while !stop.load(Ordering::Acquire) {
-        match subscribe_once(endpoint, attempt, link, mesh, stop) {
+        match subscribe_once(endpoint, attempt, link, shared, stop) {
             Ok(()) => return,
             Err(err) => {
                 tracing::warn!(%err, "cluster subscription lost; resubscribing");
@@ -385,7 +387,7 @@ fn subscribe_once(
     endpoint: &Endpoint,
     attempt: usize,
     link: &Link,
-    mesh: &Mesh,
+    shared: &Shared,
     stop: &AtomicBool,
 ) -> redis::RedisResult<()> {
     let mut con = endpoint.plain(attempt)?;
@@ -403,8 +405,8 @@ fn subscribe_once(
             Ok(node_msg) => {
                 tracing::debug!(?node_msg, "from another node");
                 link.counters.received.fetch_add(1, Ordering::Relaxed);
-                let (shard, msg) = node_msg.into_shard_msg(mesh.shards());
-                deliver_to_shard(mesh, shard, msg);
+                let (shard, msg) = node_msg.into_shard_msg(shared.shards());
+                deliver_to_shard(shared, shard, msg);
             }
             Err(err) => tracing::warn!(%err, "a cluster message did not decode; dropped"),
         }
@@ -425,9 +427,9 @@ fn random_u64() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mesh::{ConnId, Peer};
     use switchboard_protocol::chat::Encoding;
     use switchboard_protocol::conversation::Conversation;
+    use switchboard_service::ids::{ConnId, Peer};
     use switchboard_service::records::StoredFollower;
 
     fn line(seq: u64, ts: u64) -> String {

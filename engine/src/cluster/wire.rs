@@ -2,8 +2,9 @@
 //! encoded with postcard. Only nodes of the same deployment publish there; a message
 //! that does not decode is counted and dropped, never trusted.
 
-use crate::mesh::{ConnId, ShardMsg};
+use crate::shard::ShardMsg;
 use switchboard_service::commands::{HomeCmd, RouterCmd};
+use switchboard_service::ids::ConnId;
 
 /// A message between nodes.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -94,8 +95,8 @@ impl NodeMsg {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mesh::Peer;
     use switchboard_protocol::chat::{Encoding, Role};
+    use switchboard_service::ids::Peer;
 
     #[test]
     fn commands_round_trip_and_garbage_is_an_error() {
@@ -144,7 +145,7 @@ mod tests {
         #[test]
         fn frames_round_trip(
             raw in proptest::num::u64::ANY,
-            node in 1u16..=crate::mesh::MAX_NODE,
+            node in 1u16..=switchboard_service::ids::MAX_NODE,
             conv in proptest::num::u64::ANY,
             payload in proptest::collection::vec(proptest::num::u8::ANY, 0..256),
             from in proptest::num::u16::ANY,

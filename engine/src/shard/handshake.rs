@@ -11,8 +11,8 @@ use switchboard_protocol::http::{self, Request};
 use super::conn::{ChatSession, Endpoint, Phase};
 use super::Shard;
 use crate::auth::Identity;
-use crate::mesh::Peer;
 use switchboard_service::commands::RouterCmd;
+use switchboard_service::ids::Peer;
 
 /// What to do with a complete request head.
 enum Decision {
@@ -193,11 +193,11 @@ impl Shard {
                 &[("Allow", "GET")],
             ));
         }
-        let draining = self.mesh.shutting_down();
+        let draining = self.shared.shutting_down();
         let body = health_body(
             draining,
-            self.mesh.shards(),
-            self.mesh.total_connections(),
+            self.shared.shards(),
+            self.shared.total_connections(),
             self.driver.name(),
         );
         let (status, reason) = if draining {

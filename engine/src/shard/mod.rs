@@ -13,9 +13,12 @@ mod control;
 mod degrade;
 mod frames;
 mod handshake;
+mod msg;
 mod output;
 mod service;
 mod token;
+
+pub use msg::ShardMsg;
 
 use std::collections::VecDeque;
 use std::os::fd::{IntoRawFd, RawFd};
@@ -27,9 +30,9 @@ use switchboard_protocol::ws::{self, close_code};
 
 use crate::auth::Authenticator;
 use crate::config::ServeArgs;
-use crate::mesh::{ConnId, Mesh, ShardMsg};
 use crate::metrics::ShardCounters;
 use crate::pressure::{Budgets, PressureMonitor};
+use crate::shared::Shared;
 use conn::{Phase, Slab};
 use std::sync::atomic::Ordering;
 use switchboard_driver::os as sys;
@@ -38,6 +41,7 @@ use switchboard_driver::{
 };
 use switchboard_protocol::conversation::Rules;
 use switchboard_service::home::{HomeLimits, HomeOutput, Homes};
+use switchboard_service::ids::ConnId;
 use switchboard_service::presence::{Presence, ReloginPolicy};
 use switchboard_service::router::{Router, RouterConfig, RouterOutput};
 
@@ -52,6 +56,7 @@ struct Settings {
     max_outbound_bytes: usize,
     max_handshake_bytes: usize,
     max_connections: usize,
+    mesh_holdback: usize,
 }
 
 impl Settings {
@@ -65,6 +70,7 @@ impl Settings {
             max_outbound_bytes: args.max_outbound_bytes,
             max_handshake_bytes: args.max_handshake_bytes,
             max_connections: args.max_connections_per_shard.min(conn::MAX_SLOTS),
+            mesh_holdback: args.mesh_holdback,
         }
     }
 }
@@ -83,8 +89,8 @@ pub struct ShardSetup {
     pub listener: socket2::Socket,
     /// Node-wide flags.
     pub args: Arc<ServeArgs>,
-    /// The cross-shard mesh.
-    pub mesh: Arc<Mesh>,
+    /// What the node's shards share, the mesh among it.
+    pub shared: Arc<Shared>,
     /// Who may connect to `/v1/ws`.
     pub auth: Arc<dyn Authenticator>,
     /// Routing settings (the router runs on shard 0).
@@ -110,7 +116,7 @@ pub struct Shard {
     limits: ws::Limits,
     settings: Settings,
     tick: Duration,
-    mesh: Arc<Mesh>,
+    shared: Arc<Shared>,
     auth: Arc<dyn Authenticator>,
     listener: RawFd,
     accepting: bool,
@@ -187,13 +193,13 @@ impl Shard {
             &DriverConfig {
                 sq_entries: 4096,
                 cq_entries: 16384,
-                recv_buffers: args.recv_buffers,
+                recv_buffers: args.recv_buffers_per_shard(),
                 recv_buffer_size: args.recv_buffer_size,
                 batch_wait_us: args.batch_wait_us,
                 batch_want: args.batch_want,
             },
         )?;
-        let shards = setup.mesh.shards();
+        let shards = setup.shared.shards();
         let mut shard = Shard {
             index: setup.index,
             driver,
@@ -205,7 +211,7 @@ impl Shard {
             },
             settings: Settings::from_args(args),
             tick: args.tick(),
-            mesh: setup.mesh,
+            shared: setup.shared,
             auth: setup.auth,
             listener: setup.listener.into_raw_fd(),
             accepting: true,
@@ -249,7 +255,7 @@ impl Shard {
         shard
             .driver
             .tick_every(shard.tick, token::pack(token::TICK, 0, 0));
-        let waker = shard.mesh.waker_fd(shard.index);
+        let waker = shard.shared.mesh().waker_fd(shard.index);
         shard
             .driver
             .watch_wake(waker, token::pack(token::WAKE, 0, 0));
@@ -262,9 +268,9 @@ impl Shard {
         let mut load = BusyMeter::new(self.batch_when_busy);
         loop {
             completions.clear();
-            if self.mesh.may_sleep(self.index) {
+            if self.shared.mesh().may_sleep(self.index) {
                 let waited = self.driver.wait(&mut completions, load.busy());
-                self.mesh.awake(self.index);
+                self.shared.mesh().awake(self.index);
                 waited?;
             } else {
                 self.driver.poll(&mut completions)?;
@@ -330,7 +336,7 @@ impl Shard {
     }
 
     fn publish_connections(&self) {
-        self.mesh.set_connections(self.index, self.conns.len());
+        self.shared.set_connections(self.index, self.conns.len());
     }
 
     /// The accept ended: at shutdown the listener closes; otherwise it is armed again.
@@ -350,7 +356,7 @@ impl Shard {
     fn admit(&mut self, fd: RawFd) {
         // At level 3 the kernel sheds when eBPF steering is on (admitting each source
         // at its token-bucket rate); without it, the shard refuses here.
-        let shed = self.level >= 3 && !self.mesh.kernel_sheds();
+        let shed = self.level >= 3 && !self.shared.kernel_sheds();
         if self.conns.len() >= self.settings.max_connections || !self.accepting_new() || shed {
             ShardCounters::bump(&self.counters().rejects);
             sys::close(fd);
@@ -380,12 +386,12 @@ impl Shard {
 
     /// This shard's counters.
     pub(super) fn counters(&self) -> &ShardCounters {
-        self.mesh.metrics().shard(self.index)
+        self.shared.metrics().shard(self.index)
     }
 
     /// Whether new connections are taken (not shutting down, not draining).
     fn accepting_new(&self) -> bool {
-        self.shutdown_started_ms.is_none() && !self.mesh.draining()
+        self.shutdown_started_ms.is_none() && !self.shared.draining()
     }
 
     /// Bytes for a connection (the buffer goes back to the pool when dropped here).
@@ -493,22 +499,22 @@ impl Shard {
         self.drain_control();
         self.apply_level();
         // The mesh queues are drained at the end of every turn (see `run`).
-        if self.mesh.shutting_down() && self.shutdown_started_ms.is_none() {
+        if self.shared.shutting_down() && self.shutdown_started_ms.is_none() {
             self.begin_shutdown();
         }
     }
 
     /// Handles every message other shards queued for this one.
     fn drain_mesh(&mut self) {
-        for from in 0..self.mesh.shards() {
+        for from in 0..self.shared.shards() {
             if from == self.index {
                 continue;
             }
-            while let Some(msg) = self.mesh.pop(from, self.index) {
+            while let Some(msg) = self.shared.mesh().pop(from, self.index) {
                 self.on_mesh_message(msg);
             }
         }
-        while let Some(msg) = self.mesh.pop_inbound(self.index) {
+        while let Some(msg) = self.shared.mesh().pop_inbound(self.index) {
             self.on_mesh_message(msg);
         }
     }
@@ -557,21 +563,28 @@ impl Shard {
     fn flush_mesh(&mut self) {
         for to in 0..self.held_back.len() {
             while let Some(msg) = self.held_back[to].pop_front() {
-                if let Err(msg) = self.mesh.push(self.index, to, msg) {
+                if let Err(msg) = self.shared.mesh().push(self.index, to, msg) {
                     self.held_back[to].push_front(msg);
                     break;
                 }
                 self.to_wake[to] = true;
             }
             if std::mem::take(&mut self.to_wake[to]) {
-                self.mesh.wake_if_sleeping(to);
+                self.shared.mesh().wake_if_sleeping(to);
             }
         }
     }
 
     fn send_to_shard(&mut self, to: usize, msg: ShardMsg) {
+        if self.held_back[to].len() >= self.settings.mesh_holdback && msg.is_droppable() {
+            // The destination is far behind: frames are given up (their recipients
+            // resume from the seq they have), commands never are.
+            ShardCounters::bump(&self.counters().mesh_dropped);
+            self.to_wake[to] = true;
+            return;
+        }
         if self.held_back[to].is_empty() {
-            match self.mesh.push(self.index, to, msg) {
+            match self.shared.mesh().push(self.index, to, msg) {
                 Ok(()) => {
                     self.to_wake[to] = true;
                     return;
