@@ -302,9 +302,8 @@ impl Shard {
         };
         let now = self.wall_ms;
         let durable = dispatch::is_durable(&cmd);
-        let answer = self.with_homes_durable(conv, durable, |homes, out| {
-            dispatch::run_home_cmd(homes, conv, cmd, now, out)
-        });
+        let answer =
+            self.with_homes_durable(conv, durable, |homes, out| homes.run(conv, cmd, now, out));
         if let Some(AdminAnswer { reply, result }) = answer {
             answer_handle_service(&reply, result, summary_reply);
         }

@@ -274,13 +274,7 @@ impl Sim {
                 self.known.insert(conv);
                 let shard = (conv % self.shards() as u64) as usize;
                 let mut out = Vec::new();
-                let answer = dispatch::run_home_cmd(
-                    &mut self.homes[shard],
-                    conv,
-                    cmd,
-                    self.now_ms,
-                    &mut out,
-                );
+                let answer = self.homes[shard].run(conv, cmd, self.now_ms, &mut out);
                 assert!(answer.is_none(), "no admin commands in the simulation");
                 self.home_outputs(conv, out);
             }
