@@ -244,6 +244,10 @@ pub struct ServeArgs {
     /// Cluster mode: approximate length of the admin event stream `sb:events`.
     #[arg(long, default_value_t = 1_000_000)]
     pub events_maxlen: usize,
+    /// Test-only fault injection: `SHARD:MS` makes shard SHARD panic MS milliseconds
+    /// after it started (to test the shard failure policy).
+    #[arg(long, hide = true)]
+    pub inject_shard_panic: Option<String>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     pub log_level: tracing::Level,
@@ -261,6 +265,13 @@ impl ServeArgs {
             // A power of two, rounded down.
             1u16 << (usize::BITS - 1 - share.leading_zeros())
         })
+    }
+
+    /// The injected panic for shard `index`, if any: after how many ms.
+    pub fn injected_panic_ms(&self, index: usize) -> Option<u64> {
+        let (shard, ms) = self.inject_shard_panic.as_deref()?.split_once(':')?;
+        (shard.parse::<usize>().ok()? == index).then_some(())?;
+        ms.parse().ok()
     }
 
     /// Checks values clap cannot check alone.

@@ -232,10 +232,42 @@ fn run_shard(setup: ShardSetup, cpu: usize, reports: &mpsc::Sender<ShardReport>)
         }
     };
     let _ = reports.send(ShardReport::Ready);
-    if let Err(err) = shard.run() {
-        tracing::error!(shard = index, %err, "shard event loop failed");
-    }
-    let _ = reports.send(ShardReport::Stopped(index));
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shard.run()));
+    let why = match ran {
+        Ok(Ok(())) => {
+            let _ = reports.send(ShardReport::Stopped(index));
+            return;
+        }
+        Ok(Err(err)) => format!("its event loop failed: {err}"),
+        Err(panic) => format!("it panicked: {}", panic_message(&panic)),
+    };
+    fail_node(index, &why);
+}
+
+/// Exit status of a node stopped because a shard failed (EX_SOFTWARE).
+pub const SHARD_FAILURE_EXIT: i32 = 70;
+
+/// The shard failure policy: a shard that dies takes the node down at once, so that
+/// the supervisor (systemd `Restart=on-failure`, Kubernetes) starts a fresh one.
+/// Carrying on is worse: the dead shard's SO_REUSEPORT listener would keep accepting
+/// into a backlog nobody reads, its connections would hang open, and the conversations
+/// (or the router) it was home to would stop answering. With the durable store or
+/// Redis, a restart loses nothing that was acknowledged.
+fn fail_node(index: usize, why: &str) -> ! {
+    tracing::error!(
+        shard = index,
+        "shard {index} stopped because {why}; exiting ({SHARD_FAILURE_EXIT}) so the supervisor restarts the node"
+    );
+    eprintln!("switchboard: shard {index} stopped because {why}; exiting");
+    std::process::exit(SHARD_FAILURE_EXIT);
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 fn wait_until_ready(

@@ -167,6 +167,8 @@ pub struct Shard {
     node: u16,
     /// `--batch-when-busy`: completions per turn from which waits batch.
     batch_when_busy: u32,
+    /// Test-only: panic at this shard clock (ms) — the shard failure policy's test.
+    injected_panic_ms: Option<u64>,
 }
 
 /// Customer-service settings a shard needs at hand.
@@ -247,6 +249,7 @@ impl Shard {
             tick_out: Vec::new(),
             node: setup.cluster.as_ref().map_or(0, |link| link.node()),
             batch_when_busy: args.batch_when_busy,
+            injected_panic_ms: args.injected_panic_ms(setup.index),
             cluster: setup.cluster.map(cluster::ClusterSide::new),
         };
         shard
@@ -436,6 +439,9 @@ impl Shard {
     }
 
     fn on_tick(&mut self) {
+        if self.injected_panic_ms.is_some_and(|at| self.now_ms >= at) {
+            panic!("injected fault (--inject-shard-panic)");
+        }
         self.measure_lag();
         self.check_pressure();
         self.service_tick();
