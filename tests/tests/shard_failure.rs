@@ -31,5 +31,8 @@ fn a_panicking_shard_stops_the_node_with_status_70_and_its_port_refuses() {
             .is_err()
             .then_some(())
     });
-    assert!(refused.is_some(), "the port still accepts 5 s after the node stopped");
+    assert!(
+        refused.is_some(),
+        "the port still accepts 5 s after the node stopped"
+    );
 }

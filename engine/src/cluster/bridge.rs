@@ -597,7 +597,7 @@ impl Bridge {
             .items
             .iter()
             .filter(|item| item.seq() > evented)
-            .filter_map(|item| Some((item.kind(), serde_json::to_string(item).ok()?)))
+            .map(|item| (item.kind(), switchboard_service::records::encode_item(item)))
             .collect();
         if items.is_empty() {
             return;

@@ -15,7 +15,6 @@ use super::store::{Endpoint, Op, Script, Store};
 use super::{keys, ClusterEvent, ConvState, Link, LoadedConv, NodeInfo, NodeMsg};
 use crate::shard::ShardMsg;
 use crate::shared::Shared;
-use switchboard_service::home::Item;
 use switchboard_service::ids::MAX_NODE;
 
 /// Conversation ids reserved per `INCRBY`.
@@ -330,13 +329,15 @@ pub(super) fn decode_loaded(
     stored: &Stored<'_>,
     alive: impl Fn(u16) -> bool,
 ) -> Result<LoadedConv, String> {
-    let mut state: ConvState =
-        serde_json::from_str(stored.state).map_err(|e| format!("bad state: {e}"))?;
+    let mut state: ConvState = switchboard_service::records::decode_state(stored.state)
+        .map_err(|e| format!("bad state: {e}"))?;
     state.followers.retain(|f| alive(f.peer.conn.node()));
     let items = stored
         .items
         .iter()
-        .map(|item| serde_json::from_str::<Item>(item).map_err(|e| format!("bad item: {e}")))
+        .map(|item| {
+            switchboard_service::records::decode_item(item).map_err(|e| format!("bad item: {e}"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     state.next_seq = state.next_seq.max(stored.next_seq);
     if let Some(newest) = items.last() {
@@ -457,7 +458,7 @@ mod tests {
             queue_position: None,
             followers: vec![follower(3), follower(4)],
         };
-        let state = serde_json::to_string(&state).unwrap();
+        let state = switchboard_service::records::encode_state(&state);
         let items: Vec<String> = (1..=4).map(|seq| line(seq, 1_000 + seq * 10)).collect();
         let stored = Stored {
             fence: 5,

@@ -93,7 +93,7 @@ impl Homes {
         // (a new owner takes both back from the items, see `cluster::registry`).
         let hash = shape_hash(home);
         let state = if hash != home.durable.written_hash || home.durable.fence == 0 {
-            serde_json::to_string(&stored_state(home)).ok()?
+            crate::records::encode_state(&stored_state(home))
         } else {
             String::new()
         };
@@ -109,7 +109,7 @@ impl Homes {
         let items: Vec<(&'static str, String)> = home
             .history
             .range(home.history.len() - new..)
-            .filter_map(|item| Some((item.kind(), serde_json::to_string(item).ok()?)))
+            .map(|item| (item.kind(), crate::records::encode_item(item)))
             .collect();
         if items.is_empty() && state.is_empty() {
             return None;

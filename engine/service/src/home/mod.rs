@@ -130,17 +130,17 @@ impl<'a> Actor<'a> {
     }
 }
 
-/// One ordered item of a conversation (a chat line or a system event); in cluster
-/// mode also the unit of the durable log.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+/// One ordered item of a conversation (a chat line or a system event); also the unit
+/// a store keeps (as a versioned record: `crate::records`).
+#[derive(Debug, Clone)]
 pub struct Item {
-    seq: u64,
-    ts: u64,
-    body: ItemBody,
+    pub(crate) seq: u64,
+    pub(crate) ts: u64,
+    pub(crate) body: ItemBody,
 }
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-enum ItemBody {
+#[derive(Debug, Clone)]
+pub(crate) enum ItemBody {
     Message {
         from: Box<str>,
         client_msg_id: Box<str>,
