@@ -51,7 +51,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         bound.port(),
     )?);
     shared.set_kernel_sheds(kernel.steering.is_some());
-    let (link, bridge) = match start_cluster(&args, bound, &shared)? {
+    // Bound before the cluster registers this node, so the registry (and
+    // `GET /v1/nodes`) names the real control address, not `--control-listen`'s.
+    let control = bind_control(&args)?;
+    let control_addr = control.as_ref().map(|c| c.bound);
+    let (link, bridge) = match start_cluster(&args, bound, control_addr, &shared)? {
         Some((link, bridge)) => (Some(link), Some(bridge)),
         None => (None, None),
     };
@@ -90,7 +94,16 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     drop(reports);
     wait_until_ready(&inbox, shards, &shared)?;
     announce(bound, shards)?;
-    let _control = start_control(&args, &shared, &kernel, link.clone(), bound)?;
+    let _control = match control {
+        Some(control) => Some(start_control(
+            control,
+            &shared,
+            &kernel,
+            link.clone(),
+            bound,
+        )?),
+        None => None,
+    };
     let _refresh = kernel.start_refresh(Arc::clone(&shared));
     let signal = sys::wait_for_termination();
     tracing::info!(signal, "termination signal received: closing connections");
@@ -112,6 +125,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
 fn start_cluster(
     args: &ServeArgs,
     bound: SocketAddr,
+    control: Option<SocketAddr>,
     shared: &Arc<Shared>,
 ) -> anyhow::Result<Option<(Arc<crate::cluster::Link>, crate::cluster::BridgeHandle)>> {
     let Some(url) = &args.redis else {
@@ -121,8 +135,7 @@ fn start_cluster(
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         format!("{}-{}", host.trim(), std::process::id())
     });
-    let control =
-        (!args.control_listen.eq_ignore_ascii_case("off")).then(|| args.control_listen.clone());
+    let control = control.map(|addr| addr.to_string());
     let config = crate::cluster::BridgeConfig {
         url: url.clone(),
         cluster: args.redis_cluster,
@@ -290,14 +303,15 @@ fn wait_until_ready(
     Ok(())
 }
 
-/// Starts the control API on its own threads (off the shards), unless `off`.
-fn start_control(
-    args: &ServeArgs,
-    shared: &Arc<Shared>,
-    kernel: &Arc<KernelGuards>,
-    link: crate::cluster::MaybeLink,
-    listen: SocketAddr,
-) -> anyhow::Result<Option<ControlServer>> {
+/// The control API's listener, bound, with its token; nothing serves it yet.
+struct BoundControl {
+    listener: std::net::TcpListener,
+    bound: SocketAddr,
+    token: Option<String>,
+}
+
+/// Binds the control API's listener, unless `--control-listen off`.
+fn bind_control(args: &ServeArgs) -> anyhow::Result<Option<BoundControl>> {
     if args.control_listen.eq_ignore_ascii_case("off") {
         tracing::info!("control API disabled (--control-listen off)");
         return Ok(None);
@@ -320,11 +334,32 @@ fn start_control(
     let bound = listener
         .local_addr()
         .context("reading the control address")?;
+    Ok(Some(BoundControl {
+        listener,
+        bound,
+        token,
+    }))
+}
+
+/// Starts the control API on its own threads (off the shards).
+fn start_control(
+    control: BoundControl,
+    shared: &Arc<Shared>,
+    kernel: &Arc<KernelGuards>,
+    link: crate::cluster::MaybeLink,
+    listen: SocketAddr,
+) -> anyhow::Result<ControlServer> {
+    let BoundControl {
+        listener,
+        bound,
+        token,
+    } = control;
     let engine = Arc::new(NodeControl::new(
         Arc::clone(shared),
         Arc::clone(kernel),
         link,
         listen.to_string(),
+        bound.to_string(),
     ));
     let server = switchboard_control_api::serve(listener, engine, ControlAuth { token })
         .context("starting the control API")?;
@@ -332,7 +367,7 @@ fn start_control(
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "control on {bound}").context("writing to stdout")?;
     stdout.flush().context("flushing stdout")?;
-    Ok(Some(server))
+    Ok(server)
 }
 
 fn announce(bound: SocketAddr, shards: usize) -> anyhow::Result<()> {

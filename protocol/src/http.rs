@@ -66,8 +66,13 @@ impl<'a> Request<'a> {
 
     /// The bearer token, from `?token=` or `Authorization: Bearer`.
     pub fn token(&self) -> Option<&'a str> {
-        if let Some(token) = self.query.and_then(|q| query_param(q, "token")) {
-            return (!token.is_empty()).then_some(token);
+        // An empty `?token=` counts as none: the header may still carry one.
+        if let Some(token) = self
+            .query
+            .and_then(|q| query_param(q, "token"))
+            .filter(|t| !t.is_empty())
+        {
+            return Some(token);
         }
         let auth = self.authorization?;
         let (scheme, token) = auth.split_once(' ')?;
@@ -262,6 +267,12 @@ mod tests {
     fn bearer_header_and_partial_heads() {
         let head = b"GET /v1/ws HTTP/1.1\r\nAuthorization: Bearer t0k\r\n\r\n";
         assert_eq!(parse_request(head).unwrap().unwrap().token(), Some("t0k"));
+        let empty_query = b"GET /v1/ws?token= HTTP/1.1\r\nAuthorization: Bearer carol\r\n\r\n";
+        assert_eq!(
+            parse_request(empty_query).unwrap().unwrap().token(),
+            Some("carol"),
+            "an empty ?token= does not hide the header"
+        );
         assert_eq!(parse_request(&head[..20]).unwrap(), None);
         assert!(parse_request(b"\x00\x01garbage\r\n\r\n").is_err());
     }

@@ -64,7 +64,11 @@ fn bad_tokens_get_401_at_upgrade_and_nothing_else() {
     // bits, which a lenient base64 decoder ignores).
     let valid = token("vic", "visitor", 3600);
     let at = valid.rfind('.').expect("a JWT has a signature") + 1;
-    let changed = if valid[at..].starts_with('A') { "B" } else { "A" };
+    let changed = if valid[at..].starts_with('A') {
+        "B"
+    } else {
+        "A"
+    };
     let tampered = format!("{}{changed}{}", &valid[..at], &valid[at + 1..]);
     for (auth, why) in [
         (Auth::None, "no token"),

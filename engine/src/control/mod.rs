@@ -196,6 +196,8 @@ pub struct NodeControl {
     drain_started: Mutex<Option<(Instant, u64)>>,
     cluster: crate::cluster::MaybeLink,
     listen: String,
+    /// The control API's own bound address.
+    control: String,
 }
 
 impl NodeControl {
@@ -205,6 +207,7 @@ impl NodeControl {
         kernel: Arc<KernelGuards>,
         cluster: crate::cluster::MaybeLink,
         listen: String,
+        control: String,
     ) -> Self {
         NodeControl {
             shared,
@@ -214,6 +217,7 @@ impl NodeControl {
             drain_started: Mutex::new(None),
             cluster,
             listen,
+            control,
         }
     }
 
@@ -388,6 +392,7 @@ impl Engine for NodeControl {
         Ok(crate::cluster::view::nodes_view(
             self.cluster.as_deref(),
             &self.listen,
+            &self.control,
             self.started_ms,
         ))
     }

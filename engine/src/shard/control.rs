@@ -80,7 +80,7 @@ impl Shard {
             }
             ControlOp::Push { user, event } => {
                 let conns = self.presence.connections(&user).to_vec();
-                let data: Box<str> = event.data.to_string().into();
+                let data: Box<str> = event.data.get().into();
                 for &conn in &conns {
                     let msg = ShardMsg::Push {
                         conn,
