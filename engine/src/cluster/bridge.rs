@@ -674,10 +674,6 @@ impl Bridge {
         deliver_to_shard(&self.shared, shard, msg);
     }
 
-    fn heartbeat(&mut self) {
-        Registry::heartbeat(self);
-    }
-
     fn leave(&mut self) {
         let node = self.link.node;
         let mut forget = redis::cmd("DEL");

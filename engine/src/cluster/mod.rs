@@ -14,6 +14,7 @@
 //! nodes is [`wire::NodeMsg`].
 
 mod bridge;
+mod heartbeat;
 mod keys;
 mod registry;
 mod scripts;
