@@ -267,6 +267,42 @@ impl ServeArgs {
         })
     }
 
+    /// What shard `index` is configured with.
+    pub fn shard_config(&self, index: usize) -> crate::shard::ShardConfig {
+        use crate::shard::{Settings, ShardConfig};
+        ShardConfig {
+            settings: Settings {
+                handshake_timeout_ms: self.handshake_timeout_ms,
+                ping_interval_ms: self.ping_interval_ms,
+                idle_timeout_ms: self.idle_timeout_ms,
+                close_timeout_ms: self.close_timeout_ms,
+                shutdown_deadline_ms: self.shutdown_deadline_ms,
+                max_outbound_bytes: self.max_outbound_bytes,
+                max_handshake_bytes: self.max_handshake_bytes,
+                max_connections: self
+                    .max_connections_per_shard
+                    .min(switchboard_service::ids::SLOT_MASK as usize + 1),
+                mesh_holdback: self.mesh_holdback,
+            },
+            driver: switchboard_driver::DriverConfig {
+                sq_entries: 4096,
+                cq_entries: 16384,
+                recv_buffers: self.recv_buffers_per_shard(),
+                recv_buffer_size: self.recv_buffer_size,
+                batch_wait_us: self.batch_wait_us,
+                batch_want: self.batch_want,
+            },
+            ws: switchboard_protocol::ws::Limits {
+                max_frame: self.max_frame_bytes,
+                max_message: self.max_message_bytes,
+                role: switchboard_protocol::ws::Role::Server,
+            },
+            tick: self.tick(),
+            batch_when_busy: self.batch_when_busy,
+            injected_panic_ms: self.injected_panic_ms(index),
+        }
+    }
+
     /// The injected panic for shard `index`, if any: after how many ms.
     pub fn injected_panic_ms(&self, index: usize) -> Option<u64> {
         let (shard, ms) = self.inject_shard_panic.as_deref()?.split_once(':')?;

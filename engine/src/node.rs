@@ -77,7 +77,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             },
             index,
             listener,
-            args: Arc::clone(&args),
+            config: args.shard_config(index),
             shared: Arc::clone(&shared),
             auth: Arc::clone(&auth),
             cluster: link.clone(),

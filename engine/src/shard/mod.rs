@@ -29,7 +29,6 @@ use switchboard_protocol::chat::Decoder;
 use switchboard_protocol::ws::{self, close_code};
 
 use crate::auth::Authenticator;
-use crate::config::ServeArgs;
 use crate::metrics::ShardCounters;
 use crate::pressure::{Budgets, PressureMonitor};
 use crate::shared::Shared;
@@ -45,34 +44,46 @@ use switchboard_service::ids::ConnId;
 use switchboard_service::presence::{Presence, ReloginPolicy};
 use switchboard_service::router::{Router, RouterConfig, RouterOutput};
 
-/// Timeouts and limits a shard applies, copied out of the flags.
+/// Timeouts and limits a shard applies to its connections.
 #[derive(Debug, Clone, Copy)]
-struct Settings {
-    handshake_timeout_ms: u64,
-    ping_interval_ms: u64,
-    idle_timeout_ms: u64,
-    close_timeout_ms: u64,
-    shutdown_deadline_ms: u64,
-    max_outbound_bytes: usize,
-    max_handshake_bytes: usize,
-    max_connections: usize,
-    mesh_holdback: usize,
+pub struct Settings {
+    /// Request head not complete in time: 408.
+    pub handshake_timeout_ms: u64,
+    /// A connection quiet this long is pinged.
+    pub ping_interval_ms: u64,
+    /// Nothing received this long: close 1001.
+    pub idle_timeout_ms: u64,
+    /// How long a close waits for the peer's.
+    pub close_timeout_ms: u64,
+    /// Shutdown ends within this.
+    pub shutdown_deadline_ms: u64,
+    /// Unsent bytes per connection before it is cut as a slow consumer.
+    pub max_outbound_bytes: usize,
+    /// Largest request head.
+    pub max_handshake_bytes: usize,
+    /// Connections per shard.
+    pub max_connections: usize,
+    /// Messages held back per destination shard.
+    pub mesh_holdback: usize,
 }
 
-impl Settings {
-    fn from_args(args: &ServeArgs) -> Self {
-        Settings {
-            handshake_timeout_ms: args.handshake_timeout_ms,
-            ping_interval_ms: args.ping_interval_ms,
-            idle_timeout_ms: args.idle_timeout_ms,
-            close_timeout_ms: args.close_timeout_ms,
-            shutdown_deadline_ms: args.shutdown_deadline_ms,
-            max_outbound_bytes: args.max_outbound_bytes,
-            max_handshake_bytes: args.max_handshake_bytes,
-            max_connections: args.max_connections_per_shard.min(conn::MAX_SLOTS),
-            mesh_holdback: args.mesh_holdback,
-        }
-    }
+/// Everything a shard is configured with, made from the flags by
+/// [`ServeArgs::shard_config`](crate::config::ServeArgs::shard_config): the shard never
+/// reads the command line itself.
+#[derive(Debug, Clone, Copy)]
+pub struct ShardConfig {
+    /// Connection timeouts and limits.
+    pub settings: Settings,
+    /// The I/O driver's sizes.
+    pub driver: DriverConfig,
+    /// WebSocket frame and message limits.
+    pub ws: ws::Limits,
+    /// The housekeeping tick.
+    pub tick: Duration,
+    /// `--batch-when-busy`.
+    pub batch_when_busy: u32,
+    /// Test-only: panic this long after start.
+    pub injected_panic_ms: Option<u64>,
 }
 
 /// Largest output buffer kept for reuse; bigger ones go back to the allocator.
@@ -87,8 +98,8 @@ pub struct ShardSetup {
     pub index: usize,
     /// The shard's listener (bound, listening).
     pub listener: socket2::Socket,
-    /// Node-wide flags.
-    pub args: Arc<ServeArgs>,
+    /// This shard's configuration.
+    pub config: ShardConfig,
     /// What the node's shards share, the mesh among it.
     pub shared: Arc<Shared>,
     /// Who may connect to `/v1/ws`.
@@ -189,30 +200,16 @@ pub struct ServiceSettings {
 impl Shard {
     /// Builds the shard's ring and arms its listener, tick and wake-up read.
     pub fn new(setup: ShardSetup) -> std::io::Result<Self> {
-        let args = &setup.args;
-        let driver = switchboard_driver::open(
-            setup.driver,
-            &DriverConfig {
-                sq_entries: 4096,
-                cq_entries: 16384,
-                recv_buffers: args.recv_buffers_per_shard(),
-                recv_buffer_size: args.recv_buffer_size,
-                batch_wait_us: args.batch_wait_us,
-                batch_want: args.batch_want,
-            },
-        )?;
+        let config = setup.config;
+        let driver = switchboard_driver::open(setup.driver, &config.driver)?;
         let shards = setup.shared.shards();
         let mut shard = Shard {
             index: setup.index,
             driver,
             conns: Slab::default(),
-            limits: ws::Limits {
-                max_frame: args.max_frame_bytes,
-                max_message: args.max_message_bytes,
-                role: ws::Role::Server,
-            },
-            settings: Settings::from_args(args),
-            tick: args.tick(),
+            limits: config.ws,
+            settings: config.settings,
+            tick: config.tick,
             shared: setup.shared,
             auth: setup.auth,
             listener: setup.listener.into_raw_fd(),
@@ -248,8 +245,8 @@ impl Shard {
             home_out: Vec::new(),
             tick_out: Vec::new(),
             node: setup.cluster.as_ref().map_or(0, |link| link.node()),
-            batch_when_busy: args.batch_when_busy,
-            injected_panic_ms: args.injected_panic_ms(setup.index),
+            batch_when_busy: config.batch_when_busy,
+            injected_panic_ms: config.injected_panic_ms,
             cluster: setup.cluster.map(cluster::ClusterSide::new),
         };
         shard
