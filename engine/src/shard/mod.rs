@@ -180,6 +180,8 @@ pub struct Shard {
     batch_when_busy: u32,
     /// Test-only: panic at this shard clock (ms) — the shard failure policy's test.
     injected_panic_ms: Option<u64>,
+    /// The accept paused at a resource limit, and when to try again.
+    accept_backoff: AcceptBackoff,
 }
 
 /// Customer-service settings a shard needs at hand.
@@ -247,6 +249,7 @@ impl Shard {
             node: setup.cluster.as_ref().map_or(0, |link| link.node()),
             batch_when_busy: config.batch_when_busy,
             injected_panic_ms: config.injected_panic_ms,
+            accept_backoff: AcceptBackoff::default(),
             cluster: setup.cluster.map(cluster::ClusterSide::new),
         };
         shard
@@ -302,7 +305,10 @@ impl Shard {
 
     fn handle(&mut self, completion: Completion) {
         match completion {
-            Completion::Accepted { fd, .. } => self.admit(fd),
+            Completion::Accepted { fd, .. } => {
+                self.accept_backoff.reset();
+                self.admit(fd);
+            }
             Completion::AcceptStopped { error, .. } => self.on_accept_stopped(error),
             Completion::Received { token, buf } => {
                 let (_, slot, generation) = token::unpack(token);
@@ -339,17 +345,41 @@ impl Shard {
         self.shared.set_connections(self.index, self.conns.len());
     }
 
-    /// The accept ended: at shutdown the listener closes; otherwise it is armed again.
+    /// The accept ended: at shutdown the listener closes; at a resource limit (the
+    /// descriptor limit, kernel memory) it is armed again later, from the tick, with a
+    /// growing backoff — re-arming at once would spin the shard until a descriptor is
+    /// free; otherwise it is armed again at once.
     fn on_accept_stopped(&mut self, error: Option<std::io::Error>) {
-        if let Some(err) = error.filter(|e| e.raw_os_error() != Some(libc::ECANCELED)) {
-            tracing::warn!(shard = self.index, %err, "accept failed");
-        }
         if self.shutdown_started_ms.is_some() {
             self.accepting = false;
             sys::close(self.listener);
-        } else {
-            self.driver
-                .accept_multi(self.listener, token::pack(token::ACCEPT, 0, 0));
+            return;
+        }
+        let errno = error.as_ref().and_then(std::io::Error::raw_os_error);
+        if matches!(
+            errno,
+            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+        ) {
+            ShardCounters::bump(&self.counters().accept_errors);
+            self.accept_backoff.pause(self.now_ms, error, self.index);
+            return;
+        }
+        if let Some(err) = error.filter(|_| errno != Some(libc::ECANCELED)) {
+            tracing::warn!(shard = self.index, %err, "accept failed");
+        }
+        self.accept_backoff.reset();
+        self.arm_accept();
+    }
+
+    fn arm_accept(&mut self) {
+        self.driver
+            .accept_multi(self.listener, token::pack(token::ACCEPT, 0, 0));
+    }
+
+    /// From the tick: accept again once a paused accept's backoff has run out.
+    fn resume_accept(&mut self) {
+        if self.accept_backoff.due(self.now_ms) && self.shutdown_started_ms.is_none() {
+            self.arm_accept();
         }
     }
 
@@ -439,6 +469,7 @@ impl Shard {
         if self.injected_panic_ms.is_some_and(|at| self.now_ms >= at) {
             panic!("injected fault (--inject-shard-panic)");
         }
+        self.resume_accept();
         self.measure_lag();
         self.check_pressure();
         self.service_tick();
@@ -656,4 +687,59 @@ impl BusyMeter {
 /// Whether the wrapping clock value `deadline` has passed at `now`.
 fn reached(now: u32, deadline: u32) -> bool {
     now.wrapping_sub(deadline) as i32 >= 0
+}
+
+/// An accept paused at a resource limit (`EMFILE`, `ENFILE`, ...): when to try again
+/// (10 ms, doubling to 1 s, as libuv and Go back off), and a log line at most every
+/// [`AcceptBackoff::LOG_EVERY_MS`] with how often it happened meanwhile.
+#[derive(Debug, Default)]
+struct AcceptBackoff {
+    /// Armed again at this shard time (None: not paused).
+    retry_at_ms: Option<u64>,
+    delay_ms: u64,
+    last_log_ms: Option<u64>,
+    since_log: u64,
+}
+
+impl AcceptBackoff {
+    const FIRST_MS: u64 = 10;
+    const MAX_MS: u64 = 1_000;
+    const LOG_EVERY_MS: u64 = 10_000;
+
+    fn pause(&mut self, now_ms: u64, error: Option<std::io::Error>, shard: usize) {
+        self.delay_ms = (self.delay_ms * 2).clamp(Self::FIRST_MS, Self::MAX_MS);
+        self.retry_at_ms = Some(now_ms + self.delay_ms);
+        self.since_log += 1;
+        let quiet = self
+            .last_log_ms
+            .is_none_or(|at| now_ms >= at + Self::LOG_EVERY_MS);
+        if quiet {
+            let err = error.map(|e| e.to_string()).unwrap_or_default();
+            tracing::warn!(
+                shard,
+                times = self.since_log,
+                retry_in_ms = self.delay_ms,
+                "accept paused at a resource limit ({err}); retrying with backoff \
+                 (switchboard_accept_errors_total counts them)"
+            );
+            self.last_log_ms = Some(now_ms);
+            self.since_log = 0;
+        }
+    }
+
+    /// Whether a paused accept should be armed now (it then counts as armed).
+    fn due(&mut self, now_ms: u64) -> bool {
+        match self.retry_at_ms {
+            Some(at) if now_ms >= at => {
+                self.retry_at_ms = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The accept worked again: the next pause starts from the shortest delay.
+    fn reset(&mut self) {
+        self.delay_ms = 0;
+    }
 }
