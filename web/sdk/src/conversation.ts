@@ -4,7 +4,7 @@
  * read receipts, presence). The client feeds it; pages read it and call its methods.
  */
 
-import type { Attachment, ConversationState, Item, MessageItem } from './frames.js';
+import type { Attachment, ConversationState, Item } from './frames.js';
 import { ItemLog } from './item-log.js';
 import type { OutboxLine, StoredConversation } from './storage.js';
 
@@ -103,7 +103,7 @@ export class Conversation {
   }
 
   /** Whether `item` is a line of the signed-in user. */
-  isMine(item: Item): item is MessageItem {
+  isMine(item: Item): boolean {
     return item.type === 'message' && item.from === this.host.user;
   }
 
