@@ -8,6 +8,7 @@
 import type { Attachment, Conversation, MessageItem, OutboxLine, SwitchboardClient } from '../sdk/src/index.js';
 import { atBottom, clock, h, size } from './dom.js';
 import type { Lang } from './lang.js';
+import { parsePrechat } from './prechat.js';
 import { systemText } from './system-text.js';
 
 /** The words the thread needs. */
@@ -25,13 +26,21 @@ function attachmentView(client: SwitchboardClient, a: Attachment): HTMLElement {
   return h('a', { class: 'sb-att sb-file', href: url, target: '_blank', rel: 'noopener', download: a.name }, `📎 ${a.name} (${size(a.size)})`);
 }
 
+/** A line's text, or, for a pre-chat line, its answers as a small definition list. */
+function bodyView(body: string): HTMLElement | undefined {
+  if (!body) return undefined;
+  const pre = parsePrechat(body);
+  if (!pre) return h('span', { class: 'sb-body' }, body);
+  return h('dl', { class: 'sb-body sb-prechat-card' }, ...Object.entries(pre).flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
+}
+
 function messageView(client: SwitchboardClient, c: Conversation, m: MessageItem, lang: Lang, w: ThreadWords): HTMLElement {
   const mine = c.isMine(m);
   const read = mine && c.peerReadSeq >= m.seq;
   const tick = mine ? h('span', { class: read ? 'sb-tick sb-read' : 'sb-tick', title: read ? w.readTick : w.sentTick, 'aria-label': read ? w.readTick : w.sentTick }, read ? '✓✓' : '✓') : undefined;
   return h('li', { class: mine ? 'sb-msg sb-mine' : 'sb-msg', 'data-seq': m.seq, 'data-mine': mine ? 'true' : undefined },
     mine ? undefined : h('span', { class: 'sb-from' }, w.sender(m.from)),
-    m.body ? h('span', { class: 'sb-body' }, m.body) : undefined,
+    bodyView(m.body),
     m.attachment ? attachmentView(client, m.attachment) : undefined,
     h('span', { class: 'sb-meta' }, clock(m.ts, lang), tick),
   );
@@ -39,7 +48,7 @@ function messageView(client: SwitchboardClient, c: Conversation, m: MessageItem,
 
 function pendingView(client: SwitchboardClient, l: OutboxLine, w: ThreadWords): HTMLElement {
   return h('li', { class: 'sb-msg sb-mine sb-pending', 'data-mine': 'true', 'data-pending': 'true', 'data-client-msg-id': l.clientMsgId },
-    l.body ? h('span', { class: 'sb-body' }, l.body) : undefined,
+    bodyView(l.body),
     l.attachment ? attachmentView(client, l.attachment) : undefined,
     h('span', { class: 'sb-meta', 'aria-label': w.sending, title: w.sending }, '🕓'),
   );
