@@ -13,7 +13,7 @@ let proxy;
 const open = [];
 
 before(async () => {
-  engine = await startEngine(['--history-len', '12']);
+  engine = await startEngine(['--history-len', '12', '--degrade-visitor-lines-per-s', '2']);
   proxy = await startProxy(engine.http.slice('http://'.length));
 });
 afterEach(async () => {
@@ -192,6 +192,26 @@ test('pressure level 1 stops typing indicators; level 0 brings them back', async
   await until(() => typing.length > 0, 5_000, 'typing again');
   await control(engine, 'PUT', '/v1/degradation', { level: null });
   await endAll(visitor.client);
+});
+
+test('at pressure level 2, rate-limited lines are sent again until each arrives once, in order', async () => {
+  const { visitor, vconv, aconv } = await pair('v-rate', 'agent:a-rate', { retryAfterMs: 100, pressureSlowdown: 2 });
+  const codes = [];
+  visitor.client.on('error', (e) => codes.push(e.code));
+  await control(engine, 'PUT', '/v1/degradation', { level: 2 });
+  try {
+    await until(() => visitor.client.pressure === 2, 5_000, 'level 2');
+    const want = ['r1', 'r2', 'r3', 'r4', 'r5', 'r6'];
+    for (const line of want) vconv.send(line);
+    await until(() => bodies(aconv).length === 6, 15_000, 'all six delivered');
+    assert.deepEqual(bodies(aconv), want);
+    await until(() => vconv.pending.length === 0, 5_000, 'all acknowledged');
+    assert.deepEqual(bodies(vconv), want);
+  } finally {
+    await control(engine, 'PUT', '/v1/degradation', { level: null });
+  }
+  assert.ok(codes.includes('rate_limited'), 'the engine did refuse some lines');
+  assert.ok(codes.every((c) => c === 'rate_limited'), `only rate limits: ${codes}`);
 });
 
 test('a transfer moves the conversation to the agent who accepts it', async () => {

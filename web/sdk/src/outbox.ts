@@ -64,9 +64,9 @@ export class Outbox {
   }
 
   /**
-   * The lines of `conv` to send now: not in flight (or in flight longer than
-   * `resendAfterMs`), not held back, at most `maxInFlight` in flight in all. Marks them
-   * in flight and counts the attempt.
+   * The lines of `conv` to send now, in order: not in flight (or in flight longer than
+   * `resendAfterMs`), none after a line held back, at most `maxInFlight` in flight in
+   * all. Marks them in flight and counts the attempt.
    */
   takeDue(conv: number, now: number, maxInFlight: number, resendAfterMs: number): OutboxLine[] {
     const mine = this.of(conv);
@@ -74,7 +74,10 @@ export class Outbox {
     const due: OutboxLine[] = [];
     for (const l of mine) {
       if (flying >= maxInFlight) break;
-      if (this.isFlying(l, now, resendAfterMs) || (this.holdUntil.get(l.clientMsgId) ?? 0) > now) continue;
+      if (this.isFlying(l, now, resendAfterMs)) continue;
+      // A line held back (refused, to be sent again) holds back every later line too:
+      // sending those first would put them before it in the conversation.
+      if ((this.holdUntil.get(l.clientMsgId) ?? 0) > now) break;
       this.inFlight.set(l.clientMsgId, now);
       l.attempts++;
       due.push(l);

@@ -94,6 +94,37 @@ test('a visitor and an agent chat both ways, with pre-chat details and read tick
   await bob.screenshot({ path: join(shots, 'console-desktop.png') });
 });
 
+test('several conversations at once: unread counts, canned replies, the widget\'s unread badge', async () => {
+  const page = await visitorPage(visitorBrowser.context, site, engine, 'v-second');
+  await openWidget(page);
+  await say(page, 'second visitor here');
+  const conv = await convOf(bob, 'v-second');
+  const item = bob.locator(`[data-testid="sb-conv-item"][data-conv="${conv}"]`);
+  await item.getByTestId('sb-unread').filter({ hasText: '1' }).waitFor({ timeout: 10_000 });
+  await item.click();
+  assert.equal(await bob.locator('.pane').count(), 2, 'two conversations open side by side');
+  const pane = bob.locator(`.pane[data-conv="${conv}"]`);
+  const input = pane.getByTestId('sb-reply-input');
+  await input.fill('');
+  await input.pressSequentially('/ord');
+  await pane.getByTestId('sb-canned').waitFor();
+  await input.press('Enter');
+  const canned = 'Could you give me your order number (it looks like A-17)?';
+  assert.equal(await input.inputValue(), canned);
+  await pane.getByTestId('sb-reply-send').click();
+  await until(async () => (await widgetLines(page)).includes(canned), 10_000, 'canned reply arrives');
+  // Collapsed: a new line shows as a badge on the bubble.
+  await page.locator('.switchboard-widget').evaluate((h) => h.shadowRoot.querySelector('.sb-close').click());
+  await reply(bob, conv, 'Anything else?');
+  await until(async () => /1 unread/.test(await page.getByTestId('sb-open').getAttribute('aria-label')), 10_000, 'unread badge');
+  await openWidget(page);
+  await until(async () => !/unread/.test(await page.getByTestId('sb-open').getAttribute('aria-label')), 10_000, 'badge cleared');
+  await pane.getByTestId('sb-end').click();
+  await pane.getByTestId('sb-conv-state').filter({ hasText: 'Ended' }).waitFor({ timeout: 10_000 });
+  await pane.locator('.pane-close').click();
+  await page.close();
+});
+
 test('lines typed offline are delivered once each, in order, on both sides', async () => {
   const { page, conv } = chat;
   await visitorBrowser.context.setOffline(true);
