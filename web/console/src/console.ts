@@ -12,7 +12,7 @@ import { pickLang } from '../../ui/lang.js';
 import { alertAgent, askPermission } from './alert.js';
 import type { CannedReply } from './canned.js';
 import { loadCanned } from './canned.js';
-import { ConversationPane, visitorDetails } from './pane.js';
+import { ConversationPane, listState, visitorDetails } from './pane.js';
 import { consoleStrings } from './strings.js';
 
 const query = new URLSearchParams(location.search);
@@ -167,7 +167,7 @@ class ConsoleApp {
   private renderList(): void {
     const all = [...this.client.conversations.values()].sort((a, b) => b.id - a.id);
     const groups = (['transferring', 'waiting', 'serving', 'ended'] as const).map((state) => {
-      const convs = all.filter((c) => (c.offer ? 'transferring' : c.state) === state);
+      const convs = all.filter((c) => listState(c, this.client.user) === state);
       if (convs.length === 0) return undefined;
       return h('section', { class: 'group' }, h('h2', {}, `${t[state]} (${convs.length})`), h('ul', {}, ...convs.map((c) => this.item(c))));
     });
@@ -184,7 +184,7 @@ class ConsoleApp {
       unread ? h('span', { class: 'unread', 'data-testid': 'sb-unread', 'aria-label': t.unread(unread) }, String(unread)) : undefined,
       h('span', { class: 'preview' }, c.offer ? t.offeredBy(c.offer.fromAgent) : last?.type === 'message' ? last.body.split('\n')[0]! : ''));
     btn.addEventListener('click', () => this.open(c));
-    return h('li', { 'data-testid': 'sb-conv-item', 'data-conv': c.id, 'data-state': c.offer ? 'transferring' : c.state }, btn);
+    return h('li', { 'data-testid': 'sb-conv-item', 'data-conv': c.id, 'data-state': listState(c, this.client.user) }, btn);
   }
 }
 

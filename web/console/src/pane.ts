@@ -19,6 +19,16 @@ export function visitorDetails(c: Conversation): Record<string, string> {
   return (first?.type === 'message' && parsePrechat(first.body)) || {};
 }
 
+/**
+ * How the console files a conversation: an offer to this agent is `transferring`, and one
+ * that another agent took over is over for this agent (`ended`), whatever its state.
+ */
+export function listState(c: Conversation, me: string | undefined): Conversation['state'] {
+  if (c.offer) return 'transferring';
+  if (c.agent !== undefined && c.agent !== me && c.state !== 'waiting') return 'ended';
+  return c.state;
+}
+
 /** A conversation's pane. */
 export class ConversationPane {
   /** The pane's root element. */
@@ -126,7 +136,7 @@ export class ConversationPane {
     const details = visitorDetails(c);
     this.head.replaceChildren(
       h('h2', {}, details['name'] ? `${details['name']} (${c.visitor})` : c.visitor),
-      h('span', { class: `state state-${c.state}`, 'data-testid': 'sb-conv-state' }, t[c.state]),
+      this.stateBadge(),
       h('dl', { class: 'details', 'aria-label': t.details }, ...Object.entries(details).flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
     );
     this.renderActions();
@@ -138,6 +148,13 @@ export class ConversationPane {
     this.typingLine.textContent = typers.length ? t.typing(typers.join(', ')) : '';
     this.reply.disabled = c.state === 'ended' || c.offer !== undefined;
     if (document.visibilityState === 'visible' && c.state !== 'ended') c.markRead();
+  }
+
+  private stateBadge(): HTMLElement {
+    const c = this.conv;
+    const shown = listState(c, this.client.user);
+    const text = shown === 'ended' && c.state !== 'ended' && c.agent ? this.t.movedTo(c.agent) : this.t[shown];
+    return h('span', { class: `state state-${shown}`, 'data-testid': 'sb-conv-state' }, text);
   }
 
   private renderActions(): void {

@@ -13,7 +13,7 @@ export interface ConsoleStrings {
   transferTo: string; transferNote: string; transferGo: string; cancel: string; end: string; closePane: string;
   older: string; noOlder: string; offeredBy: (a: string) => string; newConversation: string; newOffer: (a: string) => string;
   connecting: string; connected: string; reconnecting: string; offlineNet: string; stopped: string;
-  cannedHint: string; pickHint: string; visitor: string; details: string; you: string; typing: (w: string) => string;
+  movedTo: (a: string) => string; cannedHint: string; pickHint: string; visitor: string; details: string; you: string; typing: (w: string) => string;
 }
 
 const EN: ConsoleStrings = {
@@ -26,7 +26,7 @@ const EN: ConsoleStrings = {
   transferGo: 'Offer transfer', cancel: 'Cancel', end: 'End', closePane: 'Close', older: 'Load older messages', noOlder: 'Beginning of the conversation',
   offeredBy: (a) => `Offered to you by ${a}`, newConversation: 'New conversation', newOffer: (a) => `${a} offers you a conversation`,
   connecting: 'Connecting…', connected: 'Connected', reconnecting: 'Reconnecting…', offlineNet: 'Offline', stopped: 'Disconnected',
-  cannedHint: 'Canned replies', pickHint: 'Select a conversation on the left', visitor: 'Visitor', details: 'Visitor details', you: 'You',
+  movedTo: (a) => `Transferred to ${a}`, cannedHint: 'Canned replies', pickHint: 'Select a conversation on the left', visitor: 'Visitor', details: 'Visitor details', you: 'You',
   typing: (w) => `${w} is typing…`,
 };
 
@@ -40,7 +40,7 @@ const ZH: ConsoleStrings = {
   transferGo: '发起转接', cancel: '取消', end: '结束', closePane: '关闭', older: '加载更早的消息', noOlder: '已到会话开头',
   offeredBy: (a) => `${a} 将此会话转接给您`, newConversation: '新会话', newOffer: (a) => `${a} 向您转接了一个会话`,
   connecting: '正在连接…', connected: '已连接', reconnecting: '正在重连…', offlineNet: '网络已断开', stopped: '已断开',
-  cannedHint: '快捷回复', pickHint: '请在左侧选择一个会话', visitor: '访客', details: '访客信息', you: '我',
+  movedTo: (a) => `已转接给 ${a}`, cannedHint: '快捷回复', pickHint: '请在左侧选择一个会话', visitor: '访客', details: '访客信息', you: '我',
   typing: (w) => `${w} 正在输入…`,
 };
 

@@ -174,6 +174,8 @@ test('a transfer and an end show on both sides', async () => {
   await until(async () => (await paneLines(carol, conv)).includes('Parcel question, order A-17'), 10_000, 'carol has the history');
   await page.getByTestId('sb-messages').locator('.sb-sys', { hasText: 'Transferred to carol' }).waitFor({ timeout: 10_000 });
   await pane.locator('.sb-sys', { hasText: 'Transferred to carol' }).waitFor({ timeout: 10_000 });
+  await pane.getByTestId('sb-conv-state').filter({ hasText: 'Transferred to carol' }).waitFor({ timeout: 10_000 });
+  await bob.locator(`[data-testid="sb-conv-item"][data-conv="${conv}"][data-state="ended"]`).waitFor();
   await reply(carol, conv, 'Carol here, I will check.');
   await until(async () => (await widgetLines(page)).includes('Carol here, I will check.'), 10_000, 'carol speaks');
   await cpane.getByTestId('sb-end').click();
