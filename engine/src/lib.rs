@@ -27,5 +27,6 @@ pub mod metrics;
 pub mod node;
 pub mod pressure;
 pub mod shared;
+pub mod web;
 
 pub mod shard;

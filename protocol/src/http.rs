@@ -43,6 +43,8 @@ pub struct Request<'a> {
     pub minor_version: u8,
     /// `Authorization`, as sent.
     pub authorization: Option<&'a str>,
+    /// `If-None-Match`, as sent (a conditional GET of a static file).
+    pub if_none_match: Option<&'a str>,
     /// Length of the head including the blank line.
     pub head_len: usize,
 }
@@ -108,6 +110,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request<'_>>, HttpError> {
         protocols: [None; MAX_PROTOCOL_HEADERS],
         minor_version: parsed.version.unwrap_or(0),
         authorization: None,
+        if_none_match: None,
         head_len,
     };
     let (mut upgrade, mut connection_upgrade) = (false, false);
@@ -135,6 +138,8 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request<'_>>, HttpError> {
             }
         } else if name.eq_ignore_ascii_case("authorization") {
             request.authorization = Some(value);
+        } else if name.eq_ignore_ascii_case("if-none-match") {
+            request.if_none_match = Some(value);
         }
     }
     request.wants_websocket = upgrade && connection_upgrade;
@@ -207,6 +212,25 @@ pub fn write_response(
     body: &str,
     extra_headers: &[(&str, &str)],
 ) {
+    write_response_bytes(
+        out,
+        status,
+        reason,
+        content_type,
+        body.as_bytes(),
+        extra_headers,
+    );
+}
+
+/// [`write_response`] with a body of any bytes (a file, an image).
+pub fn write_response_bytes(
+    out: &mut Vec<u8>,
+    status: u16,
+    reason: &str,
+    content_type: &str,
+    body: &[u8],
+    extra_headers: &[(&str, &str)],
+) {
     use std::io::Write as _;
     // Writing into a Vec cannot fail.
     let _ = write!(
@@ -218,7 +242,7 @@ pub fn write_response(
         let _ = write!(out, "{name}: {value}\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body.as_bytes());
+    out.extend_from_slice(body);
 }
 
 /// A JSON error body `{"error":{"code":..,"message":..}}` for an HTTP answer.
