@@ -143,6 +143,10 @@ pub struct ServeArgs {
     /// How long an agent whose last connection dropped keeps its conversations.
     #[arg(long, default_value_t = 30_000)]
     pub agent_grace_ms: u64,
+    /// A waiting visitor is told a changed queue place (an ephemeral `queue` frame) at
+    /// most this often.
+    #[arg(long, default_value_t = 1_500)]
+    pub queue_position_interval_ms: u64,
     /// How long a transfer offer waits for the target agent's answer.
     #[arg(long, default_value_t = 60_000)]
     pub transfer_timeout_ms: u64,

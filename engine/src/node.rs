@@ -190,6 +190,7 @@ fn router_config(args: &ServeArgs) -> RouterConfig {
         vip_group: args.vip_group.as_str().into(),
         default_capacity: args.agent_capacity,
         agent_grace_ms: args.agent_grace_ms,
+        queue_position_interval_ms: args.queue_position_interval_ms,
     }
 }
 

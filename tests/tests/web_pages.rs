@@ -5,7 +5,10 @@
 use switchboard_tests::{http_exchange, Server};
 
 fn get(server: &Server, path: &str, extra: &str) -> switchboard_tests::HttpResponse {
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n{extra}\r\n", server.addr());
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\n{extra}\r\n",
+        server.addr()
+    );
     http_exchange(server.addr(), request.as_bytes()).expect("an answer")
 }
 
@@ -20,8 +23,14 @@ fn the_demo_console_and_sdk_are_served_with_security_and_cache_headers() {
     ] {
         let page = get(&server, path, "");
         assert_eq!(page.status, 200, "{path}");
-        assert!(page.header("content-type").unwrap().starts_with(kind), "{path}");
-        assert!(page.body_text().contains(needle) || path.ends_with('/'), "{path}");
+        assert!(
+            page.header("content-type").unwrap().starts_with(kind),
+            "{path}"
+        );
+        assert!(
+            page.body_text().contains(needle) || path.ends_with('/'),
+            "{path}"
+        );
         let csp = page.header("content-security-policy").unwrap();
         assert!(csp.contains("default-src 'self'"), "{path}: {csp}");
         assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
@@ -35,7 +44,10 @@ fn the_demo_console_and_sdk_are_served_with_security_and_cache_headers() {
         "a shop's own pages load the SDK"
     );
     let folder = get(&server, "/console", "");
-    assert_eq!((folder.status, folder.header("location")), (301, Some("/console/")));
+    assert_eq!(
+        (folder.status, folder.header("location")),
+        (301, Some("/console/"))
+    );
     assert_eq!(get(&server, "/", "").header("location"), Some("/demo/"));
     let missing = get(&server, "/demo/nothing.js", "");
     assert_eq!(missing.status, 404);

@@ -37,7 +37,7 @@ pub fn run_router_cmd(
             capacity,
         } => router.agent_restore(&user, &groups, peer, status, capacity, now_ms, out),
         RouterCmd::AgentDisconnected { user, conn } => {
-            router.agent_disconnected(&user, conn, now_ms)
+            router.agent_disconnected(&user, conn, now_ms, out)
         }
         RouterCmd::AgentStatus {
             user,
@@ -190,6 +190,18 @@ pub fn route_router_output(output: RouterOutput, to: &mut Vec<Routed>) {
         RouterOutput::AgentLost { conv, agent } => {
             to.push(home(conv, HomeCmd::AgentLost { agent }))
         }
+        RouterOutput::Presence {
+            conv,
+            agent,
+            online,
+        } => to.push(home(
+            conv,
+            HomeCmd::Presence {
+                user: agent,
+                role: Role::Agent,
+                online,
+            },
+        )),
     }
 }
 

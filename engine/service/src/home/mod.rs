@@ -395,6 +395,16 @@ impl Homes {
                 payload: encode(peer.encoding, &item.frame(conv)),
             });
         }
+        // A waiting conversation's current place, once, to the connection that attaches.
+        if let Some(position) = home
+            .queue_position
+            .filter(|_| home.fsm.phase == Phase::Waiting)
+        {
+            out.push(HomeOutput::Frame {
+                to: peer.conn,
+                payload: encode(peer.encoding, &ServerFrame::Queue { conv, position }),
+            });
+        }
     }
 
     /// The router gave the conversation to `agent`, whose connections follow it now.
@@ -442,17 +452,52 @@ impl Homes {
             .get_mut(&conv)
             .filter(|h| h.fsm.phase == Phase::Waiting)
         {
-            let kind = match home.queue_position.replace(position) {
-                None => SystemKind::Queued,
-                Some(_) => SystemKind::QueuePosition,
-            };
+            if home.queue_position.replace(position).is_some() {
+                // A later place is ephemeral: not sequenced, not stored, so a long
+                // queue fills neither histories nor the store.
+                let frame = ServerFrame::Queue { conv, position };
+                for follower in &home.followers {
+                    out.push(HomeOutput::Frame {
+                        to: follower.peer.conn,
+                        payload: encode(follower.peer.encoding, &frame),
+                    });
+                }
+                return;
+            }
             let item = ItemBody::System {
-                kind,
+                kind: SystemKind::Queued,
                 agent: None,
                 position: Some(position),
                 reason: None,
             };
             self.publish(conv, item, now_ms, None, out);
+        }
+    }
+
+    /// The other participant `user` came online or went offline: told to the
+    /// conversation's other followers (ephemeral).
+    pub fn presence(
+        &mut self,
+        conv: u64,
+        user: &str,
+        role: Role,
+        online: bool,
+        out: &mut Vec<HomeOutput>,
+    ) {
+        let Some(home) = self.convs.get(&conv) else {
+            return;
+        };
+        let frame = ServerFrame::Presence {
+            conv,
+            user,
+            role,
+            online,
+        };
+        for follower in home.followers.iter().filter(|f| &*f.user != user) {
+            out.push(HomeOutput::Frame {
+                to: follower.peer.conn,
+                payload: encode(follower.peer.encoding, &frame),
+            });
         }
     }
 
@@ -924,6 +969,9 @@ impl Homes {
             }
             HomeCmd::AgentLost { agent } => homes.agent_lost(conv, &agent, now_ms, out),
             HomeCmd::Unfollow { conn } => homes.unfollow(conv, conn),
+            HomeCmd::Presence { user, role, online } => {
+                homes.presence(conv, &user, role, online, out)
+            }
             HomeCmd::AdminAssign {
                 agent,
                 peers,

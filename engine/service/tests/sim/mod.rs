@@ -60,6 +60,7 @@ impl Default for Setup {
                 vip_group: "vip".into(),
                 default_capacity: 2,
                 agent_grace_ms: 1_000,
+                queue_position_interval_ms: 1_000,
             },
         }
     }
