@@ -7,7 +7,7 @@
 //! commands in, [`HomeOutput`]s out (encoded frames for connections, commands for the
 //! router); the shard moves them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use switchboard_protocol::chat::{
@@ -25,6 +25,11 @@ use crate::ServiceError;
 
 mod admin;
 mod durable;
+mod history;
+mod seen;
+
+use history::History;
+use seen::SeenIds;
 
 use durable::Durable;
 
@@ -204,24 +209,12 @@ struct Home {
     /// The last queue position announced while waiting.
     queue_position: Option<u32>,
     next_seq: u64,
-    history: VecDeque<Item>,
-    /// Sequence numbers of the messages in the history, by sender and client message
-    /// id ([`dedupe_key`]): a retry by the same sender is recognised, while the other
-    /// party may use the same id for its own line.
-    seen_ids: HashMap<Box<str>, u64>,
+    history: History,
+    /// The messages in the history by sender and client message id (dedupe).
+    seen_ids: SeenIds,
     followers: Vec<Follower>,
     /// What cluster mode knows of its copy in Redis.
     durable: Durable,
-}
-
-/// The key of a sent message in `seen_ids`: sender, a unit separator (which a user id,
-/// printable ASCII, never contains), client message id. Built in `scratch`.
-fn dedupe_key<'s>(scratch: &'s mut String, from: &str, client_msg_id: &str) -> &'s str {
-    scratch.clear();
-    scratch.push_str(from);
-    scratch.push('\u{1f}');
-    scratch.push_str(client_msg_id);
-    scratch
 }
 
 /// The conversations whose home is this shard.
@@ -230,8 +223,6 @@ pub struct Homes {
     convs: HashMap<u64, Home>,
     rules: Rules,
     limits: HomeLimits,
-    /// Reused to build `seen_ids` keys without allocating.
-    key_scratch: String,
     /// The last load epoch handed out (see [`Durable::epoch`]).
     last_epoch: u64,
 }
@@ -266,7 +257,6 @@ impl Homes {
     pub fn new(rules: Rules, limits: HomeLimits) -> Self {
         Homes {
             convs: HashMap::new(),
-            key_scratch: String::new(),
             last_epoch: 0,
             rules,
             limits,
@@ -300,8 +290,8 @@ impl Homes {
             created_ms: now_ms,
             queue_position: None,
             next_seq: 1,
-            history: VecDeque::new(),
-            seen_ids: HashMap::new(),
+            history: History::default(),
+            seen_ids: SeenIds::default(),
             followers: Vec::new(),
             durable: Durable::new(self.next_epoch()),
         };
@@ -525,14 +515,9 @@ impl Homes {
         let Some(home) = self.convs.get_mut(&conv) else {
             return unknown_conversation(actor.peer, conv, out);
         };
-        let key = dedupe_key(&mut self.key_scratch, actor.user, &client_msg_id);
-        if let Some(&seq) = home.seen_ids.get(key) {
+        if let Some(seq) = home.seen_ids.get(&home.history, actor.user, &client_msg_id) {
             if home.fsm.check_speaker(actor.party()).is_ok() {
-                let ts = home
-                    .history
-                    .iter()
-                    .find(|i| i.seq == seq)
-                    .map_or(now_ms, |i| i.ts);
+                let ts = home.history.by_seq(seq).map_or(now_ms, |i| i.ts);
                 let sent = ServerFrame::Sent {
                     conv,
                     client_msg_id: &client_msg_id,
@@ -881,14 +866,12 @@ impl Homes {
             ..
         } = &item.body
         {
-            home.seen_ids.insert(
-                dedupe_key(&mut self.key_scratch, from, client_msg_id).into(),
-                seq,
-            );
+            home.seen_ids.insert(from, client_msg_id, seq);
         }
         home.history.push_back(item);
         while home.history.len() > history_len {
             if let Some(Item {
+                seq: old,
                 body:
                     ItemBody::Message {
                         from,
@@ -898,8 +881,7 @@ impl Homes {
                 ..
             }) = home.history.pop_front()
             {
-                home.seen_ids
-                    .remove(dedupe_key(&mut self.key_scratch, &from, &client_msg_id));
+                home.seen_ids.forget(&from, &client_msg_id, old);
             }
         }
         seq
