@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use crossbeam::utils::Backoff;
-use switchboard_engine::mesh::{ConnId, Mesh, ShardMsg};
+use switchboard_engine::mesh::Mesh;
+use switchboard_engine::shard::ShardMsg;
+use switchboard_service::ids::{ConnId, SLOT_MASK};
 
 const BATCH: u64 = 1_000;
 const CAPACITY: usize = 65_536;
@@ -33,7 +35,7 @@ const CAPACITY: usize = 65_536;
 /// is the run's start, so no clock is read per message.
 fn message(payload: &Arc<[u8]>, at: Instant, n: u64) -> ShardMsg {
     ShardMsg::Frame {
-        to: ConnId::new(1, n as u32 & switchboard_engine::mesh::SLOT_MASK, 0),
+        to: ConnId::new(1, n as u32 & SLOT_MASK, 0),
         conv: 1_048_577,
         payload: Arc::clone(payload),
         at,
@@ -69,7 +71,7 @@ fn race(
 }
 
 fn through_mesh(messages: u64, payload: Arc<[u8]>) -> Duration {
-    let mesh = Arc::new(Mesh::new(2, CAPACITY).expect("mesh"));
+    let mesh = Arc::new(Mesh::new(2, CAPACITY, CAPACITY).expect("mesh"));
     let sender = Arc::clone(&mesh);
     let at = Instant::now();
     race(

@@ -39,6 +39,7 @@ fn router(agents: u32, capacity: u32) -> Router {
         vip_group: "vip".into(),
         default_capacity: capacity,
         agent_grace_ms: 30_000,
+        queue_position_interval_ms: 1_500,
     });
     let mut out = Vec::new();
     for i in 0..agents {

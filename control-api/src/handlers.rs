@@ -136,7 +136,12 @@ fn dispatch(
             let user = user_param(params[0])?;
             let event: PushEvent = json_body(req)?;
             name("name", &event.name)?;
-            let size = serde_json::to_vec(&event.data).map_or(usize::MAX, |v| v.len());
+            if event.name == "pressure" {
+                return Err(ApiError::invalid(
+                    "name: pressure is the engine's own event (its degradation level)",
+                ));
+            }
+            let size = event.data.get().len();
             if size > MAX_EVENT_DATA {
                 return Err(ApiError::invalid(format!(
                     "data must be at most {MAX_EVENT_DATA} bytes as JSON"

@@ -286,15 +286,28 @@ pub struct PostedMessage {
 }
 
 /// `POST /v1/users/{user}/events`: an application event for every connection of a user.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PushEvent {
-    /// The event's name (1..=[`crate::limits::MAX_NAME`] printable ASCII).
+    /// The event's name (1..=[`crate::limits::MAX_NAME`] visible ASCII; not `pressure`,
+    /// the engine's own event).
     pub name: String,
-    /// Any JSON value, passed through (at most [`crate::limits::MAX_EVENT_DATA`] bytes
-    /// once serialized).
-    #[serde(default)]
-    pub data: serde_json::Value,
+    /// Any JSON value, passed through byte for byte as it was posted — key order,
+    /// number spelling and precision kept (at most [`crate::limits::MAX_EVENT_DATA`]
+    /// bytes).
+    #[serde(default = "json_null")]
+    pub data: Box<serde_json::value::RawValue>,
+}
+
+fn json_null() -> Box<serde_json::value::RawValue> {
+    serde_json::value::RawValue::from_string("null".to_owned())
+        .unwrap_or_else(|_| unreachable!("null is JSON"))
+}
+
+impl PartialEq for PushEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.data.get() == other.data.get()
+    }
 }
 
 /// What `POST /v1/users/{user}/events` returns.

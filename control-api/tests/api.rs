@@ -354,7 +354,28 @@ fn push_events() {
         Some(r#"{"name":"x"}"#),
     );
     assert_eq!(nobody.json()["connections"], 0);
-    assert_eq!(engine.state.lock().unwrap().pushed[0].1.data["order"], 7);
+    assert_eq!(
+        engine.state.lock().unwrap().pushed[0].1.data.get(),
+        r#"{"order":7}"#
+    );
+    // Passed through byte for byte: key order, number spelling and precision kept.
+    let exact = r#"{"z":1,"a":1.50,"big":12345678901234567890123}"#;
+    let body = format!(r#"{{"name":"x","data":{exact}}}"#);
+    assert_eq!(
+        call(addr, "POST", "/v1/users/v1/events", Some(&body)).status,
+        200
+    );
+    assert_eq!(engine.state.lock().unwrap().pushed[2].1.data.get(), exact);
+    let pressure = call(
+        addr,
+        "POST",
+        "/v1/users/v1/events",
+        Some(r#"{"name":"pressure","data":{"level":3}}"#),
+    );
+    assert_eq!(
+        pressure.status, 400,
+        "the engine's own event name is refused"
+    );
     let big = format!(r#"{{"name":"x","data":"{}"}}"#, "y".repeat(33 * 1024));
     for (path, body) in [
         ("/v1/users/v1/events", r#"{"data":1}"#),

@@ -75,8 +75,11 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value_t = IoDriver::Auto)]
     pub io_driver: IoDriver,
     /// Receive buffers per shard, shared by all its connections (power of two, ≤ 32768).
-    #[arg(long, default_value_t = 4096)]
-    pub recv_buffers: u16,
+    /// Default: 4096 up to 4 shards, then a node-wide budget of 16384 shared out (at
+    /// least 512 per shard), so the fixed memory stays linear in shards with a small
+    /// constant (the buffers are a fixed cost, mapped at start).
+    #[arg(long)]
+    pub recv_buffers: Option<u16>,
     /// Size of each receive buffer in bytes.
     #[arg(long, default_value_t = 4096)]
     pub recv_buffer_size: u32,
@@ -99,9 +102,20 @@ pub struct ServeArgs {
     /// shard then keeps waking at its first completion, so low load keeps its latency.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=4096))]
     pub batch_when_busy: u32,
-    /// Messages a shard may have queued towards one other shard before it holds them back.
+    /// Messages a shard may have queued towards one other shard before it holds them back
+    /// (the queues grow on demand: an idle pair costs no slots).
     #[arg(long, default_value_t = 65_536)]
     pub mesh_queue: usize,
+    /// Messages from the cluster bridge (other nodes, Redis answers) one shard may have
+    /// waiting; beyond it the bridge retries, then drops with a log line.
+    #[arg(long, default_value_t = 65_536)]
+    pub mesh_inbound_queue: usize,
+    /// Messages a shard holds back per destination shard whose queue is full. Beyond it,
+    /// frames for that shard's connections are dropped (counted in
+    /// `switchboard_mesh_dropped_total`; the recipients see a `seq` jump and `resume`);
+    /// service commands are always kept.
+    #[arg(long, default_value_t = 65_536)]
+    pub mesh_holdback: usize,
     /// HS256 secret that signs visitor and agent tokens (JWT) of `/v1/ws`; at least
     /// 32 bytes (RFC 7518 §3.2), or the node refuses to start.
     #[arg(long, env = "SWITCHBOARD_JWT_SECRET", hide_env_values = true)]
@@ -129,6 +143,10 @@ pub struct ServeArgs {
     /// How long an agent whose last connection dropped keeps its conversations.
     #[arg(long, default_value_t = 30_000)]
     pub agent_grace_ms: u64,
+    /// A waiting visitor is told a changed queue place (an ephemeral `queue` frame) at
+    /// most this often.
+    #[arg(long, default_value_t = 1_500)]
+    pub queue_position_interval_ms: u64,
     /// How long a transfer offer waits for the target agent's answer.
     #[arg(long, default_value_t = 60_000)]
     pub transfer_timeout_ms: u64,
@@ -230,24 +248,85 @@ pub struct ServeArgs {
     /// Cluster mode: approximate length of the admin event stream `sb:events`.
     #[arg(long, default_value_t = 1_000_000)]
     pub events_maxlen: usize,
+    /// Test-only fault injection: `SHARD:MS` makes shard SHARD panic MS milliseconds
+    /// after it started (to test the shard failure policy).
+    #[arg(long, hide = true)]
+    pub inject_shard_panic: Option<String>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     pub log_level: tracing::Level,
 }
 
+/// Receive buffers of the whole node when `--recv-buffers` is not given.
+const RECV_BUFFER_BUDGET: usize = 16_384;
+
 impl ServeArgs {
+    /// Receive buffers each shard gets (`--recv-buffers`, or the node-wide budget
+    /// shared out, at most 4096 and at least 512 a shard).
+    pub fn recv_buffers_per_shard(&self) -> u16 {
+        self.recv_buffers.unwrap_or_else(|| {
+            let share = (RECV_BUFFER_BUDGET / self.shard_count().max(1)).clamp(512, 4096);
+            // A power of two, rounded down.
+            1u16 << (usize::BITS - 1 - share.leading_zeros())
+        })
+    }
+
+    /// What shard `index` is configured with.
+    pub fn shard_config(&self, index: usize) -> crate::shard::ShardConfig {
+        use crate::shard::{Settings, ShardConfig};
+        ShardConfig {
+            settings: Settings {
+                handshake_timeout_ms: self.handshake_timeout_ms,
+                ping_interval_ms: self.ping_interval_ms,
+                idle_timeout_ms: self.idle_timeout_ms,
+                close_timeout_ms: self.close_timeout_ms,
+                shutdown_deadline_ms: self.shutdown_deadline_ms,
+                max_outbound_bytes: self.max_outbound_bytes,
+                max_handshake_bytes: self.max_handshake_bytes,
+                max_connections: self
+                    .max_connections_per_shard
+                    .min(switchboard_service::ids::SLOT_MASK as usize + 1),
+                mesh_holdback: self.mesh_holdback,
+            },
+            driver: switchboard_driver::DriverConfig {
+                sq_entries: 4096,
+                cq_entries: 16384,
+                recv_buffers: self.recv_buffers_per_shard(),
+                recv_buffer_size: self.recv_buffer_size,
+                batch_wait_us: self.batch_wait_us,
+                batch_want: self.batch_want,
+            },
+            ws: switchboard_protocol::ws::Limits {
+                max_frame: self.max_frame_bytes,
+                max_message: self.max_message_bytes,
+                role: switchboard_protocol::ws::Role::Server,
+            },
+            tick: self.tick(),
+            batch_when_busy: self.batch_when_busy,
+            injected_panic_ms: self.injected_panic_ms(index),
+        }
+    }
+
+    /// The injected panic for shard `index`, if any: after how many ms.
+    pub fn injected_panic_ms(&self, index: usize) -> Option<u64> {
+        let (shard, ms) = self.inject_shard_panic.as_deref()?.split_once(':')?;
+        (shard.parse::<usize>().ok()? == index).then_some(())?;
+        ms.parse().ok()
+    }
+
     /// Checks values clap cannot check alone.
     pub fn validate(&self) -> Result<(), String> {
-        if !self.recv_buffers.is_power_of_two() || self.recv_buffers > 32768 {
+        let buffers = self.recv_buffers_per_shard();
+        if !buffers.is_power_of_two() || buffers > 32768 {
             return Err("--recv-buffers must be a power of two up to 32768".into());
         }
         if self.recv_buffer_size < 512 {
             return Err("--recv-buffer-size must be at least 512".into());
         }
-        if self.shards == Some(0) || self.shard_count() > crate::mesh::MAX_SHARDS {
+        if self.shards == Some(0) || self.shard_count() > switchboard_service::ids::MAX_SHARDS {
             return Err(format!(
                 "--shards must be between 1 and {}",
-                crate::mesh::MAX_SHARDS
+                switchboard_service::ids::MAX_SHARDS
             ));
         }
         let longest = [

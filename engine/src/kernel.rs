@@ -18,7 +18,7 @@ use switchboard_ebpf::{
 };
 
 use crate::config::ServeArgs;
-use crate::mesh::Mesh;
+use crate::shared::Shared;
 
 /// How often the steering thread refreshes the maps.
 const REFRESH: Duration = Duration::from_millis(100);
@@ -86,7 +86,7 @@ impl KernelGuards {
     }
 
     /// Starts the thread that keeps the maps current, if there is anything to keep.
-    pub fn start_refresh(&self, mesh: Arc<Mesh>) -> Option<JoinHandle<()>> {
+    pub fn start_refresh(&self, shared: Arc<Shared>) -> Option<JoinHandle<()>> {
         if !self.enabled() {
             return None;
         }
@@ -94,7 +94,7 @@ impl KernelGuards {
         let xdp = self.xdp.clone();
         let spawned = std::thread::Builder::new()
             .name("ebpf-steering".into())
-            .spawn(move || refresh_loop(&mesh, steering.as_deref(), xdp.as_deref()));
+            .spawn(move || refresh_loop(&shared, steering.as_deref(), xdp.as_deref()));
         match spawned {
             Ok(handle) => Some(handle),
             Err(err) => {
@@ -164,27 +164,27 @@ fn render_xdp(counters: &XdpCounters, out: &mut String) {
 }
 
 /// Writes scores, drain flags and the shed level until shutdown.
-fn refresh_loop(mesh: &Mesh, steering: Option<&Steering>, xdp: Option<&XdpGuard>) {
+fn refresh_loop(shared: &Shared, steering: Option<&Steering>, xdp: Option<&XdpGuard>) {
     let mut last_level = u8::MAX;
     let mut last_draining = None;
-    while !mesh.shutting_down() {
+    while !shared.shutting_down() {
         let started = Instant::now();
         let now_ms = switchboard_driver::os::wall_clock_ms();
         if let Some(steering) = steering {
-            for shard in 0..mesh.shards() {
-                if let Err(err) = steering.set_load(shard, load_score(mesh, shard, now_ms)) {
+            for shard in 0..shared.shards() {
+                if let Err(err) = steering.set_load(shard, load_score(shared, shard, now_ms)) {
                     tracing::debug!(%err, shard, "could not write a load score");
                 }
             }
-            let draining = mesh.draining();
+            let draining = shared.draining();
             if last_draining != Some(draining) {
-                for shard in 0..mesh.shards() {
+                for shard in 0..shared.shards() {
                     let _ = steering.set_draining(shard, draining);
                 }
                 last_draining = Some(draining);
             }
         }
-        let level = mesh.level().get();
+        let level = shared.level().get();
         if level != last_level {
             if let Some(steering) = steering {
                 let _ = steering.set_shed_level(level);
@@ -200,8 +200,8 @@ fn refresh_loop(mesh: &Mesh, steering: Option<&Steering>, xdp: Option<&XdpGuard>
 
 /// Connections plus lag (1 point per connection, 10 points per ms of lag); a shard
 /// whose loop has not ticked for a second is stalled.
-fn load_score(mesh: &Mesh, shard: usize, now_ms: u64) -> u32 {
-    let counters = mesh.metrics().shard(shard);
+fn load_score(shared: &Shared, shard: usize, now_ms: u64) -> u32 {
+    let counters = shared.metrics().shard(shard);
     let heartbeat = counters.heartbeat_ms.load(Ordering::Relaxed);
     if heartbeat != 0 && now_ms.saturating_sub(heartbeat) > STALE_AFTER_MS {
         return STALLED_SCORE;

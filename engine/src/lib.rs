@@ -26,5 +26,7 @@ pub mod mesh;
 pub mod metrics;
 pub mod node;
 pub mod pressure;
+pub mod shared;
+pub mod web;
 
 pub mod shard;

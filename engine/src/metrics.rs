@@ -39,6 +39,12 @@ pub struct ShardCounters {
     pub slow_consumers: AtomicU64,
     /// Connections closed for breaking the protocol.
     pub protocol_errors: AtomicU64,
+    /// Frames for other shards' connections dropped because the hold-back towards that
+    /// shard was full (`--mesh-holdback`); their recipients see a `seq` jump and resume.
+    pub mesh_dropped: AtomicU64,
+    /// Times the accept stopped at a resource limit (descriptors, kernel memory) and
+    /// was paused with backoff.
+    pub accept_errors: AtomicU64,
     /// Bytes queued but not yet written, over all connections (sampled each tick).
     pub outbound_queue_bytes: AtomicU64,
     /// How late the last housekeeping tick ran, in µs (event-loop lag).
@@ -110,7 +116,7 @@ impl Metrics {
     /// node-level lines (already formatted) appended.
     pub fn render_prometheus(&self, extra: &str) -> String {
         let mut out = String::with_capacity(4096);
-        let per_shard: [SeriesDef; 11] = [
+        let per_shard: [SeriesDef; 13] = [
             (
                 "switchboard_accepts_total",
                 "counter",
@@ -158,6 +164,18 @@ impl Metrics {
                 "counter",
                 "Connections closed for protocol errors.",
                 |s| &s.protocol_errors,
+            ),
+            (
+                "switchboard_accept_errors_total",
+                "counter",
+                "Times accepting paused at a resource limit (EMFILE, ENFILE, ...), with backoff.",
+                |s| &s.accept_errors,
+            ),
+            (
+                "switchboard_mesh_dropped_total",
+                "counter",
+                "Frames for another shard's connections dropped: the hold-back towards that shard was full.",
+                |s| &s.mesh_dropped,
             ),
             (
                 "switchboard_outbound_queue_bytes",

@@ -16,9 +16,9 @@ use crate::config::ServeArgs;
 use crate::control::NodeControl;
 use crate::kernel::{listener_fds, KernelGuards};
 use crate::listener;
-use crate::mesh::Mesh;
 use crate::pressure::Budgets;
 use crate::shard::{ServiceSettings, Shard, ShardSetup};
+use crate::shared::Shared;
 use switchboard_control_api::{check_bind, read_token_file, ControlAuth, ControlServer};
 use switchboard_driver::os as sys;
 use switchboard_driver::DriverChoice;
@@ -39,15 +39,23 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     sys::block_termination_signals().context("blocking termination signals")?;
     let shards = args.shard_count();
     let (listeners, bound) = listener::bind_group(args.listen, shards, args.backlog)?;
-    let mesh = Arc::new(Mesh::new(shards, args.mesh_queue).context("creating the shard mesh")?);
+    let limits = crate::shared::MeshLimits {
+        pair: args.mesh_queue,
+        inbound: args.mesh_inbound_queue,
+    };
+    let shared = Arc::new(Shared::new(shards, limits).context("creating the shard mesh")?);
     let auth = authenticator(&args)?;
     let kernel = Arc::new(KernelGuards::attach(
         &args,
         &listener_fds(&listeners),
         bound.port(),
     )?);
-    mesh.set_kernel_sheds(kernel.steering.is_some());
-    let (link, bridge) = match start_cluster(&args, bound, &mesh)? {
+    shared.set_kernel_sheds(kernel.steering.is_some());
+    // Bound before the cluster registers this node, so the registry (and
+    // `GET /v1/nodes`) names the real control address, not `--control-listen`'s.
+    let control = bind_control(&args)?;
+    let control_addr = control.as_ref().map(|c| c.bound);
+    let (link, bridge) = match start_cluster(&args, bound, control_addr, &shared)? {
         Some((link, bridge)) => (Some(link), Some(bridge)),
         None => (None, None),
     };
@@ -69,8 +77,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             },
             index,
             listener,
-            args: Arc::clone(&args),
-            mesh: Arc::clone(&mesh),
+            config: args.shard_config(index),
+            shared: Arc::clone(&shared),
             auth: Arc::clone(&auth),
             cluster: link.clone(),
             driver,
@@ -84,14 +92,23 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         threads.push(thread);
     }
     drop(reports);
-    wait_until_ready(&inbox, shards, &mesh)?;
+    wait_until_ready(&inbox, shards, &shared)?;
     announce(bound, shards)?;
-    let _control = start_control(&args, &mesh, &kernel, link.clone(), bound)?;
-    let _refresh = kernel.start_refresh(Arc::clone(&mesh));
+    let _control = match control {
+        Some(control) => Some(start_control(
+            control,
+            &shared,
+            &kernel,
+            link.clone(),
+            bound,
+        )?),
+        None => None,
+    };
+    let _refresh = kernel.start_refresh(Arc::clone(&shared));
     let signal = sys::wait_for_termination();
     tracing::info!(signal, "termination signal received: closing connections");
     let deadline = Instant::now() + Duration::from_millis(args.shutdown_deadline_ms);
-    mesh.begin_shutdown();
+    shared.begin_shutdown();
     wait_until_stopped(&inbox, shards, deadline);
     if let Some(bridge) = bridge {
         bridge.stop();
@@ -108,7 +125,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
 fn start_cluster(
     args: &ServeArgs,
     bound: SocketAddr,
-    mesh: &Arc<Mesh>,
+    control: Option<SocketAddr>,
+    shared: &Arc<Shared>,
 ) -> anyhow::Result<Option<(Arc<crate::cluster::Link>, crate::cluster::BridgeHandle)>> {
     let Some(url) = &args.redis else {
         return Ok(None);
@@ -117,8 +135,7 @@ fn start_cluster(
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         format!("{}-{}", host.trim(), std::process::id())
     });
-    let control =
-        (!args.control_listen.eq_ignore_ascii_case("off")).then(|| args.control_listen.clone());
+    let control = control.map(|addr| addr.to_string());
     let config = crate::cluster::BridgeConfig {
         url: url.clone(),
         cluster: args.redis_cluster,
@@ -131,7 +148,7 @@ fn start_cluster(
         history_len: args.history_len,
         events_maxlen: args.events_maxlen,
     };
-    crate::cluster::start(config, Arc::clone(mesh)).map(Some)
+    crate::cluster::start(config, Arc::clone(shared)).map(Some)
 }
 
 /// The token verifier the flags ask for, or the dev authenticator (with a warning).
@@ -173,6 +190,7 @@ fn router_config(args: &ServeArgs) -> RouterConfig {
         vip_group: args.vip_group.as_str().into(),
         default_capacity: args.agent_capacity,
         agent_grace_ms: args.agent_grace_ms,
+        queue_position_interval_ms: args.queue_position_interval_ms,
     }
 }
 
@@ -228,23 +246,55 @@ fn run_shard(setup: ShardSetup, cpu: usize, reports: &mpsc::Sender<ShardReport>)
         }
     };
     let _ = reports.send(ShardReport::Ready);
-    if let Err(err) = shard.run() {
-        tracing::error!(shard = index, %err, "shard event loop failed");
-    }
-    let _ = reports.send(ShardReport::Stopped(index));
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shard.run()));
+    let why = match ran {
+        Ok(Ok(())) => {
+            let _ = reports.send(ShardReport::Stopped(index));
+            return;
+        }
+        Ok(Err(err)) => format!("its event loop failed: {err}"),
+        Err(panic) => format!("it panicked: {}", panic_message(&panic)),
+    };
+    fail_node(index, &why);
+}
+
+/// Exit status of a node stopped because a shard failed (EX_SOFTWARE).
+pub const SHARD_FAILURE_EXIT: i32 = 70;
+
+/// The shard failure policy: a shard that dies takes the node down at once, so that
+/// the supervisor (systemd `Restart=on-failure`, Kubernetes) starts a fresh one.
+/// Carrying on is worse: the dead shard's SO_REUSEPORT listener would keep accepting
+/// into a backlog nobody reads, its connections would hang open, and the conversations
+/// (or the router) it was home to would stop answering. With the durable store or
+/// Redis, a restart loses nothing that was acknowledged.
+fn fail_node(index: usize, why: &str) -> ! {
+    tracing::error!(
+        shard = index,
+        "shard {index} stopped because {why}; exiting ({SHARD_FAILURE_EXIT}) so the supervisor restarts the node"
+    );
+    eprintln!("switchboard: shard {index} stopped because {why}; exiting");
+    std::process::exit(SHARD_FAILURE_EXIT);
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 fn wait_until_ready(
     inbox: &mpsc::Receiver<ShardReport>,
     shards: usize,
-    mesh: &Mesh,
+    shared: &Shared,
 ) -> anyhow::Result<()> {
     let mut ready = 0;
     while ready < shards {
         match inbox.recv_timeout(Duration::from_secs(30)) {
             Ok(ShardReport::Ready) => ready += 1,
             Ok(ShardReport::Failed(index, why)) => {
-                mesh.begin_shutdown();
+                shared.begin_shutdown();
                 bail!("shard {index} failed to start: {why}");
             }
             Ok(ShardReport::Stopped(index)) => bail!("shard {index} stopped during start"),
@@ -254,14 +304,15 @@ fn wait_until_ready(
     Ok(())
 }
 
-/// Starts the control API on its own threads (off the shards), unless `off`.
-fn start_control(
-    args: &ServeArgs,
-    mesh: &Arc<Mesh>,
-    kernel: &Arc<KernelGuards>,
-    link: crate::cluster::MaybeLink,
-    listen: SocketAddr,
-) -> anyhow::Result<Option<ControlServer>> {
+/// The control API's listener, bound, with its token; nothing serves it yet.
+struct BoundControl {
+    listener: std::net::TcpListener,
+    bound: SocketAddr,
+    token: Option<String>,
+}
+
+/// Binds the control API's listener, unless `--control-listen off`.
+fn bind_control(args: &ServeArgs) -> anyhow::Result<Option<BoundControl>> {
     if args.control_listen.eq_ignore_ascii_case("off") {
         tracing::info!("control API disabled (--control-listen off)");
         return Ok(None);
@@ -284,11 +335,32 @@ fn start_control(
     let bound = listener
         .local_addr()
         .context("reading the control address")?;
+    Ok(Some(BoundControl {
+        listener,
+        bound,
+        token,
+    }))
+}
+
+/// Starts the control API on its own threads (off the shards).
+fn start_control(
+    control: BoundControl,
+    shared: &Arc<Shared>,
+    kernel: &Arc<KernelGuards>,
+    link: crate::cluster::MaybeLink,
+    listen: SocketAddr,
+) -> anyhow::Result<ControlServer> {
+    let BoundControl {
+        listener,
+        bound,
+        token,
+    } = control;
     let engine = Arc::new(NodeControl::new(
-        Arc::clone(mesh),
+        Arc::clone(shared),
         Arc::clone(kernel),
         link,
         listen.to_string(),
+        bound.to_string(),
     ));
     let server = switchboard_control_api::serve(listener, engine, ControlAuth { token })
         .context("starting the control API")?;
@@ -296,7 +368,7 @@ fn start_control(
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "control on {bound}").context("writing to stdout")?;
     stdout.flush().context("flushing stdout")?;
-    Ok(Some(server))
+    Ok(server)
 }
 
 fn announce(bound: SocketAddr, shards: usize) -> anyhow::Result<()> {

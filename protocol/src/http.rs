@@ -43,6 +43,8 @@ pub struct Request<'a> {
     pub minor_version: u8,
     /// `Authorization`, as sent.
     pub authorization: Option<&'a str>,
+    /// `If-None-Match`, as sent (a conditional GET of a static file).
+    pub if_none_match: Option<&'a str>,
     /// Length of the head including the blank line.
     pub head_len: usize,
 }
@@ -66,8 +68,13 @@ impl<'a> Request<'a> {
 
     /// The bearer token, from `?token=` or `Authorization: Bearer`.
     pub fn token(&self) -> Option<&'a str> {
-        if let Some(token) = self.query.and_then(|q| query_param(q, "token")) {
-            return (!token.is_empty()).then_some(token);
+        // An empty `?token=` counts as none: the header may still carry one.
+        if let Some(token) = self
+            .query
+            .and_then(|q| query_param(q, "token"))
+            .filter(|t| !t.is_empty())
+        {
+            return Some(token);
         }
         let auth = self.authorization?;
         let (scheme, token) = auth.split_once(' ')?;
@@ -103,6 +110,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request<'_>>, HttpError> {
         protocols: [None; MAX_PROTOCOL_HEADERS],
         minor_version: parsed.version.unwrap_or(0),
         authorization: None,
+        if_none_match: None,
         head_len,
     };
     let (mut upgrade, mut connection_upgrade) = (false, false);
@@ -130,6 +138,8 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request<'_>>, HttpError> {
             }
         } else if name.eq_ignore_ascii_case("authorization") {
             request.authorization = Some(value);
+        } else if name.eq_ignore_ascii_case("if-none-match") {
+            request.if_none_match = Some(value);
         }
     }
     request.wants_websocket = upgrade && connection_upgrade;
@@ -202,6 +212,25 @@ pub fn write_response(
     body: &str,
     extra_headers: &[(&str, &str)],
 ) {
+    write_response_bytes(
+        out,
+        status,
+        reason,
+        content_type,
+        body.as_bytes(),
+        extra_headers,
+    );
+}
+
+/// [`write_response`] with a body of any bytes (a file, an image).
+pub fn write_response_bytes(
+    out: &mut Vec<u8>,
+    status: u16,
+    reason: &str,
+    content_type: &str,
+    body: &[u8],
+    extra_headers: &[(&str, &str)],
+) {
     use std::io::Write as _;
     // Writing into a Vec cannot fail.
     let _ = write!(
@@ -213,7 +242,7 @@ pub fn write_response(
         let _ = write!(out, "{name}: {value}\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body.as_bytes());
+    out.extend_from_slice(body);
 }
 
 /// A JSON error body `{"error":{"code":..,"message":..}}` for an HTTP answer.
@@ -262,6 +291,12 @@ mod tests {
     fn bearer_header_and_partial_heads() {
         let head = b"GET /v1/ws HTTP/1.1\r\nAuthorization: Bearer t0k\r\n\r\n";
         assert_eq!(parse_request(head).unwrap().unwrap().token(), Some("t0k"));
+        let empty_query = b"GET /v1/ws?token= HTTP/1.1\r\nAuthorization: Bearer carol\r\n\r\n";
+        assert_eq!(
+            parse_request(empty_query).unwrap().unwrap().token(),
+            Some("carol"),
+            "an empty ?token= does not hide the header"
+        );
         assert_eq!(parse_request(&head[..20]).unwrap(), None);
         assert!(parse_request(b"\x00\x01garbage\r\n\r\n").is_err());
     }

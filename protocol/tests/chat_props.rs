@@ -184,6 +184,16 @@ fn server_frame() -> impl Strategy<Value = OwnedServerFrame> {
         (text(), json_text()).prop_map(|(name, data)| OwnedServerFrame::Event { name, data }),
         (id(), text()).prop_map(|(from, body)| OwnedServerFrame::Delivered { from, body }),
         (text(), text()).prop_map(|(code, message)| OwnedServerFrame::Error { code, message }),
+        (id(), any::<u32>())
+            .prop_map(|(conv, position)| OwnedServerFrame::Queue { conv, position }),
+        (id(), text(), select(Role::ALL), any::<bool>()).prop_map(|(conv, user, role, online)| {
+            OwnedServerFrame::Presence {
+                conv,
+                user,
+                role,
+                online,
+            }
+        }),
     ]
 }
 

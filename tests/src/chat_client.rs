@@ -17,7 +17,7 @@
 //! `unknown_conversation`. Commands from one connection reach the router in order, so
 //! once that error is back, the earlier ones have been applied.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use switchboard_protocol::chat::{
     self, AgentStatus, ClientFrame, ConversationState, Decoder, Encoding, OwnedServerFrame, Role,
@@ -217,11 +217,49 @@ impl Client {
         }
     }
 
-    /// The next frame, or `None` if nothing arrives within `timeout`.
+    /// The next frame, or `None` if nothing arrives within `timeout`. The ephemeral
+    /// `queue` and `presence` frames, which come whenever places and participants
+    /// change, are logged but skipped: see [`Client::wait_logged`].
     pub fn try_next(&mut self, timeout: Duration) -> Option<OwnedServerFrame> {
         if let Some(frame) = self.pending.pop_front() {
             return Some(frame);
         }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let frame = self.read_frame(deadline.saturating_duration_since(Instant::now()))?;
+            if !matches!(
+                frame,
+                OwnedServerFrame::Queue { .. } | OwnedServerFrame::Presence { .. }
+            ) {
+                return Some(frame);
+            }
+        }
+    }
+
+    /// Reads until the log holds a frame matching `pred` (also an ephemeral one that
+    /// [`Client::try_next`] skips), within [`IO_TIMEOUT`]; panics with the log if none.
+    pub fn wait_logged(&mut self, what: &str, mut pred: impl FnMut(&OwnedServerFrame) -> bool) {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        while !self.log.iter().any(&mut pred) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "{}: no {what}; received so far:\n{}",
+                self.name,
+                self.dump()
+            );
+            if let Some(frame) = self.read_frame(left) {
+                if !matches!(
+                    frame,
+                    OwnedServerFrame::Queue { .. } | OwnedServerFrame::Presence { .. }
+                ) {
+                    self.pending.push_back(frame);
+                }
+            }
+        }
+    }
+
+    fn read_frame(&mut self, timeout: Duration) -> Option<OwnedServerFrame> {
         let message = match ws_read(&mut self.ws, timeout) {
             Ok(message) => message,
             Err(tungstenite::Error::Io(err))

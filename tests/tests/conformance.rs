@@ -293,3 +293,50 @@ fn a_javascript_engine_reads_every_json_id_exactly() {
     }
     assert!(compared >= 12, "compared {compared} ids");
 }
+
+/// openapi.yaml: `GET /v1/nodes` names this node's control API address (the bound one,
+/// not `--control-listen`'s `:0`).
+#[test]
+fn the_node_list_names_the_bound_control_address() {
+    let server = serve(&[]);
+    let nodes = Control::of(&server).get("/v1/nodes");
+    assert_eq!(
+        nodes["nodes"][0]["control"],
+        server.control_addr().unwrap().to_string(),
+        "{nodes}"
+    );
+}
+
+/// protocol.md: `event.data` reaches the client byte for byte as the back end posted
+/// it; `system` and `bot:` ids are refused at upgrade.
+#[test]
+fn pushed_event_data_is_passed_through_and_reserved_ids_are_refused() {
+    let server = serve(&[]);
+    let (mut ws, _) = RawWs::connect(server.addr(), "/v1/ws?token=ev", &[]);
+    ws.expect_json(IO_TIMEOUT);
+    let exact = r#"{"z":1,"a":1.50,"big":12345678901234567890123}"#;
+    let body = format!(r#"{{"name":"promo","data":{exact}}}"#);
+    let control = Control::of(&server);
+    control.wait_connections("ev", 1);
+    let answer = control.request("POST", "/v1/users/ev/events", Some(&body));
+    assert_eq!(answer.status, 200, "{answer:?}");
+    // (`wait_connections` probes with an event of its own first.)
+    let text = loop {
+        let text = ws.expect_text(IO_TIMEOUT);
+        if !text.contains(r#""name":"probe""#) {
+            break text;
+        }
+    };
+    assert_eq!(
+        text,
+        format!(r#"{{"type":"event","name":"promo","data":{exact}}}"#)
+    );
+    for reserved in ["system", "bot:helper", "anon-3"] {
+        let refused = switchboard_tests::chat_client::Client::try_connect(
+            &server,
+            switchboard_tests::chat_client::Auth::Query(reserved),
+            JSON,
+        );
+        assert!(matches!(refused, Err(r) if r.status == 401), "{reserved}");
+    }
+}

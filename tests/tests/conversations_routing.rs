@@ -21,7 +21,10 @@ const JSON: Encoding = Encoding::Json;
 const BIN: Encoding = Encoding::Binary;
 
 fn serve(extra: &[&str]) -> Server {
-    Server::start_with(TWO_SHARDS, extra)
+    // Places go out at most every 100 ms here (1.5 s by default).
+    let mut args = vec!["--queue-position-interval-ms", "100"];
+    args.extend_from_slice(extra);
+    Server::start_with(TWO_SHARDS, &args)
 }
 
 /// `visitor` starts a conversation; returns it and the agent it went to (`None`:
@@ -92,11 +95,10 @@ fn agents_get_conversations_by_spare_capacity_with_ties_to_the_less_loaded() {
         |f| matches!(f, OwnedServerFrame::Conversation { conv, .. } if conv == conv5),
     );
     let (v6, conv6) = &mut visitors[5];
-    let moved = v6.expect_system(*conv6, 3, SystemKind::QueuePosition);
-    assert_eq!(moved.position, Some(1));
+    wait_place(v6, *conv6, 1);
     // b raises its capacity: v6 goes to b at once.
     b.status(AgentStatus::Online, Some(4));
-    let assigned = v6.expect_system(*conv6, 4, SystemKind::Assigned);
+    let assigned = v6.expect_system(*conv6, 3, SystemKind::Assigned);
     assert_eq!(assigned.agent.as_deref(), Some("agent-b"));
     b.expect_assignment(*conv6);
 }
@@ -190,9 +192,23 @@ fn queue_positions_move_up_one_by_one_as_an_agent_frees_up() {
         Some("agent-a")
     );
     for (i, (q, c)) in queue.iter_mut().enumerate().skip(1) {
-        let moved = q.expect_system(*c, 3, SystemKind::QueuePosition);
-        assert_eq!(moved.position, Some(i as u32), "{}", q.name);
+        wait_place(q, *c, i as u32);
+        // Places are ephemeral `queue` frames, not items: nothing took seq 3.
+        assert!(
+            !q.log
+                .iter()
+                .any(|f| switchboard_tests::chat_client::ordered_seq(f) == Some((*c, 3))),
+            "{}",
+            q.dump()
+        );
     }
+}
+
+/// Waits for the ephemeral `queue` frame telling `client` that `conv` is at `place`.
+fn wait_place(client: &mut Client, conv: u64, place: u32) {
+    client.wait_logged(&format!("queue place {place} of conv {conv}"), |f| {
+        matches!(f, OwnedServerFrame::Queue { conv: c, position } if *c == conv && *position == place)
+    });
 }
 
 const SECRET: &str = "routing-tests-secret-of-at-least-32-bytes!";

@@ -89,7 +89,7 @@ fn health_counts_open_websocket_connections() {
 #[test]
 fn unknown_path_is_404_with_a_json_error() {
     let server = Server::start(&["--shards", "1"]);
-    for path in ["/", "/nope", "/v1/other", "/echo/extra"] {
+    for path in ["/nope", "/v1/other", "/echo/extra", "/demo-not"] {
         let response = request(
             &server,
             &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n"),
@@ -99,6 +99,19 @@ fn unknown_path_is_404_with_a_json_error() {
         assert_eq!(json["error"]["code"], "not_found", "GET {path}: {json}");
         assert!(json["error"]["message"].is_string(), "GET {path}: {json}");
     }
+}
+
+#[test]
+fn root_redirects_to_the_demo_shop() {
+    let server = Server::start(&["--shards", "1"]);
+    let response = request(&server, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert_eq!(response.status, 301, "GET /: {response:?}");
+    let location = response
+        .headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("location"))
+        .map(|(_, value)| value.as_str());
+    assert_eq!(location, Some("/demo/"), "GET /: {response:?}");
 }
 
 #[test]

@@ -209,4 +209,13 @@ pub enum HomeCmd {
         /// The connection.
         conn: ConnId,
     },
+    /// The other participant `user` came online or went offline.
+    Presence {
+        /// The participant.
+        user: Box<str>,
+        /// Its role.
+        role: Role,
+        /// Online now.
+        online: bool,
+    },
 }

@@ -8,7 +8,7 @@
 use switchboard_protocol::chat::{Role, ServerFrame};
 
 use crate::commands::{HomeCmd, RouterCmd};
-use crate::home::{encode, Actor, HomeOutput, Homes, RouterNote};
+use crate::home::{encode, RouterNote};
 use crate::ids::Peer;
 use crate::reply::ReplyHandle;
 use crate::router::{Router, RouterOutput};
@@ -37,7 +37,7 @@ pub fn run_router_cmd(
             capacity,
         } => router.agent_restore(&user, &groups, peer, status, capacity, now_ms, out),
         RouterCmd::AgentDisconnected { user, conn } => {
-            router.agent_disconnected(&user, conn, now_ms)
+            router.agent_disconnected(&user, conn, now_ms, out)
         }
         RouterCmd::AgentStatus {
             user,
@@ -190,6 +190,18 @@ pub fn route_router_output(output: RouterOutput, to: &mut Vec<Routed>) {
         RouterOutput::AgentLost { conv, agent } => {
             to.push(home(conv, HomeCmd::AgentLost { agent }))
         }
+        RouterOutput::Presence {
+            conv,
+            agent,
+            online,
+        } => to.push(home(
+            conv,
+            HomeCmd::Presence {
+                user: agent,
+                role: Role::Agent,
+                online,
+            },
+        )),
     }
 }
 
@@ -209,110 +221,4 @@ pub fn is_durable(cmd: &HomeCmd) -> bool {
         cmd,
         HomeCmd::Ack { .. } | HomeCmd::Ephemeral { .. } | HomeCmd::Unfollow { .. }
     )
-}
-
-/// Runs one command against conversation `conv` at its home; outputs go to `out`. An
-/// administrative command also returns its answer.
-pub fn run_home_cmd(
-    homes: &mut Homes,
-    conv: u64,
-    cmd: HomeCmd,
-    now_ms: u64,
-    out: &mut Vec<HomeOutput>,
-) -> Option<AdminAnswer> {
-    match cmd {
-        HomeCmd::Create { visitor, vip, peer } => {
-            homes.create(conv, &visitor, vip, peer, now_ms, out)
-        }
-        HomeCmd::Attach {
-            peer,
-            user,
-            role,
-            after_seq,
-        } => homes.attach(conv, actor(peer, &user, role), after_seq, out),
-        HomeCmd::Assign { agent, peers } => homes.assign(conv, &agent, &peers, now_ms, out),
-        HomeCmd::QueuePosition { position } => homes.queue_position(conv, position, now_ms, out),
-        HomeCmd::Send {
-            peer,
-            user,
-            role,
-            client_msg_id,
-            body,
-        } => homes.send(conv, peer, user, role, client_msg_id, body, now_ms, out),
-        HomeCmd::Ack { conn, seq } => homes.ack(conv, conn, seq),
-        HomeCmd::Ephemeral {
-            peer,
-            user,
-            role,
-            read_seq,
-        } => homes.ephemeral(conv, actor(peer, &user, role), read_seq, out),
-        HomeCmd::End { peer, user, role } => {
-            homes.end(conv, Some(actor(peer, &user, role)), now_ms, out)
-        }
-        HomeCmd::Transfer { peer, user, to } => {
-            homes.transfer(conv, actor(peer, &user, Role::Agent), &to, now_ms, out)
-        }
-        HomeCmd::TransferAnswer {
-            agent,
-            accept,
-            peer,
-            peers,
-        } => homes.transfer_answer(
-            conv,
-            actor(peer, &agent, Role::Agent),
-            accept,
-            &peers,
-            now_ms,
-            out,
-        ),
-        HomeCmd::TransferUnavailable { to } => homes.transfer_unavailable(conv, &to, now_ms, out),
-        HomeCmd::AgentLost { agent } => homes.agent_lost(conv, &agent, now_ms, out),
-        HomeCmd::Unfollow { conn } => homes.unfollow(conv, conn),
-        HomeCmd::AdminAssign {
-            agent,
-            peers,
-            reply,
-        } => return Some(admin_assign(homes, conv, agent, &peers, reply, now_ms, out)),
-        HomeCmd::AdminTransfer {
-            to,
-            peers,
-            force,
-            reply,
-        } => {
-            let result = homes.admin_transfer(conv, &to, &peers, force, now_ms, out);
-            return Some(AdminAnswer { reply, result });
-        }
-    }
-    None
-}
-
-fn actor(peer: Peer, user: &str, role: Role) -> Actor<'_> {
-    Actor { peer, user, role }
-}
-
-/// The control API gives the waiting conversation to `agent` (the router took it out
-/// of the queue already): the home agrees, or the router gets the agent back.
-fn admin_assign(
-    homes: &mut Homes,
-    conv: u64,
-    agent: Box<str>,
-    peers: &[Peer],
-    reply: ReplyHandle,
-    now_ms: u64,
-    out: &mut Vec<HomeOutput>,
-) -> AdminAnswer {
-    let result = match homes.is_waiting(conv) {
-        Ok(true) => {
-            homes.assign(conv, &agent, peers, now_ms, out);
-            homes.summary(conv, now_ms)
-        }
-        Ok(false) => Err(ServiceError::conflict(format!(
-            "conversation {conv} is not waiting"
-        ))),
-        Err(err) => Err(err),
-    };
-    if result.is_err() {
-        out.push(HomeOutput::Router(RouterNote::Release { agent, conv }));
-    }
-    AdminAnswer { reply, result }
 }

@@ -1,13 +1,27 @@
-//! A conversation as Redis keeps it: its state (state machine, next sequence number,
-//! followers) as one JSON value, and its items as a capped list of JSON values.
+//! A conversation as a store keeps it (Redis in cluster mode, the local log on a single
+//! node): its state (state machine, next sequence number, followers) as one record and
+//! its items as one record each.
+//!
+//! What is stored outlives the code that wrote it, so the stored form is an explicit,
+//! versioned record (`format::v1`), never a serde image of the in-memory types: a field
+//! renamed or a variant reordered in the code changes nothing on disk or in Redis. Every
+//! record carries `"v"`; the form written before versions existed (`format::v0`, the
+//! serde image of the in-memory types as of 2026-12) is still read, so a node upgraded
+//! in place reads what its predecessor stored. Golden files in `tests/golden/` pin both.
+
+mod format;
 
 use switchboard_protocol::conversation::Conversation;
 
 use crate::home::Item;
 use crate::ids::Peer;
 
+pub use format::{
+    decode_item, decode_state, encode_item, encode_state, RecordError, RECORD_VERSION,
+};
+
 /// The state of a conversation, besides its items.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConvState {
     /// The state machine.
     pub fsm: Conversation,
@@ -22,7 +36,7 @@ pub struct ConvState {
 }
 
 /// A connection following a conversation, as stored.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredFollower {
     /// The connection (its id names its node).
     pub peer: Peer,

@@ -276,3 +276,63 @@ fn an_idle_conversation_ends_for_inactivity() {
     assert_eq!(sim.errors(vic), ["conversation_ended"]);
     let _ = bob;
 }
+
+/// Issue #20: a long queue drained by a busy agent costs each visitor O(1) frames per
+/// announcement interval — not one sequenced item per visitor ahead of it (≈ n²/2 in
+/// all) — and no visitor's history fills up with places.
+#[test]
+fn queue_places_cost_each_visitor_a_bounded_number_of_frames() {
+    let mut sim = Sim::new(Setup::default());
+    let bob = sim.connect("bob", Role::Agent);
+    sim.status(bob, AgentStatus::Online, Some(1));
+    sim.run();
+    let visitors: Vec<_> = (0..200)
+        .map(|i| {
+            let v = sim.connect(&format!("v{i}"), Role::Visitor);
+            sim.start(v, false);
+            v
+        })
+        .collect();
+    sim.run();
+    let started = sim.now_ms;
+    // bob ends each conversation as soon as he gets it, 100 ms apart.
+    for _ in 0..200 {
+        let serving = sim.router.agent("bob").unwrap().conversations.clone();
+        for conv in serving {
+            sim.end(bob, conv);
+        }
+        sim.run();
+        sim.advance(100);
+    }
+    let elapsed = sim.now_ms - started;
+    let interval = Setup::default().router.queue_position_interval_ms;
+    let mut total = 0;
+    for &v in &visitors {
+        let places = sim
+            .frames(v)
+            .iter()
+            .filter(|f| {
+                matches!(
+                    f,
+                    switchboard_protocol::chat::OwnedServerFrame::Queue { .. }
+                )
+            })
+            .count();
+        assert!(
+            places as u64 <= elapsed / interval + 1,
+            "{places} place frames in {elapsed} ms"
+        );
+        total += places;
+        let conv = sim.convs_of(v)[0];
+        let kinds: Vec<String> = sim.items(v, conv).into_iter().map(|i| i.1).collect();
+        assert!(
+            kinds.iter().all(|k| !k.starts_with("queue_position")),
+            "places are not sequenced items: {kinds:?}"
+        );
+        assert!(
+            kinds.len() <= 4,
+            "created, queued, assigned, ended: {kinds:?}"
+        );
+    }
+    assert!(total < 200 * 200 / 2 / 4, "{total} place frames in all");
+}

@@ -6,7 +6,7 @@
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use super::{AuthError, Identity, Role, ANONYMOUS_PREFIX, MAX_GROUPS, MAX_LABEL_LEN, MAX_USER_LEN};
+use super::{AuthError, Identity, Role, MAX_GROUPS, MAX_LABEL_LEN};
 
 /// The claims Switchboard reads; any other claim (`iat`, `iss`, `jti`, ...) is ignored.
 ///
@@ -103,18 +103,9 @@ impl Claims {
 
 fn check_sub(sub: Option<String>) -> Result<String, AuthError> {
     let sub = sub.ok_or_else(|| invalid("missing sub claim"))?;
-    if sub.is_empty() {
-        Err(invalid("empty sub claim"))
-    } else if sub.len() > MAX_USER_LEN {
-        Err(invalid("sub claim longer than 128 bytes"))
-    } else if sub.chars().any(char::is_control) {
-        Err(invalid("sub claim contains control characters"))
-    } else if sub.starts_with(ANONYMOUS_PREFIX) {
-        Err(invalid(
-            "sub claim uses the prefix reserved for anonymous visitors",
-        ))
-    } else {
-        Ok(sub)
+    match super::user_id_problem(&sub) {
+        Some(problem) => Err(invalid(&format!("sub claim: {problem}"))),
+        None => Ok(sub),
     }
 }
 
@@ -159,6 +150,7 @@ fn invalid(reason: &str) -> AuthError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::MAX_USER_LEN;
 
     const NOW: u64 = 1_800_000_000;
     const LEEWAY: u64 = 30;
@@ -258,7 +250,7 @@ mod tests {
         );
         assert_eq!(
             refusal(r#"{"sub":"","role":"visitor","exp":1900000000}"#),
-            "empty sub claim"
+            "sub claim: empty user id"
         );
         let longest = "u".repeat(MAX_USER_LEN);
         assert!(check(&format!(
@@ -269,9 +261,16 @@ mod tests {
             refusal(&format!(
                 r#"{{"sub":"{longest}u","role":"visitor","exp":1900000000}}"#
             )),
-            "sub claim longer than 128 bytes"
+            "sub claim: user id longer than 128 bytes"
         );
-        assert!(refusal(r#"{"sub":"a\nb","role":"visitor","exp":1900000000}"#).contains("control"));
+        for bad in [r"a\nb", "jane doe", "josé"] {
+            let json = format!(r#"{{"sub":"{bad}","role":"visitor","exp":1900000000}}"#);
+            assert!(refusal(&json).contains("visible ascii"), "{bad}");
+        }
+        for reserved in ["system", "bot:helper"] {
+            let json = format!(r#"{{"sub":"{reserved}","role":"visitor","exp":1900000000}}"#);
+            assert!(refusal(&json).contains("reserved"), "{reserved}");
+        }
         assert!(
             refusal(r#"{"sub":"anon-3","role":"visitor","exp":1900000000}"#).contains("anonymous")
         );

@@ -1,6 +1,6 @@
 //! The development authenticator: the token names the user, nothing is signed.
 
-use super::{AuthError, Authenticator, Identity, MAX_GROUPS, MAX_LABEL_LEN, MAX_USER_LEN};
+use super::{AuthError, Authenticator, Identity, MAX_GROUPS, MAX_LABEL_LEN};
 
 /// Accepts unsigned tokens that name the user, for local development until signed
 /// tokens are configured (`--jwt-secret`, `--jwt-secret-file` or `--jwt-public-key`).
@@ -49,12 +49,9 @@ impl Authenticator for DevAuthenticator {
 }
 
 fn checked_user(user: &str) -> Result<&str, AuthError> {
-    if user.is_empty() {
-        Err(invalid("empty user id"))
-    } else if user.len() > MAX_USER_LEN {
-        Err(invalid("user id too long"))
-    } else {
-        Ok(user)
+    match super::user_id_problem(user) {
+        Some(problem) => Err(invalid(problem)),
+        None => Ok(user),
     }
 }
 
@@ -78,7 +75,7 @@ fn invalid(reason: &str) -> AuthError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::Role;
+    use crate::auth::{Role, MAX_USER_LEN};
 
     fn auth(token: Option<&str>) -> Result<Identity, AuthError> {
         DevAuthenticator.authenticate(token, 9)
@@ -117,6 +114,9 @@ mod tests {
             "agent:bob:sales,,vip",
             "with space",
             "caf\u{e9}",
+            "system",
+            "bot:helper",
+            "anon-5",
         ] {
             assert!(
                 matches!(auth(Some(token)), Err(AuthError::Invalid(_))),

@@ -641,7 +641,10 @@ mod tests {
         let no_sub = hs(&json!({ "role": "visitor", "exp": exp }));
         assert_eq!(refusal(&node, &no_sub), "missing sub claim");
         let long_sub = hs(&json!({ "sub": "u".repeat(129), "role": "visitor", "exp": exp }));
-        assert_eq!(refusal(&node, &long_sub), "sub claim longer than 128 bytes");
+        assert_eq!(
+            refusal(&node, &long_sub),
+            "sub claim: user id longer than 128 bytes"
+        );
         let no_exp = hs(&json!({ "sub": "a", "role": "visitor" }));
         assert_eq!(refusal(&node, &no_exp), "missing exp claim");
         let string_exp = hs(&json!({ "sub": "a", "role": "visitor", "exp": "never" }));

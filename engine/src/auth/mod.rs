@@ -119,6 +119,27 @@ impl Identity {
 /// real user can never be mistaken for an anonymous one.
 pub const ANONYMOUS_PREFIX: &str = "anon-";
 
+/// Why `user` may not be a user id, if it may not: ids are 1–128 visible ASCII
+/// characters, and `system`, `bot:<name>` (the senders of lines the company's back end
+/// posts) and `anon-<n>` (issued by the node) are reserved — a user holding one could
+/// pass for them. The same rule in every authenticator, so an id the control API can
+/// name (`/v1/users/{user}`) is an id a user can have, and the other way round.
+pub fn user_id_problem(user: &str) -> Option<&'static str> {
+    if user.is_empty() {
+        Some("empty user id")
+    } else if user.len() > MAX_USER_LEN {
+        Some("user id longer than 128 bytes")
+    } else if !user.bytes().all(|b| b.is_ascii_graphic()) {
+        Some("user id must be visible ascii (0x21-0x7e)")
+    } else if user.starts_with(ANONYMOUS_PREFIX) {
+        Some("user id uses the prefix reserved for anonymous visitors")
+    } else if user == "system" || user.starts_with("bot:") {
+        Some("user id is reserved for lines the back end posts (system, bot:<name>)")
+    } else {
+        None
+    }
+}
+
 /// Why a connection is refused at upgrade (HTTP 401).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {

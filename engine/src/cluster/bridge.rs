@@ -21,7 +21,8 @@ use redis::Value;
 use super::registry::Registry;
 use super::store::{Endpoint, Op, Script, Store};
 use super::{keys, ClusterEvent, ClusterStatus, Link, NodeInfo, Persisted, Place, Request};
-use crate::mesh::{Mesh, ShardMsg};
+use crate::shard::ShardMsg;
+use crate::shared::Shared;
 
 /// Requests the bridge takes into one pipeline at most.
 const MAX_BATCH: usize = 1024;
@@ -74,7 +75,10 @@ impl BridgeHandle {
 }
 
 /// Connects to Redis, claims a node number and starts the bridge threads.
-pub fn start(config: BridgeConfig, mesh: Arc<Mesh>) -> anyhow::Result<(Arc<Link>, BridgeHandle)> {
+pub fn start(
+    config: BridgeConfig,
+    shared: Arc<Shared>,
+) -> anyhow::Result<(Arc<Link>, BridgeHandle)> {
     let timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
     let endpoint =
         Endpoint::parse(&config.url, config.cluster, timeout).map_err(anyhow::Error::msg)?;
@@ -100,7 +104,7 @@ pub fn start(config: BridgeConfig, mesh: Arc<Mesh>) -> anyhow::Result<(Arc<Link>
     let subscriber = super::registry::spawn_subscriber(
         endpoint.clone(),
         Arc::clone(&link),
-        Arc::clone(&mesh),
+        Arc::clone(&shared),
         Arc::clone(&stop),
     )?;
     let mut bridge = Bridge {
@@ -109,7 +113,7 @@ pub fn start(config: BridgeConfig, mesh: Arc<Mesh>) -> anyhow::Result<(Arc<Link>
         backoff: Duration::from_millis(50),
         next_connect: Instant::now(),
         link: Arc::clone(&link),
-        mesh,
+        shared,
         registry,
         config,
         stop: Arc::clone(&stop),
@@ -171,7 +175,7 @@ enum Pending {
     },
     /// `--relogin replace`: the user's connections before `conn` opened.
     Replace {
-        conn: crate::mesh::ConnId,
+        conn: switchboard_service::ids::ConnId,
     },
 }
 
@@ -181,7 +185,7 @@ pub(super) struct Bridge {
     backoff: Duration,
     next_connect: Instant,
     pub(super) link: Arc<Link>,
-    pub(super) mesh: Arc<Mesh>,
+    pub(super) shared: Arc<Shared>,
     pub(super) registry: Registry,
     pub(super) config: BridgeConfig,
     stop: Arc<AtomicBool>,
@@ -521,7 +525,7 @@ impl Bridge {
     /// local ones are closed by this node's presence home) are asked to close.
     fn replace_elsewhere(
         &self,
-        conn: crate::mesh::ConnId,
+        conn: switchboard_service::ids::ConnId,
         value: Value,
         followups: &mut Followups,
     ) {
@@ -533,7 +537,7 @@ impl Bridge {
                 continue;
             }
             let kick = super::NodeMsg::Kick {
-                conn: crate::mesh::ConnId(other),
+                conn: switchboard_service::ids::ConnId(other),
                 code: switchboard_service::presence::RELOGIN_CLOSE_CODE,
                 reason: switchboard_service::presence::RELOGIN_REASON.into(),
             };
@@ -593,7 +597,7 @@ impl Bridge {
             .items
             .iter()
             .filter(|item| item.seq() > evented)
-            .filter_map(|item| Some((item.kind(), serde_json::to_string(item).ok()?)))
+            .map(|item| (item.kind(), switchboard_service::records::encode_item(item)))
             .collect();
         if items.is_empty() {
             return;
@@ -667,11 +671,7 @@ impl Bridge {
     /// Hands `msg` to shard `shard`, waiting (this is not a shard) while its queue is
     /// full, for at most a second.
     pub(super) fn to_shard(&self, shard: usize, msg: ShardMsg) {
-        deliver_to_shard(&self.mesh, shard, msg);
-    }
-
-    fn heartbeat(&mut self) {
-        Registry::heartbeat(self);
+        deliver_to_shard(&self.shared, shard, msg);
     }
 
     fn leave(&mut self) {
@@ -707,12 +707,12 @@ impl Followups {
     }
 }
 
-/// Hands `msg` to shard `shard` of `mesh`, waiting up to a second while its inbound
+/// Hands `msg` to shard `shard` of the mesh, waiting up to a second while its inbound
 /// queue is full (callers are the bridge threads, never a shard).
-pub(super) fn deliver_to_shard(mesh: &Mesh, shard: usize, mut msg: ShardMsg) {
+pub(super) fn deliver_to_shard(shared: &Shared, shard: usize, mut msg: ShardMsg) {
     let give_up = Instant::now() + Duration::from_secs(1);
     loop {
-        match mesh.push_inbound(shard, msg) {
+        match shared.mesh().push_inbound(shard, msg) {
             Ok(()) => return,
             Err(back) if Instant::now() < give_up => {
                 msg = back;

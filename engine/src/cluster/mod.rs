@@ -5,7 +5,7 @@
 //! Shards never talk to Redis. They hand [`Request`]s to the bridge thread through one
 //! bounded channel ([`Link::request`] never blocks: a full channel is an error the
 //! shard answers at once), and the bridge hands results back through the mesh's
-//! inbound queues ([`crate::mesh::ShardMsg::Cluster`]). The bridge
+//! inbound queues ([`crate::shard::ShardMsg::Cluster`]). The bridge
 //! (`cluster/bridge.rs`) batches everything that arrived into one Redis pipeline, so a
 //! busy node costs one round trip per batch, not per message.
 //!
@@ -14,6 +14,7 @@
 //! nodes is [`wire::NodeMsg`].
 
 mod bridge;
+mod heartbeat;
 mod keys;
 mod registry;
 mod scripts;
@@ -27,8 +28,8 @@ use std::sync::{Arc, Mutex};
 use crossbeam::channel::{Sender, TrySendError};
 use crossbeam::queue::ArrayQueue;
 
-use crate::mesh::ConnId;
 pub use bridge::{start, BridgeConfig, BridgeHandle};
+use switchboard_service::ids::ConnId;
 pub use switchboard_service::records::{ConvState, LoadedConv, PersistRecord};
 pub use wire::NodeMsg;
 

@@ -1,5 +1,8 @@
-//! The node registry (heartbeat with a TTL, the router lease, conversation id
-//! blocks), the takeover of dead nodes' conversations, and the pub/sub subscriber.
+//! The node registry as this node knows it — its own entry, the nodes alive, the router
+//! lease holder — and what each heartbeat's reading means ([`Registry::observe`], pure,
+//! unit-tested without Redis); the number claim at start, the decoding of a loaded
+//! conversation, and the pub/sub subscriber. The Redis side of the heartbeat is the
+//! bridge's (`heartbeat.rs`).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,16 +11,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use redis::Value;
 
-use super::bridge::{deliver_to_shard, Bridge, BridgeConfig};
-use super::store::{Endpoint, Op, Script, Store};
-use super::{keys, ClusterEvent, ConvState, Link, LoadedConv, NodeInfo, NodeMsg};
-use crate::mesh::{Mesh, ShardMsg, MAX_NODE};
-use switchboard_service::home::Item;
-
-/// Conversation ids reserved per `INCRBY`.
-const CONV_ID_BLOCK: u64 = 1024;
+use super::bridge::{deliver_to_shard, BridgeConfig};
+use super::store::{Endpoint, Store};
+use super::{keys, ConvState, Link, LoadedConv, NodeInfo, NodeMsg};
+use crate::shared::Shared;
+use switchboard_service::ids::MAX_NODE;
 
 /// This node's registry entry and what it knows of the others.
 #[derive(Debug)]
@@ -96,219 +95,71 @@ impl Registry {
         alive
     }
 
-    /// Renews the entry, the router lease and the id blocks; reads the registry; takes
-    /// over the conversations of nodes that died.
-    pub(super) fn heartbeat(bridge: &mut Bridge) {
-        if let Err(err) = Self::try_heartbeat(bridge) {
-            bridge.failed(&err);
-        }
-    }
-
-    fn try_heartbeat(bridge: &mut Bridge) -> redis::RedisResult<()> {
-        let me = bridge.link.node;
-        let Some((renewed, leader)) = Self::renew(bridge)? else {
-            return Ok(());
-        };
+    /// What a heartbeat's reading of the registry means. `renewed` is the heartbeat
+    /// script's answer (1: renewed, 2: the entry had expired and was made again, 0:
+    /// another run holds this number), `leader` the router lease holder, `nodes` the
+    /// entries alive, `dead` the listed numbers without one. Pure: the bridge reads
+    /// Redis, calls this, and carries the decisions out.
+    pub(super) fn observe(
+        &mut self,
+        renewed: i64,
+        leader: u16,
+        nodes: &[NodeInfo],
+        dead: &[u16],
+    ) -> Vec<Decision> {
         if renewed == 0 {
-            tracing::error!(
-                node = me,
-                "another run took this node's number while it was unreachable; stopping so that two nodes never answer to one number"
-            );
-            std::process::exit(70);
+            return vec![Decision::Exit];
         }
-        if renewed == 2 && bridge.registry.joined {
-            tracing::warn!(
-                node = me,
-                "this node's registry entry had expired: dropping every local conversation copy (others may own them now)"
-            );
-            for shard in 0..bridge.mesh.shards() {
-                deliver_to_shard(
-                    &bridge.mesh,
-                    shard,
-                    ShardMsg::Cluster(ClusterEvent::Expired),
-                );
-            }
+        let mut decisions = Vec::new();
+        if renewed == 2 && self.joined {
+            decisions.push(Decision::DropLocalCopies);
         }
-        bridge.registry.joined = true;
-        let link = Arc::clone(&bridge.link);
-        if leader == me && link.conv_ids.len() < 2 {
-            let mut reserve = redis::cmd("INCRBY");
-            reserve.arg(keys::CONV_SEQ).arg(CONV_ID_BLOCK);
-            let end = query::<u64>(bridge, reserve)?;
-            let _ = link.conv_ids.push(end + 1 - CONV_ID_BLOCK..end + 1);
-        }
-        let mut smembers = redis::cmd("SMEMBERS");
-        smembers.arg(keys::NODES);
-        let members: Vec<u16> = query(bridge, smembers)?;
-        // One GET each (the keys are in different slots of a Redis Cluster).
-        let gets: Vec<Op> = members
-            .iter()
-            .map(|&n| {
-                let mut get = redis::cmd("GET");
-                get.arg(keys::node(n));
-                Op::keyed(get)
-            })
-            .collect();
-        let entries = if gets.is_empty() {
-            Vec::new()
-        } else {
-            bridge.run_ops(&gets)?
-        };
-        let mut nodes = Vec::new();
-        let mut dead = Vec::new();
-        for (&number, entry) in members.iter().zip(entries) {
-            let info = redis::from_redis_value::<Option<String>>(entry)
-                .ok()
-                .flatten()
-                .and_then(|e| serde_json::from_str::<NodeInfo>(&e).ok());
-            match info {
-                Some(info) => nodes.push(info),
-                None if number != me => dead.push(number),
-                None => {}
-            }
-        }
-        Self::observe(bridge, leader, &nodes);
-        for number in dead {
-            Self::take_over(bridge, number)?;
-        }
-        Ok(())
-    }
-
-    /// Renews this node's entry and the router lease: (heartbeat answer, leader).
-    fn renew(bridge: &mut Bridge) -> redis::RedisResult<Option<(i64, u16)>> {
-        let me = bridge.link.node;
-        bridge.registry.info.heartbeat_ms = now_ms();
-        let entry = serde_json::to_string(&bridge.registry.info).unwrap_or_default();
-        let marker = format!("\"incarnation\":{}", bridge.registry.info.incarnation);
-        let ttl = bridge.registry.ttl_ms;
-        if bridge.connection().is_none() {
-            return Ok(None);
-        }
-        let mut heartbeat = bridge.script(Script::Heartbeat, 1);
-        heartbeat
-            .arg(keys::node(me))
-            .arg(entry)
-            .arg(ttl)
-            .arg(&marker);
-        let mut lease = bridge.script(Script::Leader, 1);
-        lease.arg(keys::LEADER).arg(me).arg(ttl);
-        let mut listed = redis::cmd("SADD");
-        listed.arg(keys::NODES).arg(me);
-        let values =
-            bridge.run_ops(&[Op::keyed(heartbeat), Op::keyed(lease), Op::keyed(listed)])?;
-        let mut values = values.into_iter();
-        let renewed = redis::from_redis_value::<i64>(values.next().unwrap_or(Value::Nil))?;
-        let leader = redis::from_redis_value::<u16>(values.next().unwrap_or(Value::Nil))?;
-        Ok(Some((renewed, leader)))
-    }
-
-    /// Records the registry as read; logs joins, deaths and leader changes.
-    fn observe(bridge: &mut Bridge, leader: u16, nodes: &[NodeInfo]) {
-        let registry = &mut bridge.registry;
+        self.joined = true;
         let alive: HashSet<u16> = nodes.iter().map(|n| n.number).collect();
-        for joined in alive.difference(&registry.alive) {
-            tracing::info!(node = joined, "node joined");
+        for &joined in alive.difference(&self.alive) {
+            decisions.push(Decision::Joined(joined));
         }
-        for &gone in registry.alive.difference(&alive) {
-            tracing::warn!(node = gone, "node left or died");
-            for shard in 0..bridge.mesh.shards() {
-                deliver_to_shard(
-                    &bridge.mesh,
-                    shard,
-                    ShardMsg::Cluster(ClusterEvent::NodeDown { node: gone }),
-                );
-            }
+        for &gone in self.alive.difference(&alive) {
+            decisions.push(Decision::NodeDown(gone));
         }
-        registry.alive = alive;
-        bridge.link.leader.store(leader, Ordering::Release);
-        if leader != registry.leader {
-            tracing::info!(leader, "router leader");
-            registry.leader = leader;
-            // Shard 0 resets its router first, then asks the other shards to announce.
-            deliver_to_shard(
-                &bridge.mesh,
-                0,
-                ShardMsg::Cluster(ClusterEvent::LeaderChanged { leader }),
-            );
+        self.alive = alive;
+        if leader != self.leader {
+            self.leader = leader;
+            decisions.push(Decision::LeaderChanged(leader));
         }
-        let listed = super::bridge::status_nodes(nodes);
-        bridge.link.set_status(|s| s.nodes = listed);
+        decisions.extend(dead.iter().map(|&n| Decision::TakeOver(n)));
+        decisions
     }
 
-    /// Takes over every conversation dead node `number` owned, then forgets its
-    /// presence entries.
-    fn take_over(bridge: &mut Bridge, number: u16) -> redis::RedisResult<()> {
-        let mut smembers = redis::cmd("SMEMBERS");
-        smembers.arg(keys::owned(number));
-        let convs: Vec<u64> = query(bridge, smembers)?;
-        let alive = bridge.registry.alive_numbers();
-        let resolves: Vec<Op> = convs
-            .iter()
-            .map(|&conv| bridge.resolve_op(conv, &alive))
-            .collect();
-        let answers = if resolves.is_empty() {
-            Vec::new()
-        } else {
-            bridge.run_ops(&resolves)?
-        };
-        Self::bury(bridge, number)?;
-        let shards = bridge.mesh.shards() as u64;
-        let mut followups = super::bridge::Followups::default();
-        for (&conv, value) in convs.iter().zip(answers) {
-            let place = bridge.place(conv, value, &mut followups);
-            if let super::Place::Here(_) = place {
-                let shard = (conv % shards) as usize;
-                bridge.to_shard(
-                    shard,
-                    ShardMsg::Cluster(ClusterEvent::Resolved { conv, place }),
-                );
-            }
-        }
-        followups.run(bridge)?;
-        Ok(())
+    /// The entry this node writes at each heartbeat (heartbeat time set to now).
+    pub(super) fn entry(&mut self) -> (String, String) {
+        self.info.heartbeat_ms = now_ms();
+        let entry = serde_json::to_string(&self.info).unwrap_or_default();
+        let marker = format!("\"incarnation\":{}", self.info.incarnation);
+        (entry, marker)
     }
 
-    /// Forgets dead node `number`'s presence entries and, once it owns nothing, the
-    /// node itself. Idempotent: survivors may do it at the same time.
-    fn bury(bridge: &mut Bridge, number: u16) -> redis::RedisResult<()> {
-        let mut smembers = redis::cmd("SMEMBERS");
-        smembers.arg(keys::node_users(number));
-        let users: Vec<String> = query(bridge, smembers)?;
-        for user in users {
-            let mut all = redis::cmd("HGETALL");
-            all.arg(keys::presence(&user));
-            let conns: Vec<(u64, u16)> = query(bridge, all)?;
-            let gone: Vec<u64> = conns
-                .into_iter()
-                .filter(|&(_, node)| node == number)
-                .map(|(conn, _)| conn)
-                .collect();
-            if !gone.is_empty() {
-                let mut del = redis::cmd("HDEL");
-                del.arg(keys::presence(&user)).arg(gone);
-                query::<()>(bridge, del)?;
-            }
-        }
-        let mut forget = redis::cmd("DEL");
-        forget.arg(keys::node_users(number));
-        query::<()>(bridge, forget)?;
-        let mut scard = redis::cmd("SCARD");
-        scard.arg(keys::owned(number));
-        if query::<u64>(bridge, scard)? == 0 {
-            let mut unlist = redis::cmd("SREM");
-            unlist.arg(keys::NODES).arg(number);
-            query::<()>(bridge, unlist)?;
-        }
-        Ok(())
+    /// The registry TTL (ms).
+    pub(super) fn ttl_ms(&self) -> u64 {
+        self.ttl_ms
     }
 }
 
-/// Runs one command through the bridge's connection.
-fn query<T: redis::FromRedisValue>(bridge: &mut Bridge, cmd: redis::Cmd) -> redis::RedisResult<T> {
-    match bridge.connection() {
-        Some(store) => store.query(cmd),
-        None => Err((redis::ErrorKind::Io, "Redis unavailable (reconnecting)").into()),
-    }
+/// What a heartbeat decided, for the bridge to carry out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Decision {
+    /// Another run took this node's number: stop, two nodes must never answer to one.
+    Exit,
+    /// This node's entry had expired: others may own its conversations now.
+    DropLocalCopies,
+    /// A node appeared.
+    Joined(u16),
+    /// A node left or died: forget what was cached about it.
+    NodeDown(u16),
+    /// The router lease moved.
+    LeaderChanged(u16),
+    /// A listed node has no entry: take its conversations over.
+    TakeOver(u16),
 }
 
 /// Decodes a conversation read from Redis; followers on dead nodes are dropped.
@@ -328,13 +179,15 @@ pub(super) fn decode_loaded(
     stored: &Stored<'_>,
     alive: impl Fn(u16) -> bool,
 ) -> Result<LoadedConv, String> {
-    let mut state: ConvState =
-        serde_json::from_str(stored.state).map_err(|e| format!("bad state: {e}"))?;
+    let mut state: ConvState = switchboard_service::records::decode_state(stored.state)
+        .map_err(|e| format!("bad state: {e}"))?;
     state.followers.retain(|f| alive(f.peer.conn.node()));
     let items = stored
         .items
         .iter()
-        .map(|item| serde_json::from_str::<Item>(item).map_err(|e| format!("bad item: {e}")))
+        .map(|item| {
+            switchboard_service::records::decode_item(item).map_err(|e| format!("bad item: {e}"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     state.next_seq = state.next_seq.max(stored.next_seq);
     if let Some(newest) = items.last() {
@@ -355,20 +208,20 @@ pub(super) fn decode_loaded(
 pub(super) fn spawn_subscriber(
     endpoint: Endpoint,
     link: Arc<Link>,
-    mesh: Arc<Mesh>,
+    shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("cluster-subscriber".into())
-        .spawn(move || subscribe_loop(&endpoint, &link, &mesh, &stop))
+        .spawn(move || subscribe_loop(&endpoint, &link, &shared, &stop))
         .context("spawning the cluster subscriber")
 }
 
-fn subscribe_loop(endpoint: &Endpoint, link: &Link, mesh: &Mesh, stop: &AtomicBool) {
+fn subscribe_loop(endpoint: &Endpoint, link: &Link, shared: &Shared, stop: &AtomicBool) {
     let mut backoff = Duration::from_millis(50);
     let mut attempt = 0;
     while !stop.load(Ordering::Acquire) {
-        match subscribe_once(endpoint, attempt, link, mesh, stop) {
+        match subscribe_once(endpoint, attempt, link, shared, stop) {
             Ok(()) => return,
             Err(err) => {
                 tracing::warn!(%err, "cluster subscription lost; resubscribing");
@@ -385,7 +238,7 @@ fn subscribe_once(
     endpoint: &Endpoint,
     attempt: usize,
     link: &Link,
-    mesh: &Mesh,
+    shared: &Shared,
     stop: &AtomicBool,
 ) -> redis::RedisResult<()> {
     let mut con = endpoint.plain(attempt)?;
@@ -403,8 +256,8 @@ fn subscribe_once(
             Ok(node_msg) => {
                 tracing::debug!(?node_msg, "from another node");
                 link.counters.received.fetch_add(1, Ordering::Relaxed);
-                let (shard, msg) = node_msg.into_shard_msg(mesh.shards());
-                deliver_to_shard(mesh, shard, msg);
+                let (shard, msg) = node_msg.into_shard_msg(shared.shards());
+                deliver_to_shard(shared, shard, msg);
             }
             Err(err) => tracing::warn!(%err, "a cluster message did not decode; dropped"),
         }
@@ -425,15 +278,76 @@ fn random_u64() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mesh::{ConnId, Peer};
     use switchboard_protocol::chat::Encoding;
     use switchboard_protocol::conversation::Conversation;
+    use switchboard_service::ids::{ConnId, Peer};
     use switchboard_service::records::StoredFollower;
 
     fn line(seq: u64, ts: u64) -> String {
         format!(
             r#"{{"seq":{seq},"ts":{ts},"body":{{"Message":{{"from":"v","client_msg_id":"m{seq}","body":"hi"}}}}}}"#
         )
+    }
+
+    fn registry() -> Registry {
+        Registry::new(&BridgeConfig {
+            url: String::new(),
+            cluster: false,
+            name: "me".into(),
+            listen: "127.0.0.1:1".into(),
+            control: None,
+            node_ttl_ms: 1000,
+            redis_timeout_ms: 1000,
+            queue: 16,
+            history_len: 16,
+            events_maxlen: 16,
+        })
+    }
+
+    fn node(number: u16) -> NodeInfo {
+        NodeInfo {
+            name: format!("n{number}"),
+            number,
+            listen: String::new(),
+            control: None,
+            started_ms: 0,
+            heartbeat_ms: 0,
+            incarnation: u64::from(number),
+        }
+    }
+
+    /// The registry's reading of heartbeats, without Redis: joins, deaths (told to the
+    /// shards, and taken over when the entry is gone while still listed), leader moves,
+    /// an expired own entry, and a number taken by another run.
+    #[test]
+    fn heartbeats_are_read_into_decisions() {
+        let mut reg = registry();
+        let first = reg.observe(1, 1, &[node(1), node(2)], &[]);
+        assert!(first.contains(&Decision::Joined(1)) && first.contains(&Decision::Joined(2)));
+        assert!(first.contains(&Decision::LeaderChanged(1)));
+        assert_eq!(
+            reg.observe(1, 1, &[node(1), node(2)], &[]),
+            [],
+            "nothing new"
+        );
+        let died = reg.observe(1, 1, &[node(1)], &[2]);
+        assert_eq!(died, [Decision::NodeDown(2), Decision::TakeOver(2)]);
+        assert!(!reg.is_alive(2));
+        let moved = reg.observe(1, 3, &[node(1), node(3)], &[]);
+        assert_eq!(moved, [Decision::Joined(3), Decision::LeaderChanged(3)]);
+        assert_eq!(
+            reg.observe(2, 3, &[node(1), node(3)], &[]),
+            [Decision::DropLocalCopies],
+            "the own entry had expired and was made again"
+        );
+        assert_eq!(reg.observe(0, 3, &[], &[]), [Decision::Exit]);
+    }
+
+    #[test]
+    fn an_expired_entry_at_the_very_first_heartbeat_drops_nothing() {
+        let mut reg = registry();
+        let first = reg.observe(2, 1, &[node(1)], &[]);
+        assert!(!first.contains(&Decision::DropLocalCopies), "{first:?}");
     }
 
     #[test]
@@ -455,7 +369,7 @@ mod tests {
             queue_position: None,
             followers: vec![follower(3), follower(4)],
         };
-        let state = serde_json::to_string(&state).unwrap();
+        let state = switchboard_service::records::encode_state(&state);
         let items: Vec<String> = (1..=4).map(|seq| line(seq, 1_000 + seq * 10)).collect();
         let stored = Stored {
             fence: 5,

@@ -8,7 +8,7 @@ use switchboard_control_api::model::{NodeView, NodesView, RedisStatusView};
 use super::Link;
 
 /// The node list: this node alone outside cluster mode.
-pub fn nodes_view(link: Option<&Link>, listen: &str, started_ms: u64) -> NodesView {
+pub fn nodes_view(link: Option<&Link>, listen: &str, control: &str, started_ms: u64) -> NodesView {
     let Some(link) = link else {
         return NodesView {
             mode: "single".into(),
@@ -17,7 +17,7 @@ pub fn nodes_view(link: Option<&Link>, listen: &str, started_ms: u64) -> NodesVi
                 name: "local".into(),
                 number: 0,
                 listen: listen.into(),
-                control: None,
+                control: Some(control.into()),
                 started_ms,
                 heartbeat_ms: switchboard_driver::os::wall_clock_ms(),
                 this_node: true,

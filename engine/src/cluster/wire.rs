@@ -1,9 +1,18 @@
-//! What one node sends another through Redis pub/sub (channel `sb:n:<number>`),
-//! encoded with postcard. Only nodes of the same deployment publish there; a message
-//! that does not decode is counted and dropped, never trusted.
+//! What one node sends another through Redis pub/sub (channel `sb:n:<number>`): a
+//! version byte ([`WIRE_VERSION`]) and the message in postcard. Only nodes of the same
+//! deployment publish there; a message that does not decode — also one of another
+//! version, from a node not yet upgraded in a rolling upgrade — is counted and dropped,
+//! never trusted (the channel is at most once anyway: clients `resume`, and retry with
+//! the same `client_msg_id`).
+//!
+//! Postcard names enum variants by their index, so the encoding depends on the order of
+//! the variants of `NodeMsg` and of the service commands it carries. The golden test
+//! below pins the bytes of one message of every kind: a change that moves them must
+//! come with a new [`WIRE_VERSION`].
 
-use crate::mesh::{ConnId, ShardMsg};
+use crate::shard::ShardMsg;
 use switchboard_service::commands::{HomeCmd, RouterCmd};
+use switchboard_service::ids::ConnId;
 
 /// A message between nodes.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -48,15 +57,25 @@ pub enum NodeMsg {
     },
 }
 
+/// The first byte of every node message: the version of its encoding. Chosen outside
+/// the range of the first byte of the unversioned messages of earlier releases (a
+/// variant index, 0–4), so those are refused rather than misread.
+pub const WIRE_VERSION: u8 = 0xB1;
+
 impl NodeMsg {
     /// Encodes the message for a pub/sub payload.
     pub fn encode(&self) -> Result<Vec<u8>, postcard::Error> {
-        postcard::to_stdvec(self)
+        let mut bytes = vec![WIRE_VERSION];
+        postcard::to_io(self, &mut bytes)?;
+        Ok(bytes)
     }
 
     /// Decodes a pub/sub payload.
     pub fn decode(bytes: &[u8]) -> Result<NodeMsg, postcard::Error> {
-        postcard::from_bytes(bytes)
+        match bytes.split_first() {
+            Some((&WIRE_VERSION, body)) => postcard::from_bytes(body),
+            _ => Err(postcard::Error::DeserializeBadEncoding),
+        }
     }
 
     /// The shard of a node with `shards` shards that handles the message, and the
@@ -94,8 +113,8 @@ impl NodeMsg {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mesh::Peer;
     use switchboard_protocol::chat::{Encoding, Role};
+    use switchboard_service::ids::Peer;
 
     #[test]
     fn commands_round_trip_and_garbage_is_an_error() {
@@ -127,6 +146,72 @@ mod tests {
         };
         assert_eq!((got, &*body), (peer, "hello"));
         assert!(NodeMsg::decode(&[0xFF, 0xFF, 0xFF]).is_err());
+        // An unversioned message of an earlier release is refused, not misread.
+        assert!(NodeMsg::decode(&bytes[1..]).is_err());
+    }
+
+    /// The bytes of one message of every kind, pinned: if this fails, the wire format
+    /// changed (a variant or field moved) and `WIRE_VERSION` must change with it.
+    #[test]
+    fn the_wire_bytes_are_pinned() {
+        let peer = Peer {
+            conn: ConnId(0x1_2345),
+            encoding: Encoding::Binary,
+        };
+        let messages = [
+            NodeMsg::Home {
+                conv: 7,
+                cmd: HomeCmd::Send {
+                    peer,
+                    user: "v".into(),
+                    role: Role::Visitor,
+                    client_msg_id: "m".into(),
+                    body: "hi".into(),
+                },
+            },
+            NodeMsg::Router(RouterCmd::VisitorStart {
+                visitor: "v".into(),
+                vip: true,
+                peer,
+            }),
+            NodeMsg::Frame {
+                from: 3,
+                to: ConnId(9),
+                conv: 7,
+                payload: vec![1, 2],
+            },
+            NodeMsg::Push {
+                conn: ConnId(9),
+                name: "n".into(),
+                data: "{}".into(),
+            },
+            NodeMsg::Kick {
+                conn: ConnId(9),
+                code: 4002,
+                reason: "r".into(),
+            },
+        ];
+        let hex: Vec<String> = messages
+            .iter()
+            .map(|m| {
+                m.encode()
+                    .unwrap()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            hex,
+            [
+                "b1000704c5c60400017600016d026869",
+                "b10100017601c5c60400",
+                "b102030907020102",
+                "b10309016e027b7d",
+                "b10409a21f0172",
+            ]
+            .map(str::to_owned),
+        );
     }
 
     proptest::proptest! {
@@ -144,7 +229,7 @@ mod tests {
         #[test]
         fn frames_round_trip(
             raw in proptest::num::u64::ANY,
-            node in 1u16..=crate::mesh::MAX_NODE,
+            node in 1u16..=switchboard_service::ids::MAX_NODE,
             conv in proptest::num::u64::ANY,
             payload in proptest::collection::vec(proptest::num::u8::ANY, 0..256),
             from in proptest::num::u16::ANY,

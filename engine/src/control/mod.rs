@@ -18,7 +18,8 @@ use switchboard_control_api::{ApiError, Engine};
 pub mod views;
 
 use crate::kernel::KernelGuards;
-use crate::mesh::{ConnId, Mesh};
+use crate::shared::Shared;
+use switchboard_service::ids::ConnId;
 use switchboard_service::presence::home_of_user;
 use switchboard_service::router::QueueStats;
 
@@ -188,31 +189,35 @@ pub fn answer_handle_service<T>(
 /// The node as the control API sees it.
 #[derive(Debug)]
 pub struct NodeControl {
-    mesh: Arc<Mesh>,
+    shared: Arc<Shared>,
     kernel: Arc<KernelGuards>,
     started: Instant,
     started_ms: u64,
     drain_started: Mutex<Option<(Instant, u64)>>,
     cluster: crate::cluster::MaybeLink,
     listen: String,
+    /// The control API's own bound address.
+    control: String,
 }
 
 impl NodeControl {
-    /// Control over the shards of `mesh`.
+    /// Control over the shards of the node.
     pub fn new(
-        mesh: Arc<Mesh>,
+        shared: Arc<Shared>,
         kernel: Arc<KernelGuards>,
         cluster: crate::cluster::MaybeLink,
         listen: String,
+        control: String,
     ) -> Self {
         NodeControl {
-            mesh,
+            shared,
             kernel,
             started: Instant::now(),
             started_ms: switchboard_driver::os::wall_clock_ms(),
             drain_started: Mutex::new(None),
             cluster,
             listen,
+            control,
         }
     }
 
@@ -223,7 +228,7 @@ impl NodeControl {
     }
 
     fn send(&self, shard: usize, op: ControlOp, reply: Reply) -> Result<(), ApiError> {
-        self.mesh
+        self.shared
             .push_control(shard, ControlRequest { op, reply })
             .map_err(|_| {
                 ApiError::unavailable(format!("shard {shard} is too busy for control requests"))
@@ -232,7 +237,7 @@ impl NodeControl {
 
     /// Sends `make()` to every shard and collects the replies.
     fn ask_all(&self, make: impl Fn() -> ControlOp) -> Result<Vec<ControlReply>, ApiError> {
-        let shards = self.mesh.shards();
+        let shards = self.shared.shards();
         let (reply, answers) = sync_channel(shards);
         for shard in 0..shards {
             self.send(shard, make(), reply.clone())?;
@@ -241,11 +246,11 @@ impl NodeControl {
     }
 
     fn home_of(&self, conv: u64) -> usize {
-        (conv % self.mesh.shards() as u64) as usize
+        (conv % self.shared.shards() as u64) as usize
     }
 
     fn shard_stats(&self) -> Vec<ShardStats> {
-        let metrics = self.mesh.metrics();
+        let metrics = self.shared.metrics();
         (0..metrics.shard_count())
             .map(|index| {
                 let s = metrics.shard(index);
@@ -286,8 +291,8 @@ impl NodeControl {
     }
 
     fn node_level_metrics(&self, counts: &ConversationCounts, queue: &QueueStats) -> String {
-        let level = self.mesh.level().get();
-        let draining = u8::from(self.mesh.draining());
+        let level = self.shared.level().get();
+        let draining = u8::from(self.shared.draining());
         format!(
             "# HELP switchboard_conversations Conversations by state.\n# TYPE switchboard_conversations gauge\n\
              switchboard_conversations{{state=\"waiting\"}} {}\nswitchboard_conversations{{state=\"serving\"}} {}\n\
@@ -317,14 +322,14 @@ impl NodeControl {
     }
 
     fn degradation_view(&self) -> DegradationView {
-        let pinned = self.mesh.level().pinned();
+        let pinned = self.shared.level().pinned();
         let cause = if pinned {
             "pinned by the control API".to_owned()
         } else {
-            self.mesh.level_cause()
+            self.shared.level_cause()
         };
         DegradationView {
-            level: self.mesh.level().get(),
+            level: self.shared.level().get(),
             pinned,
             cause: Some(cause),
         }
@@ -347,7 +352,7 @@ fn unexpected(reply: ControlReply) -> ApiError {
 
 impl Engine for NodeControl {
     fn ready(&self) -> bool {
-        !self.mesh.draining() && !self.mesh.shutting_down()
+        !self.shared.draining() && !self.shared.shutting_down()
     }
 
     fn node_stats(&self) -> Result<NodeStats, ApiError> {
@@ -366,7 +371,7 @@ impl Engine for NodeControl {
         Ok(NodeStats {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_ms: self.started.elapsed().as_millis() as u64,
-            draining: self.mesh.draining(),
+            draining: self.shared.draining(),
             totals,
             conversations,
             queue_length: queue_length.length,
@@ -376,7 +381,7 @@ impl Engine for NodeControl {
 
     fn metrics(&self) -> Result<String, ApiError> {
         let (counts, queue) = self.counts()?;
-        Ok(self.mesh.metrics().render_prometheus(
+        Ok(self.shared.metrics().render_prometheus(
             &(self.node_level_metrics(&counts, &queue)
                 + &self.kernel.metrics()
                 + &crate::cluster::view::metrics(self.cluster.as_deref())),
@@ -387,6 +392,7 @@ impl Engine for NodeControl {
         Ok(crate::cluster::view::nodes_view(
             self.cluster.as_deref(),
             &self.listen,
+            &self.control,
             self.started_ms,
         ))
     }
@@ -462,7 +468,7 @@ impl Engine for NodeControl {
     }
 
     fn push_event(&self, user: &str, event: &PushEvent) -> Result<PushResult, ApiError> {
-        let home = home_of_user(user, self.mesh.shards());
+        let home = home_of_user(user, self.shared.shards());
         match self.ask(
             home,
             ControlOp::Push {
@@ -501,7 +507,7 @@ impl Engine for NodeControl {
     fn kick_connection(&self, conn: u64, reason: &str) -> Result<KickResult, ApiError> {
         let shard = ConnId(conn).shard();
         let node = self.cluster.as_ref().map_or(0, |link| link.node());
-        if shard >= self.mesh.shards() || ConnId(conn).node() != node {
+        if shard >= self.shared.shards() || ConnId(conn).node() != node {
             return Err(ApiError::not_found(format!("connection {conn}")));
         }
         match self.ask(
@@ -517,7 +523,7 @@ impl Engine for NodeControl {
     }
 
     fn kick_user(&self, user: &str, reason: &str) -> Result<KickResult, ApiError> {
-        let home = home_of_user(user, self.mesh.shards());
+        let home = home_of_user(user, self.shared.shards());
         match self.ask(
             home,
             ControlOp::KickUser {
@@ -539,7 +545,7 @@ impl Engine for NodeControl {
             if started.is_none() {
                 let wall = switchboard_driver::os::wall_clock_ms();
                 *started = Some((Instant::now(), wall));
-                self.mesh.begin_drain();
+                self.shared.begin_drain();
                 self.ask_all(|| ControlOp::Drain)?;
             }
         }
@@ -551,7 +557,7 @@ impl Engine for NodeControl {
             .drain_started
             .lock()
             .map_err(|_| ApiError::unavailable("drain state poisoned"))?;
-        let connections_left = self.mesh.total_connections() as u64;
+        let connections_left = self.shared.total_connections() as u64;
         Ok(DrainStatus {
             draining: started.is_some(),
             started_at_ms: started.map(|(_, wall)| wall),
@@ -569,14 +575,14 @@ impl Engine for NodeControl {
         if pin.is_some_and(|level| level > 3) {
             return Err(ApiError::invalid("level must be 0..=3"));
         }
-        self.mesh.level().pin(pin);
+        self.shared.level().pin(pin);
         tracing::info!(
-            level = self.mesh.level().get(),
+            level = self.shared.level().get(),
             pinned = pin.is_some(),
             "degradation level set by the control API"
         );
-        for shard in 0..self.mesh.shards() {
-            self.mesh.wake(shard);
+        for shard in 0..self.shared.shards() {
+            self.shared.mesh().wake(shard);
         }
         Ok(self.degradation_view())
     }

@@ -19,9 +19,9 @@ use switchboard_protocol::chat::{AgentStatus, ServerFrame};
 
 use super::Shard;
 use crate::cluster::{ClusterEvent, Link, NodeMsg, Persisted, Place, Request};
-use crate::mesh::{ConnId, Peer};
 use switchboard_service::commands::{HomeCmd, RouterCmd};
 use switchboard_service::home::{encode, HomeOutput};
+use switchboard_service::ids::{ConnId, Peer};
 
 /// Conversations whose owner node is remembered at most (then forgotten wholesale).
 const MAX_REMOTE_CACHE: usize = 100_000;
@@ -441,10 +441,10 @@ impl Shard {
         if let Some(router) = self.router.as_mut() {
             router.reset();
         }
-        for shard in 1..self.mesh.shards() {
+        for shard in 1..self.shared.shards() {
             self.post_to(
                 shard,
-                crate::mesh::ShardMsg::Cluster(ClusterEvent::Announce),
+                crate::shard::ShardMsg::Cluster(ClusterEvent::Announce),
             );
         }
         self.announce_to_leader();

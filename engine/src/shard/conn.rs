@@ -128,7 +128,7 @@ enum Entry {
 /// No free slot.
 const NONE: u32 = u32::MAX;
 /// Slots are 20 bits wide in connection ids.
-pub const MAX_SLOTS: usize = crate::mesh::SLOT_MASK as usize + 1;
+pub const MAX_SLOTS: usize = switchboard_service::ids::SLOT_MASK as usize + 1;
 /// Slots per chunk. The slab grows a chunk at a time, so growing never copies the
 /// connections nor leaves a doubled array behind (measured: a doubling Vec cost
 /// ~100 B per connection of RSS at 15k connections).
@@ -232,7 +232,7 @@ impl Slab {
         let Entry::Occupied(conn) = entry else {
             return None;
         };
-        let generation = (conn.generation + 1) & crate::mesh::GENERATION_MASK;
+        let generation = (conn.generation + 1) & switchboard_service::ids::GENERATION_MASK;
         let old = std::mem::replace(
             entry,
             Entry::Vacant {

@@ -6,8 +6,9 @@ use switchboard_control_api::ApiError;
 use super::conn::Phase;
 use super::Shard;
 use crate::control::{answer, answer_service, views, ControlOp, ControlReply, ControlRequest};
-use crate::mesh::{ConnId, ShardMsg};
+use crate::shard::ShardMsg;
 use switchboard_service::commands::HomeCmd;
+use switchboard_service::ids::ConnId;
 use switchboard_service::router::{Router, RouterOutput};
 use switchboard_service::{ReplyHandle, ServiceError};
 
@@ -17,7 +18,7 @@ const KICK_CLOSE_CODE: u16 = 4002;
 impl Shard {
     /// Runs every control request waiting for this shard.
     pub(super) fn drain_control(&mut self) {
-        while let Some(request) = self.mesh.pop_control(self.index) {
+        while let Some(request) = self.shared.pop_control(self.index) {
             self.on_control(request);
         }
     }
@@ -79,7 +80,7 @@ impl Shard {
             }
             ControlOp::Push { user, event } => {
                 let conns = self.presence.connections(&user).to_vec();
-                let data: Box<str> = event.data.to_string().into();
+                let data: Box<str> = event.data.get().into();
                 for &conn in &conns {
                     let msg = ShardMsg::Push {
                         conn,

@@ -33,12 +33,12 @@ impl Shard {
             };
             // Every tick, so that a level the control API un-pins returns to the measured one.
             {
-                if self.mesh.level().set_automatic(level) {
+                if self.shared.level().set_automatic(level) {
                     let why = format!("{} at {}% of its budget", cause.sensor, cause.percent);
                     tracing::warn!(level, cause = %why, "degradation level changed");
-                    self.mesh.set_level_cause(why);
-                    for shard in 0..self.mesh.shards() {
-                        self.mesh.wake(shard);
+                    self.shared.set_level_cause(why);
+                    for shard in 0..self.shared.shards() {
+                        self.shared.mesh().wake(shard);
                     }
                 }
             }
@@ -47,7 +47,7 @@ impl Shard {
     }
 
     fn read_sensors(&mut self) -> Sensors {
-        let metrics = self.mesh.metrics();
+        let metrics = self.shared.metrics();
         if self.now_ms >= self.memory_read_ms + MEMORY_READ_INTERVAL_MS {
             self.memory_read_ms = self.now_ms;
             self.memory_bytes = sys::resident_bytes().unwrap_or(self.memory_bytes);
@@ -65,7 +65,7 @@ impl Shard {
 
     /// Applies a new level: tells this shard's chat clients, pauses or resumes routing.
     pub(super) fn apply_level(&mut self) {
-        let level = self.mesh.level().get();
+        let level = self.shared.level().get();
         if level == self.level {
             return;
         }

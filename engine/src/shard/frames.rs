@@ -6,8 +6,9 @@ use switchboard_protocol::ws::{self, DataKind, Event, Opcode};
 
 use super::conn::{ChatSession, Endpoint, Phase};
 use super::Shard;
-use crate::mesh::{ConnId, ShardMsg};
 use crate::metrics::ShardCounters;
+use crate::shard::ShardMsg;
+use switchboard_service::ids::ConnId;
 
 impl Shard {
     /// Feeds received bytes to the connection's WebSocket reader.
@@ -123,7 +124,7 @@ impl Shard {
             if !self.deliver_local(to, from, body) {
                 self.tell_unreachable(from, to);
             }
-        } else if shard < self.mesh.shards() {
+        } else if shard < self.shared.shards() {
             self.send_to_shard(
                 shard,
                 ShardMsg::Deliver {

@@ -11,8 +11,8 @@ use switchboard_protocol::http::{self, Request};
 use super::conn::{ChatSession, Endpoint, Phase};
 use super::Shard;
 use crate::auth::Identity;
-use crate::mesh::Peer;
 use switchboard_service::commands::RouterCmd;
+use switchboard_service::ids::Peer;
 
 /// What to do with a complete request head.
 enum Decision {
@@ -126,6 +126,7 @@ impl Shard {
                 role: Role::Visitor,
                 vip: false,
             }),
+            path if crate::web::is_web_path(path) => return web_answer(request),
             _ => {
                 let message = format!("no route for {}", request.path);
                 return Decision::Respond(error_answer(
@@ -193,11 +194,11 @@ impl Shard {
                 &[("Allow", "GET")],
             ));
         }
-        let draining = self.mesh.shutting_down();
+        let draining = self.shared.shutting_down();
         let body = health_body(
             draining,
-            self.mesh.shards(),
-            self.mesh.total_connections(),
+            self.shared.shards(),
+            self.shared.total_connections(),
             self.driver.name(),
         );
         let (status, reason) = if draining {
@@ -339,4 +340,65 @@ fn health_body(draining: bool, shards: usize, connections: usize, driver: &str) 
     format!(
         "{{\"status\":\"{status}\",\"shards\":{shards},\"connections\":{connections},\"io_driver\":\"{driver}\"}}"
     )
+}
+
+/// A GET of an embedded web page (`crate::web`): the file with its security and cache
+/// headers, 304 when the client has it, a redirect for a folder named without its
+/// slash, 404 (JSON) for anything else.
+fn web_answer(request: &Request<'_>) -> Decision {
+    if request.method != "GET" {
+        return Decision::Respond(error_answer(
+            405,
+            "Method Not Allowed",
+            "method_not_allowed",
+            "use GET",
+            &[("Allow", "GET")],
+        ));
+    }
+    let mut answer = Vec::new();
+    match crate::web::lookup(request.path) {
+        Some(crate::web::Found::Redirect(to)) => {
+            http::write_response(
+                &mut answer,
+                301,
+                "Moved Permanently",
+                "text/plain",
+                "",
+                &[("Location", to)],
+            );
+        }
+        Some(crate::web::Found::File(asset)) => {
+            let etag = format!("\"{}\"", asset.sha256);
+            let mut headers = vec![
+                ("Cache-Control", "no-cache"),
+                ("ETag", etag.as_str()),
+                ("Content-Security-Policy", crate::web::CSP),
+                ("X-Content-Type-Options", "nosniff"),
+            ];
+            if asset.shared {
+                headers.push(("Access-Control-Allow-Origin", "*"));
+            }
+            let fresh = request
+                .if_none_match
+                .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag));
+            let (status, reason, body): (u16, &str, &[u8]) = if fresh {
+                (304, "Not Modified", b"")
+            } else {
+                (200, "OK", asset.bytes)
+            };
+            http::write_response_bytes(
+                &mut answer,
+                status,
+                reason,
+                asset.content_type,
+                body,
+                &headers,
+            );
+        }
+        None => {
+            let message = format!("no page at {}", request.path);
+            return Decision::Respond(error_answer(404, "Not Found", "not_found", &message, &[]));
+        }
+    }
+    Decision::Respond(answer)
 }

@@ -13,9 +13,12 @@ mod control;
 mod degrade;
 mod frames;
 mod handshake;
+mod msg;
 mod output;
 mod service;
 mod token;
+
+pub use msg::ShardMsg;
 
 use std::collections::VecDeque;
 use std::os::fd::{IntoRawFd, RawFd};
@@ -26,10 +29,9 @@ use switchboard_protocol::chat::Decoder;
 use switchboard_protocol::ws::{self, close_code};
 
 use crate::auth::Authenticator;
-use crate::config::ServeArgs;
-use crate::mesh::{ConnId, Mesh, ShardMsg};
 use crate::metrics::ShardCounters;
 use crate::pressure::{Budgets, PressureMonitor};
+use crate::shared::Shared;
 use conn::{Phase, Slab};
 use std::sync::atomic::Ordering;
 use switchboard_driver::os as sys;
@@ -38,35 +40,50 @@ use switchboard_driver::{
 };
 use switchboard_protocol::conversation::Rules;
 use switchboard_service::home::{HomeLimits, HomeOutput, Homes};
+use switchboard_service::ids::ConnId;
 use switchboard_service::presence::{Presence, ReloginPolicy};
 use switchboard_service::router::{Router, RouterConfig, RouterOutput};
 
-/// Timeouts and limits a shard applies, copied out of the flags.
+/// Timeouts and limits a shard applies to its connections.
 #[derive(Debug, Clone, Copy)]
-struct Settings {
-    handshake_timeout_ms: u64,
-    ping_interval_ms: u64,
-    idle_timeout_ms: u64,
-    close_timeout_ms: u64,
-    shutdown_deadline_ms: u64,
-    max_outbound_bytes: usize,
-    max_handshake_bytes: usize,
-    max_connections: usize,
+pub struct Settings {
+    /// Request head not complete in time: 408.
+    pub handshake_timeout_ms: u64,
+    /// A connection quiet this long is pinged.
+    pub ping_interval_ms: u64,
+    /// Nothing received this long: close 1001.
+    pub idle_timeout_ms: u64,
+    /// How long a close waits for the peer's.
+    pub close_timeout_ms: u64,
+    /// Shutdown ends within this.
+    pub shutdown_deadline_ms: u64,
+    /// Unsent bytes per connection before it is cut as a slow consumer.
+    pub max_outbound_bytes: usize,
+    /// Largest request head.
+    pub max_handshake_bytes: usize,
+    /// Connections per shard.
+    pub max_connections: usize,
+    /// Messages held back per destination shard.
+    pub mesh_holdback: usize,
 }
 
-impl Settings {
-    fn from_args(args: &ServeArgs) -> Self {
-        Settings {
-            handshake_timeout_ms: args.handshake_timeout_ms,
-            ping_interval_ms: args.ping_interval_ms,
-            idle_timeout_ms: args.idle_timeout_ms,
-            close_timeout_ms: args.close_timeout_ms,
-            shutdown_deadline_ms: args.shutdown_deadline_ms,
-            max_outbound_bytes: args.max_outbound_bytes,
-            max_handshake_bytes: args.max_handshake_bytes,
-            max_connections: args.max_connections_per_shard.min(conn::MAX_SLOTS),
-        }
-    }
+/// Everything a shard is configured with, made from the flags by
+/// [`ServeArgs::shard_config`](crate::config::ServeArgs::shard_config): the shard never
+/// reads the command line itself.
+#[derive(Debug, Clone, Copy)]
+pub struct ShardConfig {
+    /// Connection timeouts and limits.
+    pub settings: Settings,
+    /// The I/O driver's sizes.
+    pub driver: DriverConfig,
+    /// WebSocket frame and message limits.
+    pub ws: ws::Limits,
+    /// The housekeeping tick.
+    pub tick: Duration,
+    /// `--batch-when-busy`.
+    pub batch_when_busy: u32,
+    /// Test-only: panic this long after start.
+    pub injected_panic_ms: Option<u64>,
 }
 
 /// Largest output buffer kept for reuse; bigger ones go back to the allocator.
@@ -81,10 +98,10 @@ pub struct ShardSetup {
     pub index: usize,
     /// The shard's listener (bound, listening).
     pub listener: socket2::Socket,
-    /// Node-wide flags.
-    pub args: Arc<ServeArgs>,
-    /// The cross-shard mesh.
-    pub mesh: Arc<Mesh>,
+    /// This shard's configuration.
+    pub config: ShardConfig,
+    /// What the node's shards share, the mesh among it.
+    pub shared: Arc<Shared>,
     /// Who may connect to `/v1/ws`.
     pub auth: Arc<dyn Authenticator>,
     /// Routing settings (the router runs on shard 0).
@@ -110,7 +127,7 @@ pub struct Shard {
     limits: ws::Limits,
     settings: Settings,
     tick: Duration,
-    mesh: Arc<Mesh>,
+    shared: Arc<Shared>,
     auth: Arc<dyn Authenticator>,
     listener: RawFd,
     accepting: bool,
@@ -161,6 +178,10 @@ pub struct Shard {
     node: u16,
     /// `--batch-when-busy`: completions per turn from which waits batch.
     batch_when_busy: u32,
+    /// Test-only: panic at this shard clock (ms) — the shard failure policy's test.
+    injected_panic_ms: Option<u64>,
+    /// The accept paused at a resource limit, and when to try again.
+    accept_backoff: AcceptBackoff,
 }
 
 /// Customer-service settings a shard needs at hand.
@@ -181,31 +202,17 @@ pub struct ServiceSettings {
 impl Shard {
     /// Builds the shard's ring and arms its listener, tick and wake-up read.
     pub fn new(setup: ShardSetup) -> std::io::Result<Self> {
-        let args = &setup.args;
-        let driver = switchboard_driver::open(
-            setup.driver,
-            &DriverConfig {
-                sq_entries: 4096,
-                cq_entries: 16384,
-                recv_buffers: args.recv_buffers,
-                recv_buffer_size: args.recv_buffer_size,
-                batch_wait_us: args.batch_wait_us,
-                batch_want: args.batch_want,
-            },
-        )?;
-        let shards = setup.mesh.shards();
+        let config = setup.config;
+        let driver = switchboard_driver::open(setup.driver, &config.driver)?;
+        let shards = setup.shared.shards();
         let mut shard = Shard {
             index: setup.index,
             driver,
             conns: Slab::default(),
-            limits: ws::Limits {
-                max_frame: args.max_frame_bytes,
-                max_message: args.max_message_bytes,
-                role: ws::Role::Server,
-            },
-            settings: Settings::from_args(args),
-            tick: args.tick(),
-            mesh: setup.mesh,
+            limits: config.ws,
+            settings: config.settings,
+            tick: config.tick,
+            shared: setup.shared,
             auth: setup.auth,
             listener: setup.listener.into_raw_fd(),
             accepting: true,
@@ -240,7 +247,9 @@ impl Shard {
             home_out: Vec::new(),
             tick_out: Vec::new(),
             node: setup.cluster.as_ref().map_or(0, |link| link.node()),
-            batch_when_busy: args.batch_when_busy,
+            batch_when_busy: config.batch_when_busy,
+            injected_panic_ms: config.injected_panic_ms,
+            accept_backoff: AcceptBackoff::default(),
             cluster: setup.cluster.map(cluster::ClusterSide::new),
         };
         shard
@@ -249,7 +258,7 @@ impl Shard {
         shard
             .driver
             .tick_every(shard.tick, token::pack(token::TICK, 0, 0));
-        let waker = shard.mesh.waker_fd(shard.index);
+        let waker = shard.shared.mesh().waker_fd(shard.index);
         shard
             .driver
             .watch_wake(waker, token::pack(token::WAKE, 0, 0));
@@ -262,9 +271,9 @@ impl Shard {
         let mut load = BusyMeter::new(self.batch_when_busy);
         loop {
             completions.clear();
-            if self.mesh.may_sleep(self.index) {
+            if self.shared.mesh().may_sleep(self.index) {
                 let waited = self.driver.wait(&mut completions, load.busy());
-                self.mesh.awake(self.index);
+                self.shared.mesh().awake(self.index);
                 waited?;
             } else {
                 self.driver.poll(&mut completions)?;
@@ -296,7 +305,10 @@ impl Shard {
 
     fn handle(&mut self, completion: Completion) {
         match completion {
-            Completion::Accepted { fd, .. } => self.admit(fd),
+            Completion::Accepted { fd, .. } => {
+                self.accept_backoff.reset();
+                self.admit(fd);
+            }
             Completion::AcceptStopped { error, .. } => self.on_accept_stopped(error),
             Completion::Received { token, buf } => {
                 let (_, slot, generation) = token::unpack(token);
@@ -330,27 +342,51 @@ impl Shard {
     }
 
     fn publish_connections(&self) {
-        self.mesh.set_connections(self.index, self.conns.len());
+        self.shared.set_connections(self.index, self.conns.len());
     }
 
-    /// The accept ended: at shutdown the listener closes; otherwise it is armed again.
+    /// The accept ended: at shutdown the listener closes; at a resource limit (the
+    /// descriptor limit, kernel memory) it is armed again later, from the tick, with a
+    /// growing backoff — re-arming at once would spin the shard until a descriptor is
+    /// free; otherwise it is armed again at once.
     fn on_accept_stopped(&mut self, error: Option<std::io::Error>) {
-        if let Some(err) = error.filter(|e| e.raw_os_error() != Some(libc::ECANCELED)) {
-            tracing::warn!(shard = self.index, %err, "accept failed");
-        }
         if self.shutdown_started_ms.is_some() {
             self.accepting = false;
             sys::close(self.listener);
-        } else {
-            self.driver
-                .accept_multi(self.listener, token::pack(token::ACCEPT, 0, 0));
+            return;
+        }
+        let errno = error.as_ref().and_then(std::io::Error::raw_os_error);
+        if matches!(
+            errno,
+            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+        ) {
+            ShardCounters::bump(&self.counters().accept_errors);
+            self.accept_backoff.pause(self.now_ms, error, self.index);
+            return;
+        }
+        if let Some(err) = error.filter(|_| errno != Some(libc::ECANCELED)) {
+            tracing::warn!(shard = self.index, %err, "accept failed");
+        }
+        self.accept_backoff.reset();
+        self.arm_accept();
+    }
+
+    fn arm_accept(&mut self) {
+        self.driver
+            .accept_multi(self.listener, token::pack(token::ACCEPT, 0, 0));
+    }
+
+    /// From the tick: accept again once a paused accept's backoff has run out.
+    fn resume_accept(&mut self) {
+        if self.accept_backoff.due(self.now_ms) && self.shutdown_started_ms.is_none() {
+            self.arm_accept();
         }
     }
 
     fn admit(&mut self, fd: RawFd) {
         // At level 3 the kernel sheds when eBPF steering is on (admitting each source
         // at its token-bucket rate); without it, the shard refuses here.
-        let shed = self.level >= 3 && !self.mesh.kernel_sheds();
+        let shed = self.level >= 3 && !self.shared.kernel_sheds();
         if self.conns.len() >= self.settings.max_connections || !self.accepting_new() || shed {
             ShardCounters::bump(&self.counters().rejects);
             sys::close(fd);
@@ -380,12 +416,12 @@ impl Shard {
 
     /// This shard's counters.
     pub(super) fn counters(&self) -> &ShardCounters {
-        self.mesh.metrics().shard(self.index)
+        self.shared.metrics().shard(self.index)
     }
 
     /// Whether new connections are taken (not shutting down, not draining).
     fn accepting_new(&self) -> bool {
-        self.shutdown_started_ms.is_none() && !self.mesh.draining()
+        self.shutdown_started_ms.is_none() && !self.shared.draining()
     }
 
     /// Bytes for a connection (the buffer goes back to the pool when dropped here).
@@ -430,6 +466,10 @@ impl Shard {
     }
 
     fn on_tick(&mut self) {
+        if self.injected_panic_ms.is_some_and(|at| self.now_ms >= at) {
+            panic!("injected fault (--inject-shard-panic)");
+        }
+        self.resume_accept();
         self.measure_lag();
         self.check_pressure();
         self.service_tick();
@@ -493,22 +533,22 @@ impl Shard {
         self.drain_control();
         self.apply_level();
         // The mesh queues are drained at the end of every turn (see `run`).
-        if self.mesh.shutting_down() && self.shutdown_started_ms.is_none() {
+        if self.shared.shutting_down() && self.shutdown_started_ms.is_none() {
             self.begin_shutdown();
         }
     }
 
     /// Handles every message other shards queued for this one.
     fn drain_mesh(&mut self) {
-        for from in 0..self.mesh.shards() {
+        for from in 0..self.shared.shards() {
             if from == self.index {
                 continue;
             }
-            while let Some(msg) = self.mesh.pop(from, self.index) {
+            while let Some(msg) = self.shared.mesh().pop(from, self.index) {
                 self.on_mesh_message(msg);
             }
         }
-        while let Some(msg) = self.mesh.pop_inbound(self.index) {
+        while let Some(msg) = self.shared.mesh().pop_inbound(self.index) {
             self.on_mesh_message(msg);
         }
     }
@@ -557,21 +597,28 @@ impl Shard {
     fn flush_mesh(&mut self) {
         for to in 0..self.held_back.len() {
             while let Some(msg) = self.held_back[to].pop_front() {
-                if let Err(msg) = self.mesh.push(self.index, to, msg) {
+                if let Err(msg) = self.shared.mesh().push(self.index, to, msg) {
                     self.held_back[to].push_front(msg);
                     break;
                 }
                 self.to_wake[to] = true;
             }
             if std::mem::take(&mut self.to_wake[to]) {
-                self.mesh.wake_if_sleeping(to);
+                self.shared.mesh().wake_if_sleeping(to);
             }
         }
     }
 
     fn send_to_shard(&mut self, to: usize, msg: ShardMsg) {
+        if self.held_back[to].len() >= self.settings.mesh_holdback && msg.is_droppable() {
+            // The destination is far behind: frames are given up (their recipients
+            // resume from the seq they have), commands never are.
+            ShardCounters::bump(&self.counters().mesh_dropped);
+            self.to_wake[to] = true;
+            return;
+        }
         if self.held_back[to].is_empty() {
-            match self.mesh.push(self.index, to, msg) {
+            match self.shared.mesh().push(self.index, to, msg) {
                 Ok(()) => {
                     self.to_wake[to] = true;
                     return;
@@ -640,4 +687,59 @@ impl BusyMeter {
 /// Whether the wrapping clock value `deadline` has passed at `now`.
 fn reached(now: u32, deadline: u32) -> bool {
     now.wrapping_sub(deadline) as i32 >= 0
+}
+
+/// An accept paused at a resource limit (`EMFILE`, `ENFILE`, ...): when to try again
+/// (10 ms, doubling to 1 s, as libuv and Go back off), and a log line at most every
+/// [`AcceptBackoff::LOG_EVERY_MS`] with how often it happened meanwhile.
+#[derive(Debug, Default)]
+struct AcceptBackoff {
+    /// Armed again at this shard time (None: not paused).
+    retry_at_ms: Option<u64>,
+    delay_ms: u64,
+    last_log_ms: Option<u64>,
+    since_log: u64,
+}
+
+impl AcceptBackoff {
+    const FIRST_MS: u64 = 10;
+    const MAX_MS: u64 = 1_000;
+    const LOG_EVERY_MS: u64 = 10_000;
+
+    fn pause(&mut self, now_ms: u64, error: Option<std::io::Error>, shard: usize) {
+        self.delay_ms = (self.delay_ms * 2).clamp(Self::FIRST_MS, Self::MAX_MS);
+        self.retry_at_ms = Some(now_ms + self.delay_ms);
+        self.since_log += 1;
+        let quiet = self
+            .last_log_ms
+            .is_none_or(|at| now_ms >= at + Self::LOG_EVERY_MS);
+        if quiet {
+            let err = error.map(|e| e.to_string()).unwrap_or_default();
+            tracing::warn!(
+                shard,
+                times = self.since_log,
+                retry_in_ms = self.delay_ms,
+                "accept paused at a resource limit ({err}); retrying with backoff \
+                 (switchboard_accept_errors_total counts them)"
+            );
+            self.last_log_ms = Some(now_ms);
+            self.since_log = 0;
+        }
+    }
+
+    /// Whether a paused accept should be armed now (it then counts as armed).
+    fn due(&mut self, now_ms: u64) -> bool {
+        match self.retry_at_ms {
+            Some(at) if now_ms >= at => {
+                self.retry_at_ms = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The accept worked again: the next pause starts from the shortest delay.
+    fn reset(&mut self) {
+        self.delay_ms = 0;
+    }
 }

@@ -16,10 +16,11 @@ use super::conn::{ChatSession, Endpoint, Phase};
 use super::Shard;
 use crate::cluster::NodeMsg;
 use crate::control::{answer_handle_service, ControlReply};
-use crate::mesh::{ConnId, Peer, ShardMsg};
+use crate::shard::ShardMsg;
 use switchboard_service::commands::{HomeCmd, RouterCmd};
 use switchboard_service::dispatch::{self, AdminAnswer, Routed};
 use switchboard_service::home::{HomeOutput, Homes};
+use switchboard_service::ids::{ConnId, Peer};
 use switchboard_service::presence::home_of_user;
 
 pub use switchboard_service::presence::{RELOGIN_CLOSE_CODE, RELOGIN_REASON};
@@ -28,7 +29,7 @@ use switchboard_service::router::{Router, RouterOutput};
 impl Shard {
     /// The shard that is home to conversation `conv`.
     pub(super) fn home_of(&self, conv: u64) -> usize {
-        (conv % self.mesh.shards() as u64) as usize
+        (conv % self.shared.shards() as u64) as usize
     }
 
     pub(super) fn send_router(&mut self, cmd: RouterCmd) {
@@ -301,9 +302,8 @@ impl Shard {
         };
         let now = self.wall_ms;
         let durable = dispatch::is_durable(&cmd);
-        let answer = self.with_homes_durable(conv, durable, |homes, out| {
-            dispatch::run_home_cmd(homes, conv, cmd, now, out)
-        });
+        let answer =
+            self.with_homes_durable(conv, durable, |homes, out| homes.run(conv, cmd, now, out));
         if let Some(AdminAnswer { reply, result }) = answer {
             answer_handle_service(&reply, result, summary_reply);
         }
@@ -409,7 +409,7 @@ impl Shard {
 
     /// A `/v1/ws` connection opened: the user's presence home learns it.
     pub(super) fn chat_connection_opened(&mut self, conn: ConnId, user: &str) {
-        let home = home_of_user(user, self.mesh.shards());
+        let home = home_of_user(user, self.shared.shards());
         self.post(
             home,
             ShardMsg::Presence {
@@ -428,7 +428,7 @@ impl Shard {
         user: Box<str>,
     ) {
         self.cluster_agent_closed(conn);
-        let home = home_of_user(&user, self.mesh.shards());
+        let home = home_of_user(&user, self.shared.shards());
         if session.role == Role::Agent {
             self.post(
                 home,

@@ -281,6 +281,27 @@ pub enum ServerFrameOf<S> {
         /// as received.
         data: S,
     },
+    /// The waiting conversation's place in the routing queue (ephemeral: not sequenced,
+    /// not stored; sent when the place changes, at most once per interval, and once to
+    /// a connection that attaches).
+    Queue {
+        /// The conversation.
+        conv: u64,
+        /// 1-based place (1 = next).
+        position: u32,
+    },
+    /// The other participant of `conv` came online (its first connection opened) or went
+    /// offline (its last closed) — ephemeral.
+    Presence {
+        /// The conversation.
+        conv: u64,
+        /// The participant's user id.
+        user: S,
+        /// Its role.
+        role: Role,
+        /// Online now.
+        online: bool,
+    },
     /// A `direct` frame from another connection.
     Delivered {
         /// The sending connection's id.
@@ -405,6 +426,21 @@ impl<S> ServerFrameOf<S> {
                 name: f(name),
                 data: f(data),
             },
+            ServerFrameOf::Queue { conv, position } => ServerFrameOf::Queue {
+                conv: *conv,
+                position: *position,
+            },
+            ServerFrameOf::Presence {
+                conv,
+                user,
+                role,
+                online,
+            } => ServerFrameOf::Presence {
+                conv: *conv,
+                user: f(user),
+                role: *role,
+                online: *online,
+            },
             ServerFrameOf::Delivered { from, body } => ServerFrameOf::Delivered {
                 from: *from,
                 body: f(body),
@@ -429,6 +465,8 @@ impl<S> ServerFrameOf<S> {
             ServerFrameOf::Gap { .. } => "gap",
             ServerFrameOf::TransferOffer { .. } => "transfer_offer",
             ServerFrameOf::Event { .. } => "event",
+            ServerFrameOf::Queue { .. } => "queue",
+            ServerFrameOf::Presence { .. } => "presence",
             ServerFrameOf::Delivered { .. } => "delivered",
             ServerFrameOf::Error { .. } => "error",
         }

@@ -27,6 +27,14 @@ macro_rules! wire_enum {
                 }
             }
 
+            /// The value a JSON name stands for, if any.
+            pub fn from_name(name: &str) -> Option<$name> {
+                match name {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+
             /// The byte that stands for this value in the binary encoding.
             pub(crate) fn code(self) -> u8 {
                 match self {

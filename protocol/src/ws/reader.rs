@@ -180,6 +180,26 @@ fn check_cut_text(
     Ok(())
 }
 
+/// Refuses a data frame whose payload would take its message over the limit, from the
+/// header alone: the frame is not buffered first.
+fn check_message_size(
+    header: &FrameHeader,
+    pending: &Option<Box<Pending>>,
+    limits: &Limits,
+) -> Result<(), ProtocolError> {
+    let so_far = match header.opcode {
+        Opcode::Text | Opcode::Binary => 0,
+        Opcode::Continuation => pending.as_ref().map_or(0, |p| p.message.len()),
+        _ => return Ok(()),
+    };
+    if so_far + (header.frame_len() - header.header_len) > limits.max_message {
+        return Err(ProtocolError::MessageTooLarge {
+            limit: limits.max_message,
+        });
+    }
+    Ok(())
+}
+
 /// Handles every whole frame at the start of `buf`; returns how many bytes it used.
 /// `cut` is the partial UTF-8 check of the first frame, if it was cut last time.
 fn process(
@@ -191,6 +211,7 @@ fn process(
 ) -> Result<(usize, bool), ProtocolError> {
     let mut pos = 0;
     while let Some(header) = parse_header(&buf[pos..], limits.role, limits.max_frame)? {
+        check_message_size(&header, pending, limits)?;
         if buf.len() - pos < header.frame_len() {
             break;
         }
@@ -474,6 +495,23 @@ mod tests {
             "kept {} bytes",
             reader.buffered_bytes()
         );
+    }
+
+    #[test]
+    fn a_fragment_that_would_pass_the_message_limit_is_refused_from_its_header() {
+        let limits = Limits {
+            max_frame: 100,
+            max_message: 150,
+            role: Role::Server,
+        };
+        let mut wire = Vec::new();
+        encode_header(&mut wire, false, Opcode::Binary, 100, KEY);
+        wire.extend_from_slice(&[0u8; 100]);
+        // Only the header of the second fragment: its length alone passes the limit.
+        encode_header(&mut wire, true, Opcode::Continuation, 100, KEY);
+        let mut reader = Reader::default();
+        let err = reader.feed(&mut wire, &limits, &mut |_| true).unwrap_err();
+        assert_eq!(err, ProtocolError::MessageTooLarge { limit: 150 });
     }
 
     #[test]

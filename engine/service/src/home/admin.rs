@@ -145,13 +145,8 @@ impl Homes {
             Sender::System => "system".to_owned(),
             Sender::Bot(name) => format!("bot:{name}"),
         };
-        let key = super::dedupe_key(&mut self.key_scratch, &from, &client_msg_id);
-        if let Some(&seq) = home.seen_ids.get(key) {
-            let ts = home
-                .history
-                .iter()
-                .find(|i| i.seq == seq)
-                .map_or(now_ms, |i| i.ts);
+        if let Some(seq) = home.seen_ids.get(&home.history, &from, &client_msg_id) {
+            let ts = home.history.by_seq(seq).map_or(now_ms, |i| i.ts);
             return Ok(Posted {
                 conv,
                 seq,

@@ -2,10 +2,10 @@
 //! shard a [`PersistRecord`] (new items and the state, fenced); a conversation taken
 //! over or reloaded comes back through [`Homes::install`].
 
-use std::collections::HashMap;
 use std::hash::{Hash as _, Hasher as _};
 
-use super::{dedupe_key, Follower, Home, HomeOutput, Homes, Item, ItemBody};
+use super::seen::SeenIds;
+use super::{Follower, Home, HomeOutput, Homes, Item, ItemBody};
 use crate::ids::Peer;
 use crate::records::StoredFollower;
 use crate::records::{ConvState, LoadedConv, PersistRecord};
@@ -93,7 +93,7 @@ impl Homes {
         // (a new owner takes both back from the items, see `cluster::registry`).
         let hash = shape_hash(home);
         let state = if hash != home.durable.written_hash || home.durable.fence == 0 {
-            serde_json::to_string(&stored_state(home)).ok()?
+            crate::records::encode_state(&stored_state(home))
         } else {
             String::new()
         };
@@ -108,8 +108,8 @@ impl Homes {
             .count();
         let items: Vec<(&'static str, String)> = home
             .history
-            .range(home.history.len() - new..)
-            .filter_map(|item| Some((item.kind(), serde_json::to_string(item).ok()?)))
+            .newest(new)
+            .map(|item| (item.kind(), crate::records::encode_item(item)))
             .collect();
         if items.is_empty() && state.is_empty() {
             return None;
@@ -146,7 +146,7 @@ impl Homes {
             state,
             items,
         } = loaded;
-        let mut seen_ids = HashMap::new();
+        let mut seen_ids = SeenIds::default();
         for item in &items {
             if let ItemBody::Message {
                 from,
@@ -154,8 +154,7 @@ impl Homes {
                 ..
             } = &item.body
             {
-                let key = dedupe_key(&mut self.key_scratch, from, client_msg_id);
-                seen_ids.insert(key.into(), item.seq);
+                seen_ids.insert(from, client_msg_id, item.seq);
             }
         }
         let epoch = self.next_epoch();

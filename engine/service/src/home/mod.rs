@@ -7,7 +7,7 @@
 //! commands in, [`HomeOutput`]s out (encoded frames for connections, commands for the
 //! router); the shard moves them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use switchboard_protocol::chat::{
@@ -17,10 +17,19 @@ use switchboard_protocol::conversation::{
     Announcement, Conversation, Effect, Event, Party, Phase, Rejection, Rules,
 };
 
+use crate::commands::HomeCmd;
+use crate::dispatch::AdminAnswer;
 use crate::ids::{ConnId, Peer};
+use crate::reply::ReplyHandle;
+use crate::ServiceError;
 
 mod admin;
 mod durable;
+mod history;
+mod seen;
+
+use history::History;
+use seen::SeenIds;
 
 use durable::Durable;
 
@@ -126,17 +135,17 @@ impl<'a> Actor<'a> {
     }
 }
 
-/// One ordered item of a conversation (a chat line or a system event); in cluster
-/// mode also the unit of the durable log.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+/// One ordered item of a conversation (a chat line or a system event); also the unit
+/// a store keeps (as a versioned record: `crate::records`).
+#[derive(Debug, Clone)]
 pub struct Item {
-    seq: u64,
-    ts: u64,
-    body: ItemBody,
+    pub(crate) seq: u64,
+    pub(crate) ts: u64,
+    pub(crate) body: ItemBody,
 }
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-enum ItemBody {
+#[derive(Debug, Clone)]
+pub(crate) enum ItemBody {
     Message {
         from: Box<str>,
         client_msg_id: Box<str>,
@@ -200,24 +209,12 @@ struct Home {
     /// The last queue position announced while waiting.
     queue_position: Option<u32>,
     next_seq: u64,
-    history: VecDeque<Item>,
-    /// Sequence numbers of the messages in the history, by sender and client message
-    /// id ([`dedupe_key`]): a retry by the same sender is recognised, while the other
-    /// party may use the same id for its own line.
-    seen_ids: HashMap<Box<str>, u64>,
+    history: History,
+    /// The messages in the history by sender and client message id (dedupe).
+    seen_ids: SeenIds,
     followers: Vec<Follower>,
     /// What cluster mode knows of its copy in Redis.
     durable: Durable,
-}
-
-/// The key of a sent message in `seen_ids`: sender, a unit separator (which a user id,
-/// printable ASCII, never contains), client message id. Built in `scratch`.
-fn dedupe_key<'s>(scratch: &'s mut String, from: &str, client_msg_id: &str) -> &'s str {
-    scratch.clear();
-    scratch.push_str(from);
-    scratch.push('\u{1f}');
-    scratch.push_str(client_msg_id);
-    scratch
 }
 
 /// The conversations whose home is this shard.
@@ -226,8 +223,6 @@ pub struct Homes {
     convs: HashMap<u64, Home>,
     rules: Rules,
     limits: HomeLimits,
-    /// Reused to build `seen_ids` keys without allocating.
-    key_scratch: String,
     /// The last load epoch handed out (see [`Durable::epoch`]).
     last_epoch: u64,
 }
@@ -262,7 +257,6 @@ impl Homes {
     pub fn new(rules: Rules, limits: HomeLimits) -> Self {
         Homes {
             convs: HashMap::new(),
-            key_scratch: String::new(),
             last_epoch: 0,
             rules,
             limits,
@@ -296,8 +290,8 @@ impl Homes {
             created_ms: now_ms,
             queue_position: None,
             next_seq: 1,
-            history: VecDeque::new(),
-            seen_ids: HashMap::new(),
+            history: History::default(),
+            seen_ids: SeenIds::default(),
             followers: Vec::new(),
             durable: Durable::new(self.next_epoch()),
         };
@@ -391,6 +385,16 @@ impl Homes {
                 payload: encode(peer.encoding, &item.frame(conv)),
             });
         }
+        // A waiting conversation's current place, once, to the connection that attaches.
+        if let Some(position) = home
+            .queue_position
+            .filter(|_| home.fsm.phase == Phase::Waiting)
+        {
+            out.push(HomeOutput::Frame {
+                to: peer.conn,
+                payload: encode(peer.encoding, &ServerFrame::Queue { conv, position }),
+            });
+        }
     }
 
     /// The router gave the conversation to `agent`, whose connections follow it now.
@@ -438,17 +442,52 @@ impl Homes {
             .get_mut(&conv)
             .filter(|h| h.fsm.phase == Phase::Waiting)
         {
-            let kind = match home.queue_position.replace(position) {
-                None => SystemKind::Queued,
-                Some(_) => SystemKind::QueuePosition,
-            };
+            if home.queue_position.replace(position).is_some() {
+                // A later place is ephemeral: not sequenced, not stored, so a long
+                // queue fills neither histories nor the store.
+                let frame = ServerFrame::Queue { conv, position };
+                for follower in &home.followers {
+                    out.push(HomeOutput::Frame {
+                        to: follower.peer.conn,
+                        payload: encode(follower.peer.encoding, &frame),
+                    });
+                }
+                return;
+            }
             let item = ItemBody::System {
-                kind,
+                kind: SystemKind::Queued,
                 agent: None,
                 position: Some(position),
                 reason: None,
             };
             self.publish(conv, item, now_ms, None, out);
+        }
+    }
+
+    /// The other participant `user` came online or went offline: told to the
+    /// conversation's other followers (ephemeral).
+    pub fn presence(
+        &mut self,
+        conv: u64,
+        user: &str,
+        role: Role,
+        online: bool,
+        out: &mut Vec<HomeOutput>,
+    ) {
+        let Some(home) = self.convs.get(&conv) else {
+            return;
+        };
+        let frame = ServerFrame::Presence {
+            conv,
+            user,
+            role,
+            online,
+        };
+        for follower in home.followers.iter().filter(|f| &*f.user != user) {
+            out.push(HomeOutput::Frame {
+                to: follower.peer.conn,
+                payload: encode(follower.peer.encoding, &frame),
+            });
         }
     }
 
@@ -476,14 +515,9 @@ impl Homes {
         let Some(home) = self.convs.get_mut(&conv) else {
             return unknown_conversation(actor.peer, conv, out);
         };
-        let key = dedupe_key(&mut self.key_scratch, actor.user, &client_msg_id);
-        if let Some(&seq) = home.seen_ids.get(key) {
+        if let Some(seq) = home.seen_ids.get(&home.history, actor.user, &client_msg_id) {
             if home.fsm.check_speaker(actor.party()).is_ok() {
-                let ts = home
-                    .history
-                    .iter()
-                    .find(|i| i.seq == seq)
-                    .map_or(now_ms, |i| i.ts);
+                let ts = home.history.by_seq(seq).map_or(now_ms, |i| i.ts);
                 let sent = ServerFrame::Sent {
                     conv,
                     client_msg_id: &client_msg_id,
@@ -832,14 +866,12 @@ impl Homes {
             ..
         } = &item.body
         {
-            home.seen_ids.insert(
-                dedupe_key(&mut self.key_scratch, from, client_msg_id).into(),
-                seq,
-            );
+            home.seen_ids.insert(from, client_msg_id, seq);
         }
         home.history.push_back(item);
         while home.history.len() > history_len {
             if let Some(Item {
+                seq: old,
                 body:
                     ItemBody::Message {
                         from,
@@ -849,12 +881,127 @@ impl Homes {
                 ..
             }) = home.history.pop_front()
             {
-                home.seen_ids
-                    .remove(dedupe_key(&mut self.key_scratch, &from, &client_msg_id));
+                home.seen_ids.forget(&from, &client_msg_id, old);
             }
         }
         seq
     }
+}
+
+impl Homes {
+    /// Runs one command against conversation `conv` at this home; outputs go to `out`.
+    /// An administrative command also returns its answer.
+    pub fn run(
+        &mut self,
+        conv: u64,
+        cmd: HomeCmd,
+        now_ms: u64,
+        out: &mut Vec<HomeOutput>,
+    ) -> Option<AdminAnswer> {
+        let homes = self;
+        match cmd {
+            HomeCmd::Create { visitor, vip, peer } => {
+                homes.create(conv, &visitor, vip, peer, now_ms, out)
+            }
+            HomeCmd::Attach {
+                peer,
+                user,
+                role,
+                after_seq,
+            } => homes.attach(conv, actor(peer, &user, role), after_seq, out),
+            HomeCmd::Assign { agent, peers } => homes.assign(conv, &agent, &peers, now_ms, out),
+            HomeCmd::QueuePosition { position } => {
+                homes.queue_position(conv, position, now_ms, out)
+            }
+            HomeCmd::Send {
+                peer,
+                user,
+                role,
+                client_msg_id,
+                body,
+            } => homes.send(conv, peer, user, role, client_msg_id, body, now_ms, out),
+            HomeCmd::Ack { conn, seq } => homes.ack(conv, conn, seq),
+            HomeCmd::Ephemeral {
+                peer,
+                user,
+                role,
+                read_seq,
+            } => homes.ephemeral(conv, actor(peer, &user, role), read_seq, out),
+            HomeCmd::End { peer, user, role } => {
+                homes.end(conv, Some(actor(peer, &user, role)), now_ms, out)
+            }
+            HomeCmd::Transfer { peer, user, to } => {
+                homes.transfer(conv, actor(peer, &user, Role::Agent), &to, now_ms, out)
+            }
+            HomeCmd::TransferAnswer {
+                agent,
+                accept,
+                peer,
+                peers,
+            } => homes.transfer_answer(
+                conv,
+                actor(peer, &agent, Role::Agent),
+                accept,
+                &peers,
+                now_ms,
+                out,
+            ),
+            HomeCmd::TransferUnavailable { to } => {
+                homes.transfer_unavailable(conv, &to, now_ms, out)
+            }
+            HomeCmd::AgentLost { agent } => homes.agent_lost(conv, &agent, now_ms, out),
+            HomeCmd::Unfollow { conn } => homes.unfollow(conv, conn),
+            HomeCmd::Presence { user, role, online } => {
+                homes.presence(conv, &user, role, online, out)
+            }
+            HomeCmd::AdminAssign {
+                agent,
+                peers,
+                reply,
+            } => return Some(admin_assign(homes, conv, agent, &peers, reply, now_ms, out)),
+            HomeCmd::AdminTransfer {
+                to,
+                peers,
+                force,
+                reply,
+            } => {
+                let result = homes.admin_transfer(conv, &to, &peers, force, now_ms, out);
+                return Some(AdminAnswer { reply, result });
+            }
+        }
+        None
+    }
+}
+
+fn actor(peer: Peer, user: &str, role: Role) -> Actor<'_> {
+    Actor { peer, user, role }
+}
+
+/// The control API gives the waiting conversation to `agent` (the router took it out
+/// of the queue already): the home agrees, or the router gets the agent back.
+fn admin_assign(
+    homes: &mut Homes,
+    conv: u64,
+    agent: Box<str>,
+    peers: &[Peer],
+    reply: ReplyHandle,
+    now_ms: u64,
+    out: &mut Vec<HomeOutput>,
+) -> AdminAnswer {
+    let result = match homes.is_waiting(conv) {
+        Ok(true) => {
+            homes.assign(conv, &agent, peers, now_ms, out);
+            homes.summary(conv, now_ms)
+        }
+        Ok(false) => Err(ServiceError::conflict(format!(
+            "conversation {conv} is not waiting"
+        ))),
+        Err(err) => Err(err),
+    };
+    if result.is_err() {
+        out.push(HomeOutput::Router(RouterNote::Release { agent, conv }));
+    }
+    AdminAnswer { reply, result }
 }
 
 fn snapshot(home: &Home) -> ServerFrame<'_> {

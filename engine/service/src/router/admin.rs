@@ -96,14 +96,9 @@ impl Router {
                 "agent {agent} has no open connection"
             )));
         }
-        let index = self
-            .queue
-            .iter()
-            .position(|w| w.conv == conv)
-            .ok_or_else(|| {
-                ServiceError::conflict(format!("conversation {conv} is not waiting in the queue"))
-            })?;
-        self.queue.remove(index);
+        self.queue.remove(conv).ok_or_else(|| {
+            ServiceError::conflict(format!("conversation {conv} is not waiting in the queue"))
+        })?;
         let record = self
             .agents
             .get_mut(agent)

@@ -5,13 +5,16 @@
 //! messages, so one owner keeps it simple and lock-free. It is pure logic — events in,
 //! [`RouterOutput`]s out — and the shard turns outputs into mesh messages.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 pub use switchboard_protocol::chat::AgentStatus;
 
 use crate::ids::{ConnId, Peer};
 
 mod admin;
+mod queue;
+
+use queue::WaitQueue;
 
 /// How routing behaves; from the command line.
 #[derive(Debug, Clone)]
@@ -24,6 +27,9 @@ pub struct RouterConfig {
     pub default_capacity: u32,
     /// How long an agent with no connection keeps its conversations.
     pub agent_grace_ms: u64,
+    /// Queue places are announced at most this often per visitor (and only when they
+    /// changed): a waiting visitor costs O(1) frames per interval, whatever the queue.
+    pub queue_position_interval_ms: u64,
 }
 
 /// One agent as the router sees it.
@@ -58,17 +64,6 @@ impl Agent {
     fn in_group(&self, group: &str) -> bool {
         self.groups.iter().any(|g| &**g == group)
     }
-}
-
-/// A conversation in the queue.
-#[derive(Debug, Clone)]
-struct Waiting {
-    conv: u64,
-    vip: bool,
-    /// The last position the visitor was told (0: none yet).
-    announced: u32,
-    /// When it entered the queue (router clock, ms since the epoch).
-    since_ms: u64,
 }
 
 /// How the queue is doing, for metrics.
@@ -166,6 +161,16 @@ pub enum RouterOutput {
         /// The visitor's connection.
         peer: Peer,
     },
+    /// Agent `agent` came online (its first connection) or went offline (its last
+    /// closed) while serving `conv`.
+    Presence {
+        /// The conversation.
+        conv: u64,
+        /// The agent.
+        agent: Box<str>,
+        /// Online now.
+        online: bool,
+    },
     /// `agent`'s grace period expired: `conv` goes back to the queue.
     AgentLost {
         /// The conversation.
@@ -180,7 +185,9 @@ pub enum RouterOutput {
 pub struct Router {
     config: RouterConfig,
     agents: HashMap<Box<str>, Agent>,
-    queue: VecDeque<Waiting>,
+    queue: WaitQueue,
+    /// When queue places were last announced (router clock).
+    last_positions_ms: Option<u64>,
     visitors: HashMap<Box<str>, u64>,
     /// Transfer offers out, by conversation: the target agent. When a target is lost
     /// (its grace period ends), its offers fail `target_lost` at once instead of at the
@@ -203,7 +210,8 @@ impl Router {
         Router {
             config,
             agents: HashMap::new(),
-            queue: VecDeque::new(),
+            queue: WaitQueue::default(),
+            last_positions_ms: None,
             visitors: HashMap::new(),
             offers: HashMap::new(),
             next_conv: 1,
@@ -253,12 +261,7 @@ impl Router {
             vip,
             peer,
         });
-        self.queue.push_back(Waiting {
-            conv,
-            vip,
-            announced: 0,
-            since_ms: self.now_ms,
-        });
+        self.queue.push(conv, vip, self.now_ms, false);
         if self.paused {
             out.push(RouterOutput::Busy { peer });
         }
@@ -330,8 +333,12 @@ impl Router {
             lost_since_ms: None,
         });
         agent.groups = groups.into();
+        let back = agent.conns.is_empty();
         agent.conns.push(peer);
         agent.lost_since_ms = None;
+        if back {
+            presence(user, agent, true, out);
+        }
         // A new device of the agent gets every conversation it serves.
         for &conv in &agent.conversations {
             out.push(RouterOutput::Attach {
@@ -345,11 +352,21 @@ impl Router {
     }
 
     /// An agent connection closed; after the grace period its conversations requeue.
-    pub fn agent_disconnected(&mut self, user: &str, conn: ConnId, now_ms: u64) {
+    pub fn agent_disconnected(
+        &mut self,
+        user: &str,
+        conn: ConnId,
+        now_ms: u64,
+        out: &mut Vec<RouterOutput>,
+    ) {
         if let Some(agent) = self.agents.get_mut(user) {
+            let had = !agent.conns.is_empty();
             agent.conns.retain(|p| p.conn != conn);
             if agent.conns.is_empty() {
                 agent.lost_since_ms = Some(now_ms);
+                if had {
+                    presence(user, agent, false, out);
+                }
             }
         }
     }
@@ -424,14 +441,7 @@ impl Router {
         self.next_conv = self.next_conv.max(conv + 1);
         match agent {
             None => {
-                if !self.queue.iter().any(|w| w.conv == conv) {
-                    self.queue.push_back(Waiting {
-                        conv,
-                        vip,
-                        announced: 0,
-                        since_ms: now_ms,
-                    });
-                }
+                self.queue.push(conv, vip, now_ms, false);
             }
             Some(agent) => {
                 let record = self.agent_entry(agent, now_ms);
@@ -469,15 +479,8 @@ impl Router {
     /// A conversation went back to waiting (its agent was lost, a transfer fell through).
     pub fn requeue(&mut self, conv: u64, vip: bool, out: &mut Vec<RouterOutput>) {
         self.release_everywhere(conv);
-        if !self.queue.iter().any(|w| w.conv == conv) {
-            // It waited already: it goes first.
-            self.queue.push_front(Waiting {
-                conv,
-                vip,
-                announced: 0,
-                since_ms: self.now_ms,
-            });
-        }
+        // It waited already: it goes first.
+        self.queue.push(conv, vip, self.now_ms, true);
         self.assign_waiting(out);
     }
 
@@ -494,7 +497,7 @@ impl Router {
         if self.visitors.get(visitor) == Some(&conv) {
             self.visitors.remove(visitor);
         }
-        self.queue.retain(|w| w.conv != conv);
+        self.queue.remove(conv);
         self.offers.remove(&conv);
         self.release_everywhere(conv);
         self.assign_waiting(out);
@@ -573,9 +576,11 @@ impl Router {
         });
     }
 
-    /// Expires grace periods of agents that lost every connection.
+    /// Expires grace periods of agents that lost every connection, and announces queue
+    /// places that changed (at most every `queue_position_interval_ms`).
     pub fn tick(&mut self, now_ms: u64, out: &mut Vec<RouterOutput>) {
         self.now_ms = now_ms;
+        self.announce_positions(out);
         let grace = self.config.agent_grace_ms;
         for (user, agent) in &mut self.agents {
             let lost = agent
@@ -604,30 +609,70 @@ impl Router {
         }
     }
 
-    /// Assigns waiting conversations in queue order, then tells the rest their place.
+    /// Assigns waiting conversations in queue order while some agent can take one:
+    /// O(agents) per assignment, and it stops at the first conversation no agent can
+    /// take (every conversation could go to any agent that can take it, a VIP's only
+    /// preferring the VIP group), so a long queue costs nothing when all agents are full.
+    /// A conversation that just entered the queue is told its place at once (`queued`);
+    /// later places go out from the tick ([`Router::announce_positions`]).
     fn assign_waiting(&mut self, out: &mut Vec<RouterOutput>) {
-        let mut index = 0;
-        while index < self.queue.len() && !self.paused {
-            let waiting = self.queue[index].clone();
-            match self.pick_agent(waiting.vip) {
-                Some(agent) => {
-                    self.queue.remove(index);
-                    let Some(record) = self.agents.get_mut(&agent) else {
-                        continue;
-                    };
-                    record.conversations.push(waiting.conv);
-                    let peers = record.conns.clone();
-                    self.assigned += 1;
-                    self.waited_ms_total += self.now_ms.saturating_sub(waiting.since_ms);
-                    out.push(RouterOutput::Assign {
-                        conv: waiting.conv,
-                        agent,
-                        peers,
-                    });
+        while !self.paused {
+            let Some(waiting) = self.queue.front().cloned() else {
+                break;
+            };
+            let Some(agent) = self.pick_agent(waiting.vip) else {
+                break;
+            };
+            self.queue.pop_front();
+            let Some(record) = self.agents.get_mut(&agent) else {
+                continue;
+            };
+            record.conversations.push(waiting.conv);
+            let peers = record.conns.clone();
+            self.assigned += 1;
+            self.waited_ms_total += self.now_ms.saturating_sub(waiting.since_ms);
+            out.push(RouterOutput::Assign {
+                conv: waiting.conv,
+                agent,
+                peers,
+            });
+        }
+        self.announce_new(out);
+    }
+
+    /// Tells the conversations that entered the queue since the last call their place.
+    fn announce_new(&mut self, out: &mut Vec<RouterOutput>) {
+        let mut left = self.queue.unannounced;
+        if left == 0 {
+            return;
+        }
+        for (index, waiting) in self.queue.iter_mut().enumerate() {
+            if waiting.announced == 0 {
+                let position = index as u32 + 1;
+                waiting.announced = position;
+                left -= 1;
+                out.push(RouterOutput::QueuePosition {
+                    conv: waiting.conv,
+                    position,
+                });
+                if left == 0 {
+                    break;
                 }
-                None => index += 1,
             }
         }
+        self.queue.unannounced = 0;
+    }
+
+    /// From the tick, at most every `queue_position_interval_ms`: one walk of the queue
+    /// telling each visitor whose place changed its new place.
+    fn announce_positions(&mut self, out: &mut Vec<RouterOutput>) {
+        let due = self
+            .last_positions_ms
+            .is_none_or(|at| self.now_ms >= at + self.config.queue_position_interval_ms);
+        if !due {
+            return;
+        }
+        self.last_positions_ms = Some(self.now_ms);
         for (index, waiting) in self.queue.iter_mut().enumerate() {
             let position = index as u32 + 1;
             if waiting.announced != position {
@@ -666,6 +711,18 @@ impl Router {
     }
 }
 
+/// Tells the homes of every conversation `agent` serves that it came online or went
+/// offline.
+fn presence(user: &str, agent: &Agent, online: bool, out: &mut Vec<RouterOutput>) {
+    for &conv in &agent.conversations {
+        out.push(RouterOutput::Presence {
+            conv,
+            agent: user.into(),
+            online,
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use switchboard_protocol::chat::Encoding;
@@ -678,6 +735,7 @@ mod tests {
             vip_group: "vip".into(),
             default_capacity: 2,
             agent_grace_ms: 1000,
+            queue_position_interval_ms: 1000,
         })
     }
 
@@ -759,10 +817,26 @@ mod tests {
         out.clear();
         r.ended(1, "v0", &mut out);
         assert_eq!(assigned(&out), vec![(3, "a".into())]);
-        assert!(out.contains(&RouterOutput::QueuePosition {
-            conv: 4,
-            position: 1
-        }));
+        assert!(
+            !out.iter()
+                .any(|o| matches!(o, RouterOutput::QueuePosition { .. })),
+            "a changed place waits for the tick"
+        );
+        out.clear();
+        r.tick(10_000, &mut out);
+        assert_eq!(
+            out,
+            vec![RouterOutput::QueuePosition {
+                conv: 4,
+                position: 1
+            }]
+        );
+        out.clear();
+        r.tick(10_100, &mut out);
+        assert!(
+            out.is_empty(),
+            "at most once per interval, and only on change"
+        );
     }
 
     #[test]
@@ -799,21 +873,28 @@ mod tests {
         let mut out = Vec::new();
         r.agent_connected("a", &[], peer(1), &mut out);
         r.visitor_start("v", false, peer(2), &mut out);
-        r.agent_disconnected("a", peer(1).conn, 100);
+        r.agent_disconnected("a", peer(1).conn, 100, &mut Vec::new());
         out.clear();
         r.tick(1000, &mut out);
         assert!(out.is_empty(), "still within grace");
         r.agent_connected("a", &[], peer(3), &mut out);
         assert_eq!(
             out,
-            vec![RouterOutput::Attach {
-                conv: 1,
-                peer: peer(3),
-                user: "a".into(),
-                agent: true
-            }]
+            vec![
+                RouterOutput::Presence {
+                    conv: 1,
+                    agent: "a".into(),
+                    online: true
+                },
+                RouterOutput::Attach {
+                    conv: 1,
+                    peer: peer(3),
+                    user: "a".into(),
+                    agent: true
+                }
+            ]
         );
-        r.agent_disconnected("a", peer(3).conn, 2000);
+        r.agent_disconnected("a", peer(3).conn, 2000, &mut Vec::new());
         out.clear();
         r.tick(3000, &mut out);
         assert_eq!(

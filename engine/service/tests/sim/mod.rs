@@ -60,6 +60,7 @@ impl Default for Setup {
                 vip_group: "vip".into(),
                 default_capacity: 2,
                 agent_grace_ms: 1_000,
+                queue_position_interval_ms: 1_000,
             },
         }
     }
@@ -274,13 +275,7 @@ impl Sim {
                 self.known.insert(conv);
                 let shard = (conv % self.shards() as u64) as usize;
                 let mut out = Vec::new();
-                let answer = dispatch::run_home_cmd(
-                    &mut self.homes[shard],
-                    conv,
-                    cmd,
-                    self.now_ms,
-                    &mut out,
-                );
+                let answer = self.homes[shard].run(conv, cmd, self.now_ms, &mut out);
                 assert!(answer.is_none(), "no admin commands in the simulation");
                 self.home_outputs(conv, out);
             }

@@ -233,6 +233,23 @@ pub(crate) fn encode_server(frame: &ServerFrame<'_>, out: &mut Vec<u8>) {
             };
             write_archive(tag::EVENT, &wire, out);
         }
+        ServerFrame::Queue { conv, position } => {
+            write_archive(tag::QUEUE, &QueueWire { conv, position }, out);
+        }
+        ServerFrame::Presence {
+            conv,
+            user,
+            role,
+            online,
+        } => {
+            let wire = PresenceWire {
+                conv,
+                user: text(user),
+                role: role.code(),
+                online,
+            };
+            write_archive(tag::PRESENCE, &wire, out);
+        }
         ServerFrame::Delivered { from, body } => {
             let wire = DeliveredWire {
                 from,
@@ -415,6 +432,22 @@ pub(crate) fn decode_server(
             ServerFrame::Event {
                 name: wire.name.as_str(),
                 data: wire.data.as_str(),
+            }
+        }
+        tag::QUEUE => {
+            let wire = validate::<ArchivedQueueWire>(scratch, archive)?;
+            ServerFrame::Queue {
+                conv: wire.conv.to_native(),
+                position: wire.position.to_native(),
+            }
+        }
+        tag::PRESENCE => {
+            let wire = validate::<ArchivedPresenceWire<'static>>(scratch, archive)?;
+            ServerFrame::Presence {
+                conv: wire.conv.to_native(),
+                user: wire.user.as_str(),
+                role: known("role", wire.role, Role::from_code)?,
+                online: wire.online,
             }
         }
         tag::DELIVERED => {

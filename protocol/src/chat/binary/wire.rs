@@ -73,6 +73,27 @@ pub(crate) mod tag {
     pub(crate) const TRANSFER_OFFER: u8 = 0x8c;
     /// `event`: [`super::EventWire`].
     pub(crate) const EVENT: u8 = 0x8d;
+    /// `queue`: [`super::QueueWire`].
+    pub(crate) const QUEUE: u8 = 0x8e;
+    /// `presence`: [`super::PresenceWire`].
+    pub(crate) const PRESENCE: u8 = 0x8f;
+}
+
+/// `queue` (server to client).
+#[derive(Debug, Archive, Serialize, Deserialize)]
+pub(crate) struct QueueWire {
+    pub(crate) conv: u64,
+    pub(crate) position: u32,
+}
+
+/// `presence` (server to client).
+#[derive(Debug, Archive, Serialize, Deserialize)]
+pub(crate) struct PresenceWire<'a> {
+    pub(crate) conv: u64,
+    #[rkyv(with = AsOwned)]
+    pub(crate) user: Cow<'a, str>,
+    pub(crate) role: u8,
+    pub(crate) online: bool,
 }
 
 /// `direct` (client to server).

@@ -141,6 +141,18 @@ pub(crate) fn encode_server(frame: &ServerFrame<'_>, out: &mut Vec<u8>) {
             visitor,
         },
         ServerFrame::Event { name, data } => return write_event(name, data, out),
+        ServerFrame::Queue { conv, position } => ServerOut::Queue { conv, position },
+        ServerFrame::Presence {
+            conv,
+            user,
+            role,
+            online,
+        } => ServerOut::Presence {
+            conv,
+            user,
+            role,
+            online,
+        },
         ServerFrame::Delivered { from, body } => ServerOut::Delivered { from, body },
         ServerFrame::Error { code, message } => ServerOut::Error { code, message },
     };
@@ -383,6 +395,24 @@ pub(crate) fn decode_server(payload: &[u8]) -> Result<OwnedServerFrame, FrameErr
             OwnedServerFrame::Event {
                 name,
                 data: Box::<str>::from(data).into_string(),
+            }
+        }
+        "queue" => {
+            let QueueIn { conv, position } = fields(payload)?;
+            OwnedServerFrame::Queue { conv, position }
+        }
+        "presence" => {
+            let PresenceIn {
+                conv,
+                user,
+                role,
+                online,
+            } = fields(payload)?;
+            OwnedServerFrame::Presence {
+                conv,
+                user,
+                role,
+                online,
             }
         }
         "delivered" => {

@@ -131,6 +131,16 @@ pub(crate) enum ServerOut<'a> {
         from_agent: &'a str,
         visitor: &'a str,
     },
+    Queue {
+        conv: u64,
+        position: u32,
+    },
+    Presence {
+        conv: u64,
+        user: &'a str,
+        role: Role,
+        online: bool,
+    },
     Delivered {
         from: u64,
         body: &'a str,
@@ -303,4 +313,20 @@ pub(crate) struct DeliveredIn {
 pub(crate) struct ErrorIn {
     pub(crate) code: String,
     pub(crate) message: String,
+}
+
+/// Fields of `queue`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct QueueIn {
+    pub(crate) conv: u64,
+    pub(crate) position: u32,
+}
+
+/// Fields of `presence`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PresenceIn {
+    pub(crate) conv: u64,
+    pub(crate) user: String,
+    pub(crate) role: Role,
+    pub(crate) online: bool,
 }
