@@ -248,6 +248,29 @@ pub struct ServeArgs {
     /// Cluster mode: approximate length of the admin event stream `sb:events`.
     #[arg(long, default_value_t = 1_000_000)]
     pub events_maxlen: usize,
+    /// The durable store's data directory (created on first start; one process at a
+    /// time: a second one on the same directory is refused). Not used in cluster mode,
+    /// where Redis is the source of truth.
+    #[arg(long, default_value = "./switchboard-data")]
+    pub data_dir: std::path::PathBuf,
+    /// `sync`: `sent` only once the line is on stable storage (fdatasync); `async`:
+    /// once written, synced within --durability-sync-interval-ms; `off`: memory only.
+    #[arg(long, value_enum, default_value_t = Durability::Sync)]
+    pub durability: Durability,
+    /// `--durability async`: the longest a written line waits for its fdatasync.
+    #[arg(long, default_value_t = 10)]
+    pub durability_sync_interval_ms: u64,
+    /// Store writes a shard may have in flight; over it a line is refused with
+    /// `unavailable` (the client sends it again with the same client_msg_id).
+    #[arg(long, default_value_t = 4096)]
+    pub store_queue_depth: usize,
+    /// A store log segment is sealed (and may be compacted) at this size (MiB).
+    #[arg(long, default_value_t = 64)]
+    pub store_segment_mib: u32,
+    /// Ended conversations are kept on disk this long (e.g. `30d`, `12h`, `90m`, `45s`)
+    /// after their last activity; compaction drops them afterwards.
+    #[arg(long, default_value = "30d", value_parser = parse_retain)]
+    pub retain: Duration,
     /// Test-only fault injection: `SHARD:MS` makes shard SHARD panic MS milliseconds
     /// after it started (to test the shard failure policy).
     #[arg(long, hide = true)]
@@ -255,6 +278,38 @@ pub struct ServeArgs {
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     pub log_level: tracing::Level,
+}
+
+/// `--durability`: when a line counts as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Durability {
+    /// Acknowledged once on stable storage.
+    Sync,
+    /// Acknowledged once written; synced within a bounded interval.
+    Async,
+    /// Memory only (no data directory).
+    Off,
+}
+
+/// Parses `--retain`: a number and a unit (`d`, `h`, `m`, `s`).
+fn parse_retain(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.len().saturating_sub(1);
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a number and a unit, e.g. 30d"))?;
+    let secs = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        _ => return Err(format!("{text:?}: the unit is d, h, m or s")),
+    };
+    number
+        .checked_mul(secs)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long"))
 }
 
 /// Receive buffers of the whole node when `--recv-buffers` is not given.
@@ -339,6 +394,12 @@ impl ServeArgs {
             return Err(format!(
                 "timeouts must be between 1 ms and {MAX_TIMEOUT_MS} ms"
             ));
+        }
+        if self.store_queue_depth == 0 || self.store_segment_mib == 0 {
+            return Err("--store-queue-depth and --store-segment-mib must be positive".into());
+        }
+        if self.durability_sync_interval_ms == 0 || self.durability_sync_interval_ms > 60_000 {
+            return Err("--durability-sync-interval-ms must be between 1 and 60000".into());
         }
         if self.max_frame_bytes == 0 || self.max_message_bytes == 0 {
             return Err("frame and message limits must be positive".into());

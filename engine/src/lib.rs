@@ -20,6 +20,7 @@ pub mod auth;
 pub mod cluster;
 pub mod config;
 pub mod control;
+pub mod durable;
 pub mod kernel;
 pub mod listener;
 pub mod mesh;

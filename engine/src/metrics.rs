@@ -45,6 +45,9 @@ pub struct ShardCounters {
     /// Times the accept stopped at a resource limit (descriptors, kernel memory) and
     /// was paused with backoff.
     pub accept_errors: AtomicU64,
+    /// Changes the local store refused or failed to write (disk full, I/O error,
+    /// queue full): the sender got `unavailable`.
+    pub store_refused: AtomicU64,
     /// Bytes queued but not yet written, over all connections (sampled each tick).
     pub outbound_queue_bytes: AtomicU64,
     /// How late the last housekeeping tick ran, in µs (event-loop lag).
@@ -116,7 +119,7 @@ impl Metrics {
     /// node-level lines (already formatted) appended.
     pub fn render_prometheus(&self, extra: &str) -> String {
         let mut out = String::with_capacity(4096);
-        let per_shard: [SeriesDef; 13] = [
+        let per_shard: [SeriesDef; 14] = [
             (
                 "switchboard_accepts_total",
                 "counter",
@@ -176,6 +179,12 @@ impl Metrics {
                 "counter",
                 "Frames for another shard's connections dropped: the hold-back towards that shard was full.",
                 |s| &s.mesh_dropped,
+            ),
+            (
+                "switchboard_store_refused_total",
+                "counter",
+                "Changes the local store refused or failed to write; the sender got `unavailable`.",
+                |s| &s.store_refused,
             ),
             (
                 "switchboard_outbound_queue_bytes",

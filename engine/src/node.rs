@@ -60,6 +60,27 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => (None, None),
     };
     let driver = resolve_driver(args.io_driver)?;
+    let opened = crate::durable::open(&args, shards)?;
+    let (mut appenders, mut recovered, _compactor) = match opened {
+        Some(opened) => {
+            shared.set_store(Arc::clone(&opened.store));
+            let appenders = crate::durable::appenders(&opened.store, &shared);
+            (
+                appenders.into_iter().map(Some).collect(),
+                opened.recovered,
+                opened.compactor,
+            )
+        }
+        None => (
+            (0..shards).map(|_| None).collect::<Vec<_>>(),
+            crate::durable::Recovered::default(),
+            None,
+        ),
+    };
+    let mut router_restore = Some((
+        std::mem::take(&mut recovered.router_notes),
+        recovered.next_conv,
+    ));
     let args = Arc::new(args);
     let (reports, inbox) = mpsc::channel();
     let mut threads = Vec::with_capacity(shards);
@@ -82,6 +103,13 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             auth: Arc::clone(&auth),
             cluster: link.clone(),
             driver,
+            store: appenders[index].take(),
+            recovered: recovered
+                .per_shard
+                .get_mut(index)
+                .map(std::mem::take)
+                .unwrap_or_default(),
+            router_restore: router_restore.take().unwrap_or_default(),
         };
         let cpu = args.cpu_for(index);
         let reports = reports.clone();

@@ -5,6 +5,7 @@
 //! passed through lock-free queues.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crossbeam::queue::ArrayQueue;
 
@@ -37,6 +38,8 @@ pub struct Shared {
     level_cause: std::sync::Mutex<String>,
     metrics: Metrics,
     control: Vec<ArrayQueue<ControlRequest>>,
+    /// The local store, once opened (not with `--durability off` or in cluster mode).
+    store: std::sync::OnceLock<Arc<switchboard_store::Store>>,
 }
 
 impl Shared {
@@ -53,7 +56,18 @@ impl Shared {
             control: (0..shards)
                 .map(|_| ArrayQueue::new(CONTROL_QUEUE))
                 .collect(),
+            store: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Keeps the opened store for `/health` and `/metrics`.
+    pub fn set_store(&self, store: Arc<switchboard_store::Store>) {
+        let _ = self.store.set(store);
+    }
+
+    /// The local store, if the node runs one.
+    pub fn store(&self) -> Option<&switchboard_store::Store> {
+        self.store.get().map(|s| &**s)
     }
 
     /// The queues between the shards.

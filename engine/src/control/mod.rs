@@ -384,7 +384,8 @@ impl Engine for NodeControl {
         Ok(self.shared.metrics().render_prometheus(
             &(self.node_level_metrics(&counts, &queue)
                 + &self.kernel.metrics()
-                + &crate::cluster::view::metrics(self.cluster.as_deref())),
+                + &crate::cluster::view::metrics(self.cluster.as_deref())
+                + &crate::durable::metrics(self.shared.store())),
         ))
     }
 

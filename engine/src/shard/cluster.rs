@@ -77,7 +77,7 @@ impl ClusterSide {
 }
 
 /// The connection a command answers to, if any.
-fn reply_peer(cmd: &HomeCmd) -> Option<Peer> {
+pub(super) fn reply_peer(cmd: &HomeCmd) -> Option<Peer> {
     match cmd {
         HomeCmd::Create { peer, .. }
         | HomeCmd::Attach { peer, .. }
@@ -222,7 +222,7 @@ impl Shard {
     /// behind earlier writes.
     pub(super) fn finish_home(&mut self, conv: u64, out: &mut Vec<HomeOutput>, durable: bool) {
         let Some(side) = self.cluster.as_mut() else {
-            return self.carry_out_home(conv, out);
+            return self.finish_home_stored(conv, out, durable);
         };
         let record = if durable {
             self.homes.persist_record(conv)

@@ -195,11 +195,16 @@ impl Shard {
             ));
         }
         let draining = self.shared.shutting_down();
+        let store = self.shared.store();
         let body = health_body(
             draining,
             self.shared.shards(),
             self.shared.total_connections(),
             self.driver.name(),
+            (
+                crate::durable::health_json(store),
+                store.is_some_and(|s| s.health() != switchboard_store::Health::Ok),
+            ),
         );
         let (status, reason) = if draining {
             (503, "Service Unavailable")
@@ -335,10 +340,22 @@ fn error_answer(
     answer
 }
 
-fn health_body(draining: bool, shards: usize, connections: usize, driver: &str) -> String {
-    let status = if draining { "draining" } else { "ok" };
+/// `/health`: `status` is `degraded` while the store cannot write (lines are refused
+/// with `unavailable`; reads, resume and typing go on), and `store` says why.
+fn health_body(
+    draining: bool,
+    shards: usize,
+    connections: usize,
+    driver: &str,
+    (store, store_failing): (String, bool),
+) -> String {
+    let status = match (draining, store_failing) {
+        (true, _) => "draining",
+        (false, true) => "degraded",
+        (false, false) => "ok",
+    };
     format!(
-        "{{\"status\":\"{status}\",\"shards\":{shards},\"connections\":{connections},\"io_driver\":\"{driver}\"}}"
+        "{{\"status\":\"{status}\",\"shards\":{shards},\"connections\":{connections},\"io_driver\":\"{driver}\",\"store\":{store}}}"
     )
 }
 

@@ -11,6 +11,7 @@ mod cluster;
 mod conn;
 mod control;
 mod degrade;
+mod durable;
 mod frames;
 mod handshake;
 mod msg;
@@ -116,6 +117,13 @@ pub struct ShardSetup {
     pub cluster: crate::cluster::MaybeLink,
     /// The I/O driver every shard of the node runs (resolved: not `Auto`).
     pub driver: DriverChoice,
+    /// The local store: this shard's appender (None: memory only, or cluster mode).
+    pub store: Option<switchboard_store::Appender>,
+    /// Conversations read back from the store, homed on this shard.
+    pub recovered: Vec<switchboard_service::records::LoadedConv>,
+    /// Shard 0: what the router must learn of them, in queue order, and one past the
+    /// highest conversation id stored.
+    pub router_restore: (Vec<switchboard_service::home::RouterNote>, u64),
 }
 
 /// One shard's event loop and everything it owns.
@@ -174,6 +182,10 @@ pub struct Shard {
     tick_out: Vec<(u64, HomeOutput)>,
     /// Cluster mode: the bridge, and what this shard waits for from it.
     cluster: Option<cluster::ClusterSide>,
+    /// The local store's appender and the outputs waiting for it.
+    store: Option<durable::StoreSide>,
+    /// Shard 0: router notes of recovered conversations, applied before serving.
+    router_restore: Option<(Vec<switchboard_service::home::RouterNote>, u64)>,
     /// This node's number (0 outside cluster mode): the top bits of connection ids.
     node: u16,
     /// `--batch-when-busy`: completions per turn from which waits batch.
@@ -251,7 +263,13 @@ impl Shard {
             injected_panic_ms: config.injected_panic_ms,
             accept_backoff: AcceptBackoff::default(),
             cluster: setup.cluster.map(cluster::ClusterSide::new),
+            store: setup.store.map(durable::StoreSide::new),
+            router_restore: (setup.index == 0).then_some(setup.router_restore),
         };
+        if shard.store.is_some() {
+            shard.homes.forget_followers_when_stored();
+        }
+        shard.install_recovered(setup.recovered);
         shard
             .driver
             .accept_multi(shard.listener, token::pack(token::ACCEPT, 0, 0));
@@ -269,6 +287,7 @@ impl Shard {
     pub fn run(mut self) -> std::io::Result<()> {
         let mut completions = Vec::with_capacity(1024);
         let mut load = BusyMeter::new(self.batch_when_busy);
+        self.restore_router();
         loop {
             completions.clear();
             if self.shared.mesh().may_sleep(self.index) {
@@ -284,6 +303,7 @@ impl Shard {
             for completion in completions.drain(..) {
                 self.handle(completion);
             }
+            self.drain_store();
             self.drain_mesh();
             self.run_local();
             self.flush_dirty();

@@ -302,6 +302,7 @@ impl Shard {
         };
         let now = self.wall_ms;
         let durable = dispatch::is_durable(&cmd);
+        self.store_note_reply(&cmd);
         let answer =
             self.with_homes_durable(conv, durable, |homes, out| homes.run(conv, cmd, now, out));
         if let Some(AdminAnswer { reply, result }) = answer {

@@ -38,13 +38,19 @@ impl Durable {
 /// A hash of what the stored state holds beyond what a chat line changes (next seq,
 /// last activity, acks), computed from the fields themselves: a line costs no JSON of
 /// the state.
-fn shape_hash(home: &Home) -> u64 {
+///
+/// With `followers` false (the local store: a restart ends every connection, so stored
+/// followers are dropped when it is read back) a connection that follows or leaves
+/// changes nothing to write, and a `resume` needs no disk.
+fn shape_hash(home: &Home, followers: bool) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     let fsm = &home.fsm;
     (fsm.id, &fsm.visitor, fsm.vip, &fsm.phase).hash(&mut hasher);
     (home.created_ms, home.queue_position).hash(&mut hasher);
-    for follower in &home.followers {
-        (follower.peer.conn, follower.peer.encoding, &follower.user).hash(&mut hasher);
+    if followers {
+        for follower in &home.followers {
+            (follower.peer.conn, follower.peer.encoding, &follower.user).hash(&mut hasher);
+        }
     }
     hasher.finish()
 }
@@ -91,7 +97,7 @@ impl Homes {
         // What a chat line changes anyway (next seq, last activity, acks) is left out of
         // the comparison: a line writes its item and the next seq, not the state again
         // (a new owner takes both back from the items, see `cluster::registry`).
-        let hash = shape_hash(home);
+        let hash = shape_hash(home, self.followers_durable);
         let state = if hash != home.durable.written_hash || home.durable.fence == 0 {
             crate::records::encode_state(&stored_state(home))
         } else {
@@ -183,6 +189,31 @@ impl Homes {
                 out,
             );
         }
+    }
+
+    /// The local store keeps no followers (see `shape_hash`): from now on a change of
+    /// followers alone writes nothing.
+    pub fn forget_followers_when_stored(&mut self) {
+        self.followers_durable = false;
+    }
+
+    /// A write of `conv` from item `first_seq` on failed (and nobody was told of it):
+    /// those items are taken back, the next line gets `first_seq` again, and the state
+    /// is written again with the next write. A state change itself (assigned, ended)
+    /// stays in memory; only its record waits for the next successful write.
+    pub fn rewind(&mut self, conv: u64, first_seq: u64) {
+        let Some(home) = self.convs.get_mut(&conv) else {
+            return;
+        };
+        home.durable.written_hash = 0;
+        if first_seq >= home.next_seq {
+            return;
+        }
+        while home.history.back().is_some_and(|item| item.seq >= first_seq) {
+            home.history.pop_back();
+        }
+        home.next_seq = first_seq;
+        home.durable.written_next = home.durable.written_next.min(first_seq);
     }
 
     /// What a new router leader must learn of the live conversations held here.

@@ -50,6 +50,19 @@ impl History {
         item
     }
 
+    /// Takes the newest item off (a write of it failed, see `Homes::rewind`).
+    pub(crate) fn pop_back(&mut self) -> Option<Item> {
+        let back = self.blocks.back_mut()?;
+        let item = back.pop_back();
+        if back.is_empty() {
+            self.blocks.pop_back();
+        }
+        if item.is_some() {
+            self.len -= 1;
+        }
+        item
+    }
+
     pub(crate) fn front(&self) -> Option<&Item> {
         self.blocks.front()?.front()
     }

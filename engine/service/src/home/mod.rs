@@ -225,6 +225,9 @@ pub struct Homes {
     limits: HomeLimits,
     /// The last load epoch handed out (see [`Durable::epoch`]).
     last_epoch: u64,
+    /// Whether followers are part of the stored state (see
+    /// [`Homes::forget_followers_when_stored`]).
+    followers_durable: bool,
 }
 
 /// Encodes `frame` for a connection.
@@ -258,6 +261,7 @@ impl Homes {
         Homes {
             convs: HashMap::new(),
             last_epoch: 0,
+            followers_durable: true,
             rules,
             limits,
         }

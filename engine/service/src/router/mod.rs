@@ -453,6 +453,12 @@ impl Router {
         self.assign_waiting(out);
     }
 
+    /// Conversation ids below `next` are taken (by conversations read back from the
+    /// local store, ended ones too): new ones start at `next` at least.
+    pub fn reserve_ids_below(&mut self, next: u64) {
+        self.next_conv = self.next_conv.max(next);
+    }
+
     /// The record of `user`, made (with no connection: its grace period runs from
     /// `now_ms`) if unknown.
     fn agent_entry(&mut self, user: &str, now_ms: u64) -> &mut Agent {

@@ -1,0 +1,232 @@
+//! The durable single node: the local store (`switchboard-store`) as the engine uses
+//! it. At start-up the data directory is opened and recovered on the main thread,
+//! before any shard serves: each conversation is rebuilt from its records and handed to
+//! its home shard, and the router learns the live ones in their queue order. While the
+//! node runs, each shard appends through its own [`Appender`] (see `shard::durable`).
+//!
+//! Not used in cluster mode: there Redis is the source of truth and the local store is
+//! not opened.
+
+mod records;
+mod recovery;
+mod retention;
+
+use std::path::Path;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use switchboard_store::{
+    Appender, AutoCompactor, CompactionConfig, Health, OpenError, Store, StoreConfig, SyncMode,
+};
+
+use crate::config::{Durability, ServeArgs};
+use crate::shared::Shared;
+pub use records::{to_store_records, ITEM_KIND, STATE_KIND};
+pub use recovery::Recovered;
+
+/// The open store and what recovery found, ready to be handed to the shards.
+#[derive(Debug)]
+pub struct Opened {
+    /// The store (also kept in [`Shared`] for `/health` and `/metrics`).
+    pub store: Arc<Store>,
+    /// Conversations per home shard, and the router's restore notes.
+    pub recovered: Recovered,
+    /// Drops ended conversations past `--retain`, on its own thread.
+    pub compactor: Option<AutoCompactor>,
+}
+
+/// The store's settings from the flags; `None` with `--durability off`.
+pub fn store_config(args: &ServeArgs) -> Option<StoreConfig> {
+    let sync_mode = match args.durability {
+        Durability::Sync => SyncMode::Sync,
+        Durability::Async => SyncMode::Async,
+        Durability::Off => return None,
+    };
+    Some(StoreConfig {
+        sync_mode,
+        async_sync_interval: Duration::from_millis(args.durability_sync_interval_ms),
+        queue_depth: args.store_queue_depth,
+        segment_bytes: args.store_segment_mib.saturating_mul(1 << 20),
+        compaction: CompactionConfig {
+            state_kind: Some(STATE_KIND),
+            ..CompactionConfig::default()
+        },
+        ..StoreConfig::default()
+    })
+}
+
+/// Opens and recovers the data directory (unless `--durability off` or cluster mode).
+/// Another process holding the directory is an error that names it.
+pub fn open(args: &ServeArgs, shards: usize) -> anyhow::Result<Option<Opened>> {
+    if args.redis.is_some() {
+        tracing::info!("cluster mode: the local store is not used (Redis is the source of truth)");
+        return Ok(None);
+    }
+    let Some(config) = store_config(args) else {
+        tracing::warn!("--durability off: conversations are kept in memory only");
+        return Ok(None);
+    };
+    let mut rebuild = recovery::Rebuild::new(args.history_len);
+    let (store, report) = match Store::open(&args.data_dir, config, |record| rebuild.add(record)) {
+        Ok(opened) => opened,
+        Err(OpenError::Locked { dir }) => anyhow::bail!(
+            "the data directory {} is in use by another switchboard process (its LOCK is held); \
+             stop it or give another --data-dir",
+            dir.display()
+        ),
+        Err(err) => {
+            return Err(err).with_context(|| {
+                format!("opening the data directory {}", args.data_dir.display())
+            })
+        }
+    };
+    let now_ms = wall_ms();
+    let recovered = rebuild.finish(shards, now_ms, args.ended_retention_ms);
+    log_report(&args.data_dir, &report, &recovered);
+    let store = Arc::new(store);
+    let policy = retention::Retention::new(args.retain);
+    let compactor = match store.compactor().spawn(Arc::new(policy)) {
+        Ok(compactor) => Some(compactor),
+        Err(err) => {
+            tracing::warn!(%err, "could not start the store's compaction thread: nothing is compacted");
+            None
+        }
+    };
+    Ok(Some(Opened {
+        store,
+        recovered,
+        compactor,
+    }))
+}
+
+/// One appender per shard; each wakes its shard (the shard's eventfd) when the writer
+/// posted completions for it. The waker holds the node's state weakly, so the store's
+/// writer thread never keeps it alive.
+pub fn appenders(store: &Store, shared: &Arc<Shared>) -> Vec<Appender> {
+    (0..shared.shards())
+        .map(|index| {
+            let weak: Weak<Shared> = Arc::downgrade(shared);
+            store.appender(Arc::new(move || {
+                if let Some(shared) = weak.upgrade() {
+                    shared.mesh().wake(index);
+                }
+            }))
+        })
+        .collect()
+}
+
+fn log_report(dir: &Path, report: &switchboard_store::RecoveryReport, recovered: &Recovered) {
+    tracing::info!(
+        dir = %dir.display(),
+        segments = report.segments,
+        records = report.records,
+        record_bytes = report.record_bytes,
+        conversations = recovered.conversations(),
+        elapsed_ms = report.elapsed.as_secs_f64() * 1000.0,
+        "store recovered"
+    );
+    if let Some(torn) = &report.torn_tail {
+        tracing::warn!(
+            file = %torn.file.display(),
+            offset = torn.offset,
+            discarded_bytes = torn.discarded_bytes,
+            "store: a torn tail (a write cut short by a crash) was cut off"
+        );
+    }
+    for damage in &report.corruptions {
+        tracing::warn!(?damage, "store: a damaged span was skipped (never served)");
+    }
+    for file in &report.removed_files {
+        tracing::info!(file = %file.display(), "store: removed a leftover of an interrupted compaction");
+    }
+    if recovered.skipped > 0 {
+        tracing::warn!(
+            skipped = recovered.skipped,
+            "store: records that could not be read as conversation records were skipped"
+        );
+    }
+}
+
+/// `/health`'s `store` member: `"off"`, `"ok"`, or why writes fail and since when.
+pub fn health_json(store: Option<&Store>) -> String {
+    let Some(store) = store else {
+        return "\"off\"".into();
+    };
+    let (state, since, message) = match store.health() {
+        Health::Ok => return "\"ok\"".into(),
+        Health::DiskFull { since, message } => ("disk_full", since, message),
+        Health::IoError { since, message } => ("io_error", since, message),
+    };
+    let since_ms = since
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    format!(
+        "{{\"status\":\"{state}\",\"since_ms\":{since_ms},\"message\":{}}}",
+        serde_json::Value::String(message)
+    )
+}
+
+/// Prometheus lines about the store (none when it is off).
+pub fn metrics(store: Option<&Store>) -> String {
+    let Some(store) = store else {
+        return String::new();
+    };
+    let health = match store.health() {
+        Health::Ok => 0,
+        Health::DiskFull { .. } => 1,
+        Health::IoError { .. } => 2,
+    };
+    let stats = store.stats();
+    let mut out = String::with_capacity(1024);
+    let lines: [(&str, &str, &str, u64); 6] = [
+        (
+            "switchboard_store_health",
+            "gauge",
+            "The store's disk: 0 ok, 1 full, 2 I/O errors.",
+            health,
+        ),
+        (
+            "switchboard_store_syncs_total",
+            "counter",
+            "fdatasync calls of the store's writer.",
+            stats.syncs,
+        ),
+        (
+            "switchboard_store_records_total",
+            "counter",
+            "Records the store wrote.",
+            stats.records_written,
+        ),
+        (
+            "switchboard_store_bytes_total",
+            "counter",
+            "Bytes the store wrote.",
+            stats.bytes_written,
+        ),
+        (
+            "switchboard_store_batches_failed_total",
+            "counter",
+            "Store batches that failed (disk full, I/O error).",
+            stats.batches_failed,
+        ),
+        (
+            "switchboard_store_durable_lsn",
+            "gauge",
+            "Every store record up to this log sequence number is durable.",
+            store.durable_lsn(),
+        ),
+    ];
+    for (name, kind, help, value) in lines {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
+    out
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
