@@ -53,6 +53,10 @@ class Server:
         # A busy debug build on a shared machine is not pressure to shed (see the Rust harness).
         if not any(a.startswith("--budget-") for a in args):
             control_args += ["--budget-loop-lag-ms", "600000"]
+        # Servers run side by side: never on a shared ./switchboard-data (memory only
+        # unless the test chooses).
+        if not any(a.startswith(("--data-dir", "--durability")) for a in args):
+            control_args += ["--durability", "off"]
         # tests/run-all runs the suite once per I/O driver.
         driver = os.environ.get("SWITCHBOARD_IO_DRIVER")
         if driver and "--io-driver" not in args:

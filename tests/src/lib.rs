@@ -151,6 +151,14 @@ impl Server {
         if !args.iter().any(|a| a.starts_with("--budget-")) {
             command.args(["--budget-loop-lag-ms", "600000"]);
         }
+        // Servers run side by side and must never share `./switchboard-data`: a test
+        // that does not choose (`--data-dir` or `--durability`) runs memory-only.
+        if !args
+            .iter()
+            .any(|a| a.starts_with("--data-dir") || a.starts_with("--durability"))
+        {
+            command.args(["--durability", "off"]);
+        }
         // The whole suite runs once per I/O driver (tests/run-all sets it for the
         // epoll pass); a test that names its driver keeps it.
         if let Some(driver) = io_driver_under_test().filter(|_| !args.contains(&"--io-driver")) {
@@ -1128,5 +1136,43 @@ pub fn upgrade_accepted(addr: SocketAddr) -> bool {
     match stream.read(&mut head) {
         Ok(n) if n >= 12 => head.starts_with(b"HTTP/1.1 101"),
         _ => false,
+    }
+}
+
+/// A fresh data directory for a server's store, removed when dropped (the durable
+/// tests restart servers on the same one).
+#[derive(Debug)]
+pub struct DataDir(PathBuf);
+
+impl DataDir {
+    /// A new, empty directory under the system's temporary directory.
+    pub fn new(name: &str) -> DataDir {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("sb-test-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the data directory");
+        DataDir(dir)
+    }
+
+    /// Wraps a directory the test made (it is removed when dropped).
+    pub fn at(dir: PathBuf) -> DataDir {
+        DataDir(dir)
+    }
+
+    /// Its path as a flag value.
+    pub fn arg(&self) -> &str {
+        self.0.to_str().expect("a UTF-8 temporary path")
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

@@ -33,6 +33,7 @@ fn start(listen: &str) -> (Node, String) {
             "serve", "--listen", listen, "--shards", "1", "--ebpf", "off",
         ])
         .args(["--control-listen", "off", "--budget-loop-lag-ms", "600000"])
+        .args(["--durability", "off"])
         .args(["--max-connections-per-shard", "19000"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -24,7 +24,11 @@ export async function startEngine(extra = []) {
   const args = [
     'serve', '--listen', '127.0.0.1:0', '--control-listen', '127.0.0.1:0', '--shards', '2',
     // A debug build under test load is not the pressure the budgets are for (docs/design.md).
-    '--budget-loop-lag-ms', '100000', '--log-level', 'warn', ...extra,
+    '--budget-loop-lag-ms', '100000', '--log-level', 'warn',
+    // Engines run side by side: memory only unless a test chooses a data directory.
+    ...(extra.some((a) => a.startsWith('--data-dir') || a.startsWith('--durability'))
+      ? [] : ['--durability', 'off']),
+    ...extra,
   ];
   const child = spawn(engineBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
