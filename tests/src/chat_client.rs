@@ -236,6 +236,57 @@ impl Client {
         }
     }
 
+    /// The next frame other than `queue`/`presence`, `Ok(None)` if nothing came within
+    /// `timeout`, `Err` once the connection failed or closed (the crash tests, where
+    /// the server is killed under the client).
+    pub fn next_or_gone(&mut self, timeout: Duration) -> Result<Option<OwnedServerFrame>, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let message = match ws_read(&mut self.ws, deadline.saturating_duration_since(Instant::now())) {
+                Ok(Message::Text(text)) if self.encoding == Encoding::Json => text.as_bytes().to_vec(),
+                Ok(Message::Binary(data)) if self.encoding == Encoding::Binary => data.to_vec(),
+                Ok(Message::Close(close)) => return Err(format!("closed: {close:?}")),
+                Ok(_) => continue,
+                Err(tungstenite::Error::Io(err))
+                    if matches!(
+                        err.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(None)
+                }
+                Err(err) => return Err(err.to_string()),
+            };
+            let frame = self
+                .decoder
+                .decode_server(self.encoding, &message)
+                .map_err(|err| format!("undecodable server frame: {err}"))?;
+            self.log.push(frame.clone());
+            if !matches!(
+                frame,
+                OwnedServerFrame::Queue { .. } | OwnedServerFrame::Presence { .. }
+            ) {
+                return Ok(Some(frame));
+            }
+        }
+    }
+
+    /// `send {conv, client_msg_id, body}`; false when the connection is gone.
+    pub fn try_say(&mut self, conv: u64, client_msg_id: &str, body: &str) -> bool {
+        let frame = ClientFrame::Send {
+            conv,
+            client_msg_id: client_msg_id.into(),
+            body: body.into(),
+        };
+        let mut payload = Vec::new();
+        chat::encode_client(self.encoding, &frame, &mut payload);
+        let message = match self.encoding {
+            Encoding::Json => Message::text(String::from_utf8(payload).expect("JSON is UTF-8")),
+            Encoding::Binary => Message::binary(payload),
+        };
+        self.ws.send(message).is_ok()
+    }
+
     /// Reads until the log holds a frame matching `pred` (also an ephemeral one that
     /// [`Client::try_next`] skips), within [`IO_TIMEOUT`]; panics with the log if none.
     pub fn wait_logged(&mut self, what: &str, mut pred: impl FnMut(&OwnedServerFrame) -> bool) {
