@@ -37,9 +37,20 @@ struct Held {
     conv: u64,
     /// The first item seq the write carried (what a failure takes back).
     first_seq: u64,
+    /// Whether the write carried the state.
+    with_state: bool,
     /// Who gets the error if the write fails.
     reply: Option<Peer>,
     outputs: Vec<HomeOutput>,
+}
+
+/// A write that was not made.
+#[derive(Debug)]
+struct Failed {
+    conv: u64,
+    first_seq: u64,
+    with_state: bool,
+    reply: Option<Peer>,
 }
 
 /// A shard's side of the local store.
@@ -102,12 +113,14 @@ impl Shard {
                 token: None,
                 conv,
                 first_seq: 0,
+                with_state: false,
                 reply,
                 outputs,
             });
             return;
         };
         let first_seq = record.first_seq;
+        let with_state = !record.state.is_empty();
         let token = side.next_token;
         side.next_token += 1;
         match side.appender.submit(to_store_records(record), token) {
@@ -117,6 +130,7 @@ impl Shard {
                     token: Some(token),
                     conv,
                     first_seq,
+                    with_state,
                     reply,
                     outputs,
                 });
@@ -128,7 +142,13 @@ impl Shard {
                     SubmitError::Halted => "the store could not write",
                     _ => "the store refused the write",
                 };
-                self.store_failed(conv, first_seq, reply, why);
+                let failed = Failed {
+                    conv,
+                    first_seq,
+                    with_state,
+                    reply,
+                };
+                self.store_failed(&failed, why);
             }
         }
     }
@@ -156,7 +176,13 @@ impl Shard {
                         WriteError::DiskFull { .. } => "the disk is full",
                         _ => "the store could not write",
                     };
-                    self.store_failed(front.conv, front.first_seq, front.reply, why);
+                    let failed = Failed {
+                        conv: front.conv,
+                        first_seq: front.first_seq,
+                        with_state: front.with_state,
+                        reply: front.reply,
+                    };
+                    self.store_failed(&failed, why);
                 }
             }
             self.release_unwritten();
@@ -185,11 +211,12 @@ impl Shard {
     }
 
     /// A write was not made: its items are taken back and its sender told.
-    fn store_failed(&mut self, conv: u64, first_seq: u64, reply: Option<Peer>, why: &str) {
+    fn store_failed(&mut self, failed: &Failed, why: &str) {
         ShardCounters::bump(&self.counters().store_refused);
-        self.homes.rewind(conv, first_seq);
+        let conv = failed.conv;
+        self.homes.rewind(conv, failed.first_seq, failed.with_state);
         tracing::debug!(shard = self.index, conv, why, "a store write failed");
-        if let Some(peer) = reply {
+        if let Some(peer) = failed.reply {
             let message = format!(
                 "{why}: the change was not stored; send again with the same client_msg_id"
             );

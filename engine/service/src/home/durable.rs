@@ -201,11 +201,15 @@ impl Homes {
     /// those items are taken back, the next line gets `first_seq` again, and the state
     /// is written again with the next write. A state change itself (assigned, ended)
     /// stays in memory; only its record waits for the next successful write.
-    pub fn rewind(&mut self, conv: u64, first_seq: u64) {
+    /// `with_state`: the failed write carried the state (only then must it be
+    /// written again; a chat line leaves it alone, so reads stay free of writes).
+    pub fn rewind(&mut self, conv: u64, first_seq: u64, with_state: bool) {
         let Some(home) = self.convs.get_mut(&conv) else {
             return;
         };
-        home.durable.written_hash = 0;
+        if with_state {
+            home.durable.written_hash = 0;
+        }
         if first_seq >= home.next_seq {
             return;
         }
