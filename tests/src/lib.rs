@@ -96,6 +96,8 @@ pub struct Server {
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
     exit: Option<ExitStatus>,
+    /// The data directory the harness chose (dropped after the process).
+    _data_dir: Option<DataDir>,
 }
 
 impl Server {
@@ -153,11 +155,24 @@ impl Server {
         }
         // Servers run side by side and must never share `./switchboard-data`: a test
         // that does not choose (`--data-dir` or `--durability`) runs memory-only.
+        // `SWITCHBOARD_TEST_DURABILITY=sync|async` runs those on a fresh data directory
+        // of their own instead (removed with the server): the whole suite behind the
+        // store's write barrier.
+        let mut data_dir = None;
         if !args
             .iter()
             .any(|a| a.starts_with("--data-dir") || a.starts_with("--durability"))
         {
-            command.args(["--durability", "off"]);
+            match std::env::var("SWITCHBOARD_TEST_DURABILITY").ok().as_deref() {
+                Some(mode @ ("sync" | "async")) => {
+                    let dir = DataDir::new("server");
+                    command.args(["--durability", mode, "--data-dir", dir.arg()]);
+                    data_dir = Some(dir);
+                }
+                _ => {
+                    command.args(["--durability", "off"]);
+                }
+            }
         }
         // The whole suite runs once per I/O driver (tests/run-all sets it for the
         // epoll pass); a test that names its driver keeps it.
@@ -208,6 +223,7 @@ impl Server {
             stdout,
             stderr,
             exit: None,
+            _data_dir: data_dir,
         };
         let mut listening = false;
         let deadline = Instant::now() + START_TIMEOUT;

@@ -64,8 +64,18 @@ fn check_replay(items: &[OwnedServerFrame], acked: &[(u64, u64)]) -> Vec<(u64, u
 #[test]
 fn acked_lines_survive_repeated_kill_9_once_and_in_order() {
     let dir = DataDir::new("crash");
-    // Every line is replayed after each restart: the history holds them all.
-    let args = ["--shards", "2", "--data-dir", dir.arg(), "--history-len", "200000"];
+    // Every line is replayed after each restart: the history holds them all, and the
+    // replay may queue more than the default outbound limit.
+    let args = [
+        "--shards",
+        "2",
+        "--data-dir",
+        dir.arg(),
+        "--history-len",
+        "200000",
+        "--max-outbound-bytes",
+        "268435456",
+    ];
     let mut conv = None;
     let mut acked: Vec<(u64, u64)> = Vec::new();
     let mut next_line = 0u64;

@@ -43,8 +43,19 @@ pub fn store_config(args: &ServeArgs) -> Option<StoreConfig> {
         Durability::Async => SyncMode::Async,
         Durability::Off => return None,
     };
+    // A record holds one item: the largest chat message plus its JSON envelope.
+    let defaults = StoreConfig::default();
+    let max_payload = args
+        .max_message_bytes
+        .saturating_add(64 << 10)
+        .max(defaults.max_payload_bytes as usize)
+        .min(u32::MAX as usize / 4) as u32;
+    let frame_room = max_payload as usize * 2;
     Some(StoreConfig {
         sync_mode,
+        max_payload_bytes: max_payload,
+        max_group_bytes: defaults.max_group_bytes.max(frame_room),
+        read_chunk_bytes: defaults.read_chunk_bytes.max(frame_room),
         async_sync_interval: Duration::from_millis(args.durability_sync_interval_ms),
         queue_depth: args.store_queue_depth,
         segment_bytes: args.store_segment_mib.saturating_mul(1 << 20),
@@ -52,7 +63,7 @@ pub fn store_config(args: &ServeArgs) -> Option<StoreConfig> {
             state_kind: Some(STATE_KIND),
             ..CompactionConfig::default()
         },
-        ..StoreConfig::default()
+        ..defaults
     })
 }
 

@@ -20,7 +20,7 @@ use switchboard_protocol::chat::ServerFrame;
 use switchboard_service::commands::{HomeCmd, RouterCmd};
 use switchboard_service::home::{encode, HomeOutput};
 use switchboard_service::ids::Peer;
-use switchboard_store::{Appender, SubmitError, WriteError};
+use switchboard_store::{Appender, NewRecord, SubmitError, WriteError};
 
 use super::Shard;
 use crate::durable::to_store_records;
@@ -29,27 +29,29 @@ use crate::metrics::ShardCounters;
 /// Output batches held behind writes at most; over it, outputs that need no write
 /// (typing, read receipts) are dropped instead of held.
 const MAX_HELD: usize = 65_536;
+/// A turn's records go to the store as one batch, split when it grows past these
+/// (well inside the store's `max_batch_records` and `max_group_bytes`).
+const BATCH_RECORDS: usize = 1024;
+const BATCH_BYTES: usize = 4 << 20;
 
-/// Outputs waiting for a write (`token`) or for earlier writes (`None`).
+/// Outputs waiting for a write (`token`: the batch it went in) or for earlier writes
+/// (`None`).
 #[derive(Debug)]
 struct Held {
     token: Option<u64>,
-    conv: u64,
-    /// The first item seq the write carried (what a failure takes back).
-    first_seq: u64,
-    /// Whether the write carried the state.
-    with_state: bool,
-    /// Who gets the error if the write fails.
-    reply: Option<Peer>,
+    write: Write,
     outputs: Vec<HomeOutput>,
 }
 
-/// A write that was not made.
-#[derive(Debug)]
-struct Failed {
+/// What a write changed, to take it back if it fails.
+#[derive(Debug, Clone, Copy)]
+struct Write {
     conv: u64,
+    /// The first item seq the write carried.
     first_seq: u64,
+    /// Whether the write carried the state.
     with_state: bool,
+    /// Who gets the error.
     reply: Option<Peer>,
 }
 
@@ -57,8 +59,13 @@ struct Failed {
 #[derive(Debug)]
 pub(super) struct StoreSide {
     appender: Appender,
+    /// The token of the batch being gathered this turn.
     next_token: u64,
     held: VecDeque<Held>,
+    /// Records of this turn, submitted as one batch before the shard waits: one
+    /// submit (and one completion) per turn rather than per command.
+    pending: Vec<NewRecord>,
+    pending_bytes: usize,
     /// The connection the command being run answers to.
     reply: Option<Peer>,
 }
@@ -69,6 +76,8 @@ impl StoreSide {
             appender,
             next_token: 0,
             held: VecDeque::new(),
+            pending: Vec::new(),
+            pending_bytes: 0,
             reply: None,
         }
     }
@@ -93,99 +102,127 @@ impl Shard {
         let Some(side) = self.store.as_mut() else {
             return self.carry_out_home(conv, out);
         };
+        let reply = side.reply.take();
         let record = if durable {
             self.homes.persist_record(conv)
         } else {
             None
         };
-        if record.is_none() && side.held.is_empty() {
-            side.reply = None;
-            return self.carry_out_home(conv, out);
-        }
-        let reply = side.reply.take();
-        let Some(record) = record else {
-            if side.held.len() >= MAX_HELD {
-                out.clear();
-                return;
-            }
-            let outputs = std::mem::take(out);
-            side.held.push_back(Held {
-                token: None,
-                conv,
-                first_seq: 0,
-                with_state: false,
-                reply,
-                outputs,
-            });
+        let Some(side) = self.store.as_mut() else {
             return;
         };
-        let first_seq = record.first_seq;
-        let with_state = !record.state.is_empty();
-        let token = side.next_token;
-        side.next_token += 1;
-        match side.appender.submit(to_store_records(record), token) {
-            Ok(()) => {
-                let outputs = std::mem::take(out);
-                side.held.push_back(Held {
-                    token: Some(token),
-                    conv,
-                    first_seq,
-                    with_state,
-                    reply,
-                    outputs,
-                });
-            }
-            Err(rejected) => {
-                out.clear();
-                let why = match rejected.reason {
-                    SubmitError::QueueFull { .. } => "the store is busy",
-                    SubmitError::Halted => "the store could not write",
-                    _ => "the store refused the write",
-                };
-                let failed = Failed {
-                    conv,
-                    first_seq,
-                    with_state,
-                    reply,
-                };
-                self.store_failed(&failed, why);
-            }
+        if record.is_none() && side.held.is_empty() {
+            return self.carry_out_home(conv, out);
         }
+        let write = Write {
+            conv,
+            first_seq: record.as_ref().map_or(0, |r| r.first_seq),
+            with_state: record.as_ref().is_some_and(|r| !r.state.is_empty()),
+            reply,
+        };
+        let token = match record {
+            None if side.held.len() >= MAX_HELD => {
+                out.clear();
+                return;
+            }
+            None => None,
+            Some(record) => Some(self.gather(to_store_records(record))),
+        };
+        let Some(side) = self.store.as_mut() else {
+            return;
+        };
+        side.held.push_back(Held {
+            token,
+            write,
+            outputs: std::mem::take(out),
+        });
     }
 
-    /// Releases the outputs of every write the store finished since the last turn.
+    /// Adds a write's records to this turn's batch (submitting the batch first when
+    /// it is full); returns the token of the batch they go in.
+    fn gather(&mut self, records: Vec<NewRecord>) -> u64 {
+        let bytes: usize = records.iter().map(|r| r.payload.len()).sum();
+        let full = self.store.as_ref().is_some_and(|side| {
+            side.pending.len() + records.len() > BATCH_RECORDS
+                || side.pending_bytes + bytes > BATCH_BYTES
+        });
+        if full {
+            self.flush_store();
+        }
+        let Some(side) = self.store.as_mut() else {
+            return 0;
+        };
+        side.pending.extend(records);
+        side.pending_bytes += bytes;
+        side.next_token
+    }
+
+    /// Submits this turn's records as one batch (before the shard waits). Refused at
+    /// once (queue full, halted after a failure): every change in it is taken back and
+    /// its sender told.
+    pub(super) fn flush_store(&mut self) {
+        let Some(side) = self.store.as_mut() else {
+            return;
+        };
+        if side.pending.is_empty() {
+            return;
+        }
+        let token = side.next_token;
+        side.next_token += 1;
+        side.pending_bytes = 0;
+        let records = std::mem::take(&mut side.pending);
+        let Err(rejected) = side.appender.submit(records, token) else {
+            return;
+        };
+        let why = match rejected.reason {
+            SubmitError::QueueFull { .. } => "the store is busy",
+            SubmitError::Halted => "the store could not write",
+            _ => "the store refused the write",
+        };
+        // The buffer is kept for the next turn.
+        let mut buffer = rejected.records;
+        buffer.clear();
+        side.pending = buffer;
+        let mut failed = Vec::new();
+        side.held.retain(|held| {
+            let refused = held.token == Some(token);
+            if refused {
+                failed.push(held.write);
+            }
+            !refused
+        });
+        for write in &failed {
+            self.store_failed(write, why);
+        }
+        self.release_unwritten();
+    }
+
+    /// Releases the outputs of every batch the store finished since the last turn.
     pub(super) fn drain_store(&mut self) {
-        loop {
-            let Some(side) = self.store.as_mut() else {
-                return;
+        while let Some(done) = self.store.as_ref().and_then(|s| s.appender.next_completion()) {
+            let why = match &done.result {
+                Ok(_) => None,
+                Err(WriteError::DiskFull { .. }) => Some("the disk is full"),
+                Err(_) => Some("the store could not write"),
             };
-            let Some(done) = side.appender.next_completion() else {
-                break;
-            };
-            let Some(front) = side.held.pop_front() else {
-                break;
-            };
-            debug_assert_eq!(front.token, Some(done.token), "completions come in order");
-            match done.result {
-                Ok(_) => {
-                    let mut outputs = front.outputs;
-                    self.carry_out_home(front.conv, &mut outputs);
+            // The batch's changes, and what waited behind them only.
+            while let Some(side) = self.store.as_mut() {
+                match side.held.front().map(|h| h.token) {
+                    Some(Some(token)) if token != done.token => break,
+                    None => break,
+                    _ => {}
                 }
-                Err(err) => {
-                    let why = match err {
-                        WriteError::DiskFull { .. } => "the disk is full",
-                        _ => "the store could not write",
-                    };
-                    let failed = Failed {
-                        conv: front.conv,
-                        first_seq: front.first_seq,
-                        with_state: front.with_state,
-                        reply: front.reply,
-                    };
-                    self.store_failed(&failed, why);
+                let Some(held) = side.held.pop_front() else {
+                    break;
+                };
+                match (held.token, why) {
+                    (Some(_), Some(why)) => self.store_failed(&held.write, why),
+                    _ => {
+                        let mut outputs = held.outputs;
+                        self.carry_out_home(held.write.conv, &mut outputs);
+                    }
                 }
             }
-            self.release_unwritten();
         }
         // After a failure the appender writes nothing more until told; once every
         // batch of before has come back, later ones may try again.
@@ -206,12 +243,12 @@ impl Shard {
                 return;
             };
             let mut outputs = next.outputs;
-            self.carry_out_home(next.conv, &mut outputs);
+            self.carry_out_home(next.write.conv, &mut outputs);
         }
     }
 
     /// A write was not made: its items are taken back and its sender told.
-    fn store_failed(&mut self, failed: &Failed, why: &str) {
+    fn store_failed(&mut self, failed: &Write, why: &str) {
         ShardCounters::bump(&self.counters().store_refused);
         let conv = failed.conv;
         self.homes.rewind(conv, failed.first_seq, failed.with_state);

@@ -290,6 +290,8 @@ impl Shard {
         self.restore_router();
         loop {
             completions.clear();
+            // This turn's store records go as one batch before the shard waits.
+            self.flush_store();
             if self.shared.mesh().may_sleep(self.index) {
                 let waited = self.driver.wait(&mut completions, load.busy());
                 self.shared.mesh().awake(self.index);
