@@ -242,8 +242,13 @@ impl Client {
     pub fn next_or_gone(&mut self, timeout: Duration) -> Result<Option<OwnedServerFrame>, String> {
         let deadline = Instant::now() + timeout;
         loop {
-            let message = match ws_read(&mut self.ws, deadline.saturating_duration_since(Instant::now())) {
-                Ok(Message::Text(text)) if self.encoding == Encoding::Json => text.as_bytes().to_vec(),
+            let message = match ws_read(
+                &mut self.ws,
+                deadline.saturating_duration_since(Instant::now()),
+            ) {
+                Ok(Message::Text(text)) if self.encoding == Encoding::Json => {
+                    text.as_bytes().to_vec()
+                }
                 Ok(Message::Binary(data)) if self.encoding == Encoding::Binary => data.to_vec(),
                 Ok(Message::Close(close)) => return Err(format!("closed: {close:?}")),
                 Ok(_) => continue,

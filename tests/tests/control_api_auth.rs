@@ -121,7 +121,14 @@ fn every_route_but_the_probes_needs_the_bearer_token() {
 fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
     let mut child = Command::new(binary_path())
         .arg("serve")
-        .args(["--listen", "127.0.0.1:0", "--shards", "1", "--durability", "off"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--shards",
+            "1",
+            "--durability",
+            "off",
+        ])
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -49,7 +49,9 @@ fn check_replay(items: &[OwnedServerFrame], acked: &[(u64, u64)]) -> Vec<(u64, u
         let _ = seq;
     }
     assert!(
-        stored.windows(2).all(|w| w[0].1 < w[1].1 && w[0].0 < w[1].0),
+        stored
+            .windows(2)
+            .all(|w| w[0].1 < w[1].1 && w[0].0 < w[1].0),
         "lines out of order: {stored:?}"
     );
     for line in acked {

@@ -32,7 +32,10 @@ impl Tmpfs {
             .arg(&mount_point)
             .status()
             .expect("run mount");
-        assert!(status.success(), "mount -t tmpfs failed (this test needs root)");
+        assert!(
+            status.success(),
+            "mount -t tmpfs failed (this test needs root)"
+        );
         Tmpfs {
             mount_point,
             _dir: dir,
@@ -77,9 +80,10 @@ fn a_full_disk_refuses_lines_keeps_serving_and_recovers() {
     let conv = start_served_by(&mut v, &mut a);
     v.say(conv, "before", "stored fine");
     let (before, _) = v.expect_sent(conv, "before");
-    a.wait_for("the line before", |f| {
-        matches!(f, OwnedServerFrame::Message { seq, .. } if *seq == before)
-    });
+    a.wait_for(
+        "the line before",
+        |f| matches!(f, OwnedServerFrame::Message { seq, .. } if *seq == before),
+    );
     assert_eq!(server.health()["store"], "ok");
 
     let filler = tmpfs.mount_point.join("filler");
@@ -111,12 +115,19 @@ fn a_full_disk_refuses_lines_keeps_serving_and_recovers() {
     let mut tab = Client::connect(&server, "vic", JSON);
     tab.resume(conv, before - 1);
     let (snapshot, _) = tab.expect_snapshot_and_replay(conv, before);
-    assert_eq!(snapshot.last_seq, before, "the refused line is not in the conversation");
+    assert_eq!(
+        snapshot.last_seq, before,
+        "the refused line is not in the conversation"
+    );
 
     // Space returns: the same line goes through (the writer may still be backing off).
     fs::remove_file(&filler).expect("remove the filler");
     let seq = wait_for(Duration::from_secs(15), || {
-        v.say(conv, &refused, "a line of filler text to use up the last page");
+        v.say(
+            conv,
+            &refused,
+            "a line of filler text to use up the last page",
+        );
         match v.next() {
             OwnedServerFrame::Sent { seq, .. } => Some(seq),
             OwnedServerFrame::Error { code, .. } if code == "unavailable" => {
@@ -128,9 +139,10 @@ fn a_full_disk_refuses_lines_keeps_serving_and_recovers() {
     })
     .expect("the line is stored once space returns");
     assert_eq!(seq, before + 1, "the refused attempt took no seq");
-    a.wait_for("the line after", |f| {
-        matches!(f, OwnedServerFrame::Message { seq: s, .. } if *s == seq)
-    });
+    a.wait_for(
+        "the line after",
+        |f| matches!(f, OwnedServerFrame::Message { seq: s, .. } if *s == seq),
+    );
     let health = server.health();
     assert_eq!(health["status"], "ok", "{health}");
     assert_eq!(health["store"], "ok", "{health}");

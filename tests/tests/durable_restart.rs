@@ -13,7 +13,14 @@ use switchboard_tests::{DataDir, Server};
 const JSON: Encoding = Encoding::Json;
 
 fn serve(dir: &DataDir) -> Server {
-    Server::start(&["--shards", "2", "--data-dir", dir.arg(), "--close-timeout-ms", "500"])
+    Server::start(&[
+        "--shards",
+        "2",
+        "--data-dir",
+        dir.arg(),
+        "--close-timeout-ms",
+        "500",
+    ])
 }
 
 /// Stops the server with `signal` and waits until it is gone.

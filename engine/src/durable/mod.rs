@@ -87,9 +87,8 @@ pub fn open(args: &ServeArgs, shards: usize) -> anyhow::Result<Option<Opened>> {
             dir.display()
         ),
         Err(err) => {
-            return Err(err).with_context(|| {
-                format!("opening the data directory {}", args.data_dir.display())
-            })
+            return Err(err)
+                .with_context(|| format!("opening the data directory {}", args.data_dir.display()))
         }
     };
     let now_ms = wall_ms();

@@ -24,15 +24,13 @@ pub fn to_store_records(record: PersistRecord) -> Vec<NewRecord> {
             payload: record.state.into_bytes(),
         });
     }
-    let mut seq = record.first_seq;
-    for (_, json) in record.items {
+    for (seq, (_, json)) in (record.first_seq..).zip(record.items) {
         out.push(NewRecord {
             stream,
             seq,
             kind: ITEM_KIND,
             payload: json.into_bytes(),
         });
-        seq += 1;
     }
     out
 }
@@ -50,7 +48,9 @@ mod tests {
             first_seq: 4,
             next_seq: 4 + items as u64,
             expire_ms: 0,
-            items: (0..items).map(|i| ("message", format!("{{\"i\":{i}}}"))).collect(),
+            items: (0..items)
+                .map(|i| ("message", format!("{{\"i\":{i}}}")))
+                .collect(),
         }
     }
 
@@ -58,7 +58,10 @@ mod tests {
     fn a_line_is_one_item_record_with_its_seq() {
         let records = to_store_records(record("", 1));
         assert_eq!(records.len(), 1);
-        assert_eq!((records[0].stream, records[0].seq, records[0].kind), (9, 4, ITEM_KIND));
+        assert_eq!(
+            (records[0].stream, records[0].seq, records[0].kind),
+            (9, 4, ITEM_KIND)
+        );
         assert_eq!(records[0].payload, b"{\"i\":0}");
     }
 

@@ -77,6 +77,9 @@ mod tests {
         assert_eq!(policy.decide(Some(&ended), 14_999), StreamVerdict::Keep);
         assert_eq!(policy.decide(Some(&ended), 15_000), StreamVerdict::Drop);
         assert_eq!(policy.decide(None, 1 << 40), StreamVerdict::Keep);
-        assert_eq!(policy.decide(Some(b"not json"), 1 << 40), StreamVerdict::Keep);
+        assert_eq!(
+            policy.decide(Some(b"not json"), 1 << 40),
+            StreamVerdict::Keep
+        );
     }
 }

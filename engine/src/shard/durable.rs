@@ -199,7 +199,11 @@ impl Shard {
 
     /// Releases the outputs of every batch the store finished since the last turn.
     pub(super) fn drain_store(&mut self) {
-        while let Some(done) = self.store.as_ref().and_then(|s| s.appender.next_completion()) {
+        while let Some(done) = self
+            .store
+            .as_ref()
+            .and_then(|s| s.appender.next_completion())
+        {
             let why = match &done.result {
                 Ok(_) => None,
                 Err(WriteError::DiskFull { .. }) => Some("the disk is full"),
@@ -254,9 +258,8 @@ impl Shard {
         self.homes.rewind(conv, failed.first_seq, failed.with_state);
         tracing::debug!(shard = self.index, conv, why, "a store write failed");
         if let Some(peer) = failed.reply {
-            let message = format!(
-                "{why}: the change was not stored; send again with the same client_msg_id"
-            );
+            let message =
+                format!("{why}: the change was not stored; send again with the same client_msg_id");
             let frame = ServerFrame::Error {
                 code: "unavailable",
                 message: &message,
@@ -283,7 +286,10 @@ impl Shard {
     }
 
     /// Holds the conversations recovered from the store (before the shard serves).
-    pub(super) fn install_recovered(&mut self, convs: Vec<switchboard_service::records::LoadedConv>) {
+    pub(super) fn install_recovered(
+        &mut self,
+        convs: Vec<switchboard_service::records::LoadedConv>,
+    ) {
         let mut out = Vec::new();
         for loaded in convs {
             self.homes.install(loaded, &mut out);
@@ -292,4 +298,3 @@ impl Shard {
         out.clear();
     }
 }
-

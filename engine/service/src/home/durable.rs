@@ -213,7 +213,11 @@ impl Homes {
         if first_seq >= home.next_seq {
             return;
         }
-        while home.history.back().is_some_and(|item| item.seq >= first_seq) {
+        while home
+            .history
+            .back()
+            .is_some_and(|item| item.seq >= first_seq)
+        {
             home.history.pop_back();
         }
         home.next_seq = first_seq;
