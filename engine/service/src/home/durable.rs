@@ -272,3 +272,86 @@ fn stored_follower(follower: &Follower) -> StoredFollower {
         acked: follower.acked,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::home::HomeLimits;
+    use crate::ids::ConnId;
+    use switchboard_protocol::chat::{Encoding, Role};
+    use switchboard_protocol::conversation::Rules;
+
+    fn homes() -> Homes {
+        let rules = Rules {
+            inactivity_timeout_ms: 1 << 40,
+            transfer_timeout_ms: 1 << 40,
+        };
+        let limits = HomeLimits {
+            history_len: 100,
+            max_followers: 8,
+            ended_retention_ms: 1000,
+        };
+        Homes::new(rules, limits)
+    }
+
+    fn say(homes: &mut Homes, peer: Peer, id: &str) {
+        let mut out = Vec::new();
+        homes.send(
+            7,
+            peer,
+            "vic".into(),
+            Role::Visitor,
+            id.into(),
+            "hi".into(),
+            10,
+            &mut out,
+        );
+    }
+
+    #[test]
+    fn a_failed_line_is_taken_back_and_its_seq_given_again() {
+        let mut homes = homes();
+        homes.forget_followers_when_stored();
+        let peer = Peer {
+            conn: ConnId::new(0, 1, 1),
+            encoding: Encoding::Json,
+        };
+        let mut out = Vec::new();
+        homes.create(7, "vic", false, peer, 1, &mut out);
+        assert!(homes.persist_record(7).is_some_and(|r| !r.state.is_empty()));
+        say(&mut homes, peer, "a");
+        let failed = homes.persist_record(7).expect("the line is written");
+        assert!(failed.state.is_empty(), "a chat line writes no state");
+        assert_eq!(failed.items.len(), 1);
+        homes.rewind(7, failed.first_seq, false);
+        assert!(
+            homes.persist_record(7).is_none(),
+            "nothing left to write, no state"
+        );
+
+        say(&mut homes, peer, "a");
+        let again = homes.persist_record(7).expect("the retry is written");
+        assert_eq!(
+            again.first_seq, failed.first_seq,
+            "the same seq, never seen by anyone"
+        );
+        assert_eq!(again.items, failed.items);
+
+        // A follower more is no write on the local store.
+        let other = Peer {
+            conn: ConnId::new(1, 2, 1),
+            encoding: Encoding::Json,
+        };
+        homes.attach(
+            7,
+            crate::home::Actor {
+                peer: other,
+                user: "vic",
+                role: Role::Visitor,
+            },
+            Some(0),
+            &mut out,
+        );
+        assert!(homes.persist_record(7).is_none());
+    }
+}
