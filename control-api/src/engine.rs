@@ -8,8 +8,8 @@
 
 use crate::model::{
     AgentPatch, AgentView, ConversationDetail, ConversationFilter, ConversationSummary,
-    DegradationView, DrainStatus, KickResult, NodeStats, NodesView, PostMessage, PostedMessage,
-    PushEvent, PushResult,
+    DegradationView, DrainStatus, ItemPage, KickResult, NodeStats, NodesView, PostMessage,
+    PostedMessage, PushEvent, PushResult,
 };
 
 /// What the control API asks of the node. Implemented by the engine.
@@ -36,6 +36,21 @@ pub trait Engine: Send + Sync + 'static {
     /// One conversation with up to `recent` of its latest items (0: none).
     /// [`ApiError::NotFound`] when unknown (or ended and no longer kept).
     fn conversation(&self, id: u64, recent: usize) -> Result<ConversationDetail, ApiError>;
+
+    /// A page of a conversation's stored items with `seq > after_seq`, oldest first,
+    /// at most `limit`, read from the node's durable store (ended conversations too,
+    /// within retention). Unavailable where the node keeps no store.
+    fn conversation_items(
+        &self,
+        id: u64,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<ItemPage, ApiError> {
+        let _ = (id, after_seq, limit);
+        Err(ApiError::unavailable(
+            "this node keeps no durable store (--durability off or cluster mode)",
+        ))
+    }
 
     /// Gives the conversation to `agent` (from the queue, or from its current agent).
     /// NotFound for an unknown conversation or agent; Conflict when it ended or is

@@ -33,6 +33,7 @@ fn dispatch(
     let allowed: &[&str] = match op {
         Op::ListConversations => &["state", "agent", "min_age_ms", "limit"],
         Op::GetConversation => &["recent"],
+        Op::ListItems => &["after_seq", "limit"],
         Op::KickConnection | Op::KickUser => &["reason"],
         _ => &[],
     };
@@ -108,6 +109,21 @@ fn dispatch(
                 .transpose()?
                 .map_or(DEFAULT_RECENT, |n| n as usize);
             ok(engine.conversation(id, recent)?)
+        }
+        Op::ListItems => {
+            no_body(req)?;
+            let id = id_param("conversation id", params[0])?;
+            let after_seq = query
+                .get("after_seq")
+                .map(|v| number("after_seq", v, 0, u64::MAX))
+                .transpose()?
+                .unwrap_or(0);
+            let limit = query
+                .get("limit")
+                .map(|v| number("limit", v, 1, crate::limits::MAX_ITEMS_LIMIT as u64))
+                .transpose()?
+                .map_or(crate::limits::DEFAULT_ITEMS_LIMIT, |n| n as usize);
+            ok(engine.conversation_items(id, after_seq, limit)?)
         }
         Op::Assign => {
             let id = id_param("conversation id", params[0])?;

@@ -34,5 +34,9 @@ pub const DEFAULT_LIST_LIMIT: usize = 100;
 pub const MAX_LIST_LIMIT: usize = 1000;
 /// `recent` of a conversation when absent.
 pub const DEFAULT_RECENT: usize = 20;
+/// `GET /v1/conversations/{id}/items`: items per page when `limit` is not given.
+pub const DEFAULT_ITEMS_LIMIT: usize = 100;
+/// `GET /v1/conversations/{id}/items`: the largest `limit`.
+pub const MAX_ITEMS_LIMIT: usize = 1000;
 /// Largest `recent` of a conversation.
 pub const MAX_RECENT: usize = 1000;

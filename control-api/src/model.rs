@@ -224,6 +224,15 @@ pub struct ConversationDetail {
     pub followers: u32,
 }
 
+/// `GET /v1/conversations/{id}/items`: a page of stored items.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemPage {
+    /// Items with `seq > after_seq`, oldest first.
+    pub items: Vec<ConversationItem>,
+    /// Whether more items follow: ask again with `after_seq` = the last `seq` here.
+    pub more: bool,
+}
+
 /// `POST /v1/conversations/{id}/assign`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -24,6 +24,8 @@ pub enum Op {
     End,
     /// `POST /v1/conversations/{id}/messages`
     PostMessage,
+    /// `GET /v1/conversations/{id}/items`
+    ListItems,
     /// `POST /v1/users/{user}/events`
     PushEvent,
     /// `GET /v1/agents`
@@ -94,6 +96,7 @@ pub const ROUTES: &[Route] = &[
         true,
         Op::PostMessage,
     ),
+    route("GET", "/v1/conversations/{id}/items", true, Op::ListItems),
     route("POST", "/v1/users/{user}/events", true, Op::PushEvent),
     route("GET", "/v1/agents", true, Op::ListAgents),
     route("GET", "/v1/agents/{user}", true, Op::GetAgent),

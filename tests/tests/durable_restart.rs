@@ -147,3 +147,51 @@ fn a_second_process_on_the_same_data_dir_is_refused() {
         "unclear refusal: {text}"
     );
 }
+
+#[test]
+fn the_control_api_pages_stored_items_after_a_restart() {
+    use switchboard_tests::control_client::Control;
+    let dir = DataDir::new("paging");
+    let server = serve(&dir);
+    let mut visitor = Client::connect(&server, "pager", JSON);
+    let conv = visitor.start_new();
+    visitor.expect_system(conv, 2, SystemKind::Queued);
+    for i in 0..5 {
+        let id = format!("p-{i}");
+        visitor.say(conv, &id, &format!("page line {i}"));
+        visitor.expect_sent(conv, &id);
+    }
+    drop(visitor);
+    stop(server, libc::SIGKILL);
+
+    let server = serve(&dir);
+    let control = Control::of(&server);
+    let page = control.get(&format!(
+        "/v1/conversations/{conv}/items?after_seq=3&limit=2"
+    ));
+    let seqs: Vec<u64> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["seq"].as_u64().expect("seq"))
+        .collect();
+    assert_eq!(seqs, [4, 5], "{page}");
+    assert_eq!(page["items"][0]["client_msg_id"], "p-1", "{page}");
+    assert_eq!(page["more"], true, "{page}");
+    let rest = control.get(&format!("/v1/conversations/{conv}/items?after_seq=5"));
+    let seqs: Vec<u64> = rest["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["seq"].as_u64().expect("seq"))
+        .collect();
+    assert_eq!(seqs, [6, 7], "{rest}");
+    assert_eq!(rest["more"], false, "{rest}");
+    control.fails(
+        "GET",
+        "/v1/conversations/424242/items",
+        None,
+        404,
+        "not_found",
+    );
+}

@@ -421,6 +421,15 @@ impl Engine for NodeControl {
         }
     }
 
+    fn conversation_items(
+        &self,
+        id: u64,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<switchboard_control_api::model::ItemPage, ApiError> {
+        crate::durable::read_items(self.shared.store(), id, after_seq, limit)
+    }
+
     fn assign(&self, id: u64, agent: &str) -> Result<ConversationSummary, ApiError> {
         match self.ask(
             0,

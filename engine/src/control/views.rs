@@ -88,7 +88,8 @@ pub fn summary(s: service::Summary) -> api::ConversationSummary {
     }
 }
 
-fn item(item: service::ItemView) -> api::ConversationItem {
+/// An item as the control API shows it.
+pub fn item(item: service::ItemView) -> api::ConversationItem {
     match item {
         service::ItemView::Message {
             seq,

@@ -7,6 +7,7 @@
 //! Not used in cluster mode: there Redis is the source of truth and the local store is
 //! not opened.
 
+mod history;
 mod records;
 mod recovery;
 mod retention;
@@ -22,6 +23,7 @@ use switchboard_store::{
 
 use crate::config::{Durability, ServeArgs};
 use crate::shared::Shared;
+pub use history::read_items;
 pub use records::{to_store_records, ITEM_KIND, STATE_KIND};
 pub use recovery::Recovered;
 

@@ -40,6 +40,13 @@ fn summarize(home: &Home, now_ms: u64) -> Summary {
     }
 }
 
+impl Item {
+    /// The item as the control API shows it.
+    pub fn view(&self) -> ItemView {
+        item_view(self)
+    }
+}
+
 fn item_view(item: &Item) -> ItemView {
     match &item.body {
         ItemBody::Message {
