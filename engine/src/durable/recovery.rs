@@ -147,3 +147,92 @@ fn loaded(conv: u64, partial: Partial) -> Option<LoadedConv> {
         items,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_protocol::chat::Encoding;
+    use switchboard_protocol::conversation::Conversation;
+    use switchboard_service::ids::{ConnId, Peer};
+    use switchboard_service::records::{encode_state, StoredFollower};
+
+    fn state(conv: u64, visitor: &str, created_ms: u64) -> Vec<u8> {
+        let (fsm, _) = Conversation::open(conv, visitor, false, created_ms);
+        let follower = StoredFollower {
+            peer: Peer {
+                conn: ConnId::new(0, 1, 1),
+                encoding: Encoding::Json,
+            },
+            user: visitor.into(),
+            acked: 0,
+        };
+        let state = ConvState {
+            fsm,
+            next_seq: 2,
+            created_ms,
+            queue_position: None,
+            followers: vec![follower],
+        };
+        encode_state(&state).into_bytes()
+    }
+
+    fn item(seq: u64) -> Vec<u8> {
+        format!(
+            r#"{{"v":1,"seq":{seq},"ts":{seq},"kind":"message","from":"v","client_msg_id":"m{seq}","body":"b"}}"#
+        )
+        .into_bytes()
+    }
+
+    fn add(rebuild: &mut Rebuild, stream: u64, kind: u8, payload: &[u8]) {
+        rebuild.add(RecordRef {
+            lsn: 0,
+            stream,
+            seq: 0,
+            kind,
+            payload,
+        });
+    }
+
+    #[test]
+    fn conversations_come_back_in_queue_order_without_followers() {
+        let mut rebuild = Rebuild::new(2);
+        // Conversation 8 was opened first, 5 later (ids need not follow creation).
+        add(&mut rebuild, 5, STATE_KIND, &state(5, "late", 2_000));
+        add(&mut rebuild, 8, STATE_KIND, &state(8, "early", 1_000));
+        for seq in 2..=5 {
+            add(&mut rebuild, 8, ITEM_KIND, &item(seq));
+        }
+        add(&mut rebuild, 8, ITEM_KIND, &item(4));
+        add(&mut rebuild, 9, ITEM_KIND, b"not json");
+        let recovered = rebuild.finish(2, 3_000, 60_000);
+        let order: Vec<u64> = recovered
+            .router_notes
+            .iter()
+            .map(|note| match note {
+                RouterNote::Restore { conv, .. } => *conv,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(order, [8, 5], "oldest waiting first");
+        assert_eq!(recovered.next_conv, 10, "every stored id stays taken");
+        let eight = recovered.per_shard[0]
+            .iter()
+            .find(|c| c.conv == 8)
+            .expect("conversation 8 on shard 0");
+        assert!(
+            eight.state.followers.is_empty(),
+            "no follower survives a restart"
+        );
+        let seqs: Vec<u64> = eight.items.iter().map(Item::seq).collect();
+        assert_eq!(
+            seqs,
+            [4, 5],
+            "the newest --history-len items, a repeat ignored"
+        );
+        assert_eq!(eight.state.next_seq, 6, "seq goes on after the newest item");
+        assert_eq!(
+            recovered.skipped, 3,
+            "the repeat, the bad record, the stateless stream"
+        );
+    }
+}
