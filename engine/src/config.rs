@@ -248,6 +248,19 @@ pub struct ServeArgs {
     /// Cluster mode: approximate length of the admin event stream `sb:events`.
     #[arg(long, default_value_t = 1_000_000)]
     pub events_maxlen: usize,
+    /// PEM certificate chain (leaf first) that turns on TLS on the public listener
+    /// (`wss://`, `https://`); needs `--tls-key`. Repeat both for several certificates,
+    /// chosen per connection by SNI (the first pair when no name matches). SIGHUP
+    /// reloads the files: new handshakes get the new certificates, open connections
+    /// stay as they are, and a file that fails to load keeps the old ones (logged).
+    #[arg(long)]
+    pub tls_cert: Vec<std::path::PathBuf>,
+    /// PEM private key of the `--tls-cert` at the same position.
+    #[arg(long)]
+    pub tls_key: Vec<std::path::PathBuf>,
+    /// Also accept TLS 1.2 (default: TLS 1.3 only).
+    #[arg(long)]
+    pub tls12: bool,
     /// Test-only fault injection: `SHARD:MS` makes shard SHARD panic MS milliseconds
     /// after it started (to test the shard failure policy).
     #[arg(long, hide = true)]
@@ -343,6 +356,16 @@ impl ServeArgs {
         if self.max_frame_bytes == 0 || self.max_message_bytes == 0 {
             return Err("frame and message limits must be positive".into());
         }
+        if self.tls_cert.len() != self.tls_key.len() {
+            return Err(format!(
+                "--tls-cert and --tls-key come in pairs (got {} certificates and {} keys)",
+                self.tls_cert.len(),
+                self.tls_key.len()
+            ));
+        }
+        if self.tls12 && self.tls_cert.is_empty() {
+            return Err("--tls12 needs --tls-cert and --tls-key".into());
+        }
         if let (Some(cpus), Some(shards)) = (&self.cpus, self.shards) {
             if cpus.0.len() < shards {
                 return Err(format!(
@@ -352,6 +375,18 @@ impl ServeArgs {
             }
         }
         Ok(())
+    }
+
+    /// The certificate and key files, paired in order (empty: plain TCP).
+    pub fn tls_files(&self) -> Vec<crate::tls::CertFiles> {
+        self.tls_cert
+            .iter()
+            .zip(&self.tls_key)
+            .map(|(cert, key)| crate::tls::CertFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            })
+            .collect()
     }
 
     /// How many shards to run.

@@ -45,6 +45,11 @@ pub struct ShardCounters {
     /// Times the accept stopped at a resource limit (descriptors, kernel memory) and
     /// was paused with backoff.
     pub accept_errors: AtomicU64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: AtomicU64,
+    /// TLS handshakes that failed (bad or plain-text client, no common version or
+    /// protocol): that connection is closed, the shard goes on.
+    pub tls_handshake_failures: AtomicU64,
     /// Bytes queued but not yet written, over all connections (sampled each tick).
     pub outbound_queue_bytes: AtomicU64,
     /// How late the last housekeeping tick ran, in µs (event-loop lag).
@@ -116,7 +121,7 @@ impl Metrics {
     /// node-level lines (already formatted) appended.
     pub fn render_prometheus(&self, extra: &str) -> String {
         let mut out = String::with_capacity(4096);
-        let per_shard: [SeriesDef; 13] = [
+        let per_shard: [SeriesDef; 15] = [
             (
                 "switchboard_accepts_total",
                 "counter",
@@ -176,6 +181,18 @@ impl Metrics {
                 "counter",
                 "Frames for another shard's connections dropped: the hold-back towards that shard was full.",
                 |s| &s.mesh_dropped,
+            ),
+            (
+                "switchboard_tls_handshakes_total",
+                "counter",
+                "TLS handshakes completed.",
+                |s| &s.tls_handshakes,
+            ),
+            (
+                "switchboard_tls_handshake_failures_total",
+                "counter",
+                "TLS handshakes that failed; only that connection was closed.",
+                |s| &s.tls_handshake_failures,
             ),
             (
                 "switchboard_outbound_queue_bytes",

@@ -16,6 +16,7 @@ mod handshake;
 mod msg;
 mod output;
 mod service;
+mod tls;
 mod token;
 
 pub use msg::ShardMsg;
@@ -116,6 +117,8 @@ pub struct ShardSetup {
     pub cluster: crate::cluster::MaybeLink,
     /// The I/O driver every shard of the node runs (resolved: not `Auto`).
     pub driver: DriverChoice,
+    /// TLS on the listener (`--tls-cert`): every connection starts with a handshake.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// One shard's event loop and everything it owns.
@@ -182,6 +185,10 @@ pub struct Shard {
     injected_panic_ms: Option<u64>,
     /// The accept paused at a resource limit, and when to try again.
     accept_backoff: AcceptBackoff,
+    /// TLS on the listener.
+    tls: Option<Arc<rustls::ServerConfig>>,
+    /// Scratch for decrypted bytes (one record's worth at a time, reused).
+    tls_plain: Vec<u8>,
 }
 
 /// Customer-service settings a shard needs at hand.
@@ -250,6 +257,8 @@ impl Shard {
             batch_when_busy: config.batch_when_busy,
             injected_panic_ms: config.injected_panic_ms,
             accept_backoff: AcceptBackoff::default(),
+            tls: setup.tls,
+            tls_plain: Vec::new(),
             cluster: setup.cluster.map(cluster::ClusterSide::new),
         };
         shard
@@ -392,6 +401,15 @@ impl Shard {
             sys::close(fd);
             return;
         }
+        let tls = match self.new_tls_session() {
+            Ok(tls) => tls,
+            Err(err) => {
+                tracing::warn!(shard = self.index, %err, "connection refused: TLS session");
+                ShardCounters::bump(&self.counters().rejects);
+                sys::close(fd);
+                return;
+            }
+        };
         if let Err(err) = self.driver.register_socket(fd) {
             tracing::warn!(shard = self.index, %err, "connection refused: io_uring file table");
             ShardCounters::bump(&self.counters().rejects);
@@ -407,6 +425,7 @@ impl Shard {
         };
         if let Some(conn) = self.conns.get_mut(slot, generation) {
             conn.recv_armed = true;
+            conn.tls = tls;
         }
         self.driver
             .recv_multi(fd, token::pack(token::RECV, slot, generation));
@@ -426,8 +445,12 @@ impl Shard {
 
     /// Bytes for a connection (the buffer goes back to the pool when dropped here).
     fn on_received(&mut self, slot: u32, generation: u32, mut buf: RecvBuf) {
-        if self.conns.get_mut(slot, generation).is_some() {
-            self.on_bytes(slot, generation, buf.bytes_mut());
+        match self.conns.get_mut(slot, generation) {
+            Some(conn) if conn.tls.is_some() => {
+                self.on_tls_bytes(slot, generation, buf.bytes_mut())
+            }
+            Some(_) => self.on_bytes(slot, generation, buf.bytes_mut()),
+            None => {}
         }
     }
 

@@ -155,16 +155,34 @@ impl Shard {
         if conn.sending || conn.phase == Phase::Dead {
             return;
         }
-        if !conn.has_queued() {
+        if conn.phase == Phase::Closing && !conn.has_queued() {
+            if let Some(tls) = conn.tls.as_mut() {
+                // TLS closes with close_notify before the FIN (once: rustls ignores
+                // a second call, and sends none after a fatal alert).
+                tls.send_close_notify();
+            }
+        }
+        let buf = match conn.tls.as_mut() {
+            None => conn.queued.take().filter(|q| !q.is_empty()),
+            Some(tls) => {
+                let mut sealed = self.pool.pop().unwrap_or_default();
+                super::tls::seal(tls, conn.queued.as_ref(), &mut sealed);
+                if let Some(mut plain) = conn.queued.take() {
+                    if plain.capacity() <= POOLED_BUFFER_MAX && self.pool.len() < POOLED_BUFFERS {
+                        plain.clear();
+                        self.pool.push(plain);
+                    }
+                }
+                Some(sealed).filter(|s| !s.is_empty())
+            }
+        };
+        let Some(buf) = buf else {
             if conn.phase == Phase::Closing && !conn.write_shut {
                 // Our close frame or HTTP answer is out: send FIN after it, and keep
                 // reading until the peer closes too (or the deadline passes).
                 conn.write_shut = true;
                 sys::shutdown_write(conn.fd);
             }
-            return;
-        }
-        let Some(buf) = conn.queued.take() else {
             return;
         };
         conn.sending = true;
