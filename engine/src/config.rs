@@ -261,6 +261,10 @@ pub struct ServeArgs {
     /// Also accept TLS 1.2 (default: TLS 1.3 only).
     #[arg(long)]
     pub tls12: bool,
+    /// Which rustls API the shards drive: `unbuffered` (no TLS buffer held while a
+    /// connection is idle) or `buffered` (kept to compare; see docs/design.md).
+    #[arg(long, value_enum, default_value_t = crate::tls::TlsApi::Unbuffered, hide = true)]
+    pub tls_api: crate::tls::TlsApi,
     /// Test-only fault injection: `SHARD:MS` makes shard SHARD panic MS milliseconds
     /// after it started (to test the shard failure policy).
     #[arg(long, hide = true)]

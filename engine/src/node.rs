@@ -83,7 +83,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             auth: Arc::clone(&auth),
             cluster: link.clone(),
             driver,
-            tls: tls.as_ref().map(|tls| Arc::clone(&tls.config)),
+            tls: tls.as_ref().map(|tls| tls.shard.clone()),
         };
         let cpu = args.cpu_for(index);
         let reports = reports.clone();
@@ -129,7 +129,8 @@ fn node_tls(args: &ServeArgs) -> anyhow::Result<Option<crate::tls::NodeTls>> {
     if files.is_empty() {
         return Ok(None);
     }
-    let tls = crate::tls::NodeTls::new(files, args.tls12).context("setting up TLS")?;
+    let tls =
+        crate::tls::NodeTls::new(files, args.tls12, args.tls_api).context("setting up TLS")?;
     let versions = if args.tls12 { "1.3 and 1.2" } else { "1.3" };
     tracing::info!(
         certificates = args.tls_cert.len(),

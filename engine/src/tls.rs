@@ -136,22 +136,45 @@ pub fn server_config(store: Arc<CertStore>, tls12: bool) -> anyhow::Result<Arc<S
     Ok(Arc::new(config))
 }
 
+/// Which of rustls's connection APIs the shards drive (`--tls-api`; docs/design.md
+/// has the measurements that chose the default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TlsApi {
+    /// `UnbufferedServerConnection`: records decrypted in place in the receive
+    /// buffer, no buffer kept by rustls while idle.
+    Unbuffered,
+    /// `ServerConnection`: rustls's own buffers (a 4 KiB receive buffer per connection).
+    Buffered,
+}
+
+/// What a shard needs to serve TLS.
+#[derive(Debug, Clone)]
+pub struct ShardTls {
+    /// The server configuration every session is made from.
+    pub config: Arc<ServerConfig>,
+    /// Which rustls API.
+    pub api: TlsApi,
+}
+
 /// The TLS of a node: the configuration for the shards and the store to reload.
 #[derive(Debug, Clone)]
 pub struct NodeTls {
     /// What every shard builds its connections from.
-    pub config: Arc<ServerConfig>,
+    pub shard: ShardTls,
     /// The certificates, for SIGHUP.
     pub store: Arc<CertStore>,
 }
 
 impl NodeTls {
     /// Loads the certificates and builds the configuration (`ring` provider: no C build).
-    pub fn new(files: Vec<CertFiles>, tls12: bool) -> anyhow::Result<Self> {
+    pub fn new(files: Vec<CertFiles>, tls12: bool, api: TlsApi) -> anyhow::Result<Self> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let store = Arc::new(CertStore::load(files, provider)?);
         let config = server_config(Arc::clone(&store), tls12)?;
-        Ok(NodeTls { config, store })
+        Ok(NodeTls {
+            shard: ShardTls { config, api },
+            store,
+        })
     }
 
     /// SIGHUP: reload, logging the outcome either way.

@@ -82,8 +82,8 @@ pub struct Connection {
     pub lines_second: u16,
     /// Under pressure: chat lines received in `lines_second`.
     pub lines_in_second: u16,
-    /// The TLS session, on a TLS listener (rustls's state and its own small buffers).
-    pub tls: Option<Box<rustls::ServerConnection>>,
+    /// The TLS session, on a TLS listener.
+    pub tls: Option<Box<super::tls_session::TlsSession>>,
 }
 
 impl Connection {

@@ -17,6 +17,7 @@ mod msg;
 mod output;
 mod service;
 mod tls;
+mod tls_session;
 mod token;
 
 pub use msg::ShardMsg;
@@ -118,7 +119,7 @@ pub struct ShardSetup {
     /// The I/O driver every shard of the node runs (resolved: not `Auto`).
     pub driver: DriverChoice,
     /// TLS on the listener (`--tls-cert`): every connection starts with a handshake.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub tls: Option<crate::tls::ShardTls>,
 }
 
 /// One shard's event loop and everything it owns.
@@ -186,7 +187,7 @@ pub struct Shard {
     /// The accept paused at a resource limit, and when to try again.
     accept_backoff: AcceptBackoff,
     /// TLS on the listener.
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<crate::tls::ShardTls>,
     /// Scratch for decrypted bytes (one record's worth at a time, reused).
     tls_plain: Vec<u8>,
 }

@@ -159,21 +159,31 @@ impl Shard {
             if let Some(tls) = conn.tls.as_mut() {
                 // TLS closes with close_notify before the FIN (once: rustls ignores
                 // a second call, and sends none after a fatal alert).
-                tls.send_close_notify();
+                tls.close_notify();
             }
         }
         let buf = match conn.tls.as_mut() {
             None => conn.queued.take().filter(|q| !q.is_empty()),
+            Some(tls)
+                if !conn.queued.as_ref().is_some_and(|q| !q.is_empty()) && !tls.has_output() =>
+            {
+                None
+            }
             Some(tls) => {
                 let mut sealed = self.pool.pop().unwrap_or_default();
-                super::tls::seal(tls, conn.queued.as_ref(), &mut sealed);
+                tls.seal(conn.queued.as_deref().map(Vec::as_slice), &mut sealed);
                 if let Some(mut plain) = conn.queued.take() {
                     if plain.capacity() <= POOLED_BUFFER_MAX && self.pool.len() < POOLED_BUFFERS {
                         plain.clear();
                         self.pool.push(plain);
                     }
                 }
-                Some(sealed).filter(|s| !s.is_empty())
+                if sealed.is_empty() {
+                    self.pool.push(sealed);
+                    None
+                } else {
+                    Some(sealed)
+                }
             }
         };
         let Some(buf) = buf else {
