@@ -8,6 +8,9 @@ to a `--tls-cert` listener over wss:// trusting only the test CA.
                                  echoes on the old connection and opens a new one:
                                  `old ok` and `new HEX`
 
+    wss_client.py echo BASE CA   /echo with messages from 1 byte to 300 KB (one to
+                                 many records each way); prints `ok`
+
 BASE is `wss://127.0.0.1:PORT`. Any failure raises (non-zero exit)."""
 
 import json
@@ -92,6 +95,18 @@ def hold(base, ca):
                 print(f"new {serial(new)}", flush=True)
 
 
+def echo(base, ca):
+    with open_ws(f"{base}/echo", ca, max_size=None) as ws:
+        for size in [1, 1000, 16_000, 16_500, 70_000, 300_000]:
+            data = bytes((i * 7 + size) & 0xFF for i in range(size))
+            ws.send(data)
+            assert ws.recv(timeout=TIMEOUT) == data, f"echo of {size} bytes differs"
+            text = "ü" * (size // 2)
+            ws.send(text)
+            assert ws.recv(timeout=TIMEOUT) == text
+    print("ok", flush=True)
+
+
 if __name__ == "__main__":
     command, base, ca = sys.argv[1:4]
-    {"chat": chat, "hold": hold}[command](base, ca)
+    {"chat": chat, "hold": hold, "echo": echo}[command](base, ca)

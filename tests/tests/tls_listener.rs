@@ -41,15 +41,19 @@ fn health_over_https(server: &Server, pki: &TestPki, extra: &[&str]) -> std::pro
 }
 
 fn python_chat(server: &Server, pki: &TestPki) {
+    python_client(server, pki, "chat", &base_url(server));
+}
+
+fn python_client(server: &Server, pki: &TestPki, command: &str, base: &str) {
     let out = Command::new(python_with_websockets())
         .arg(wss_client_script())
-        .args(["chat", &base_url(server)])
+        .args([command, base])
         .arg(pki.ca())
         .output()
         .expect("python");
     assert!(
         out.status.success() && text(&out.stdout).trim() == "ok",
-        "python wss chat failed:\nstdout: {}\nstderr: {}\nserver: {}",
+        "python wss {command} failed:\nstdout: {}\nstderr: {}\nserver: {}",
         text(&out.stdout),
         text(&out.stderr),
         server.stderr_so_far()
@@ -73,6 +77,63 @@ fn python_websockets_chats_over_wss_on_epoll() {
     let server = start_tls(&cert.flags(), &["--io-driver", "epoll"]);
     assert_eq!(server.health_over(&pki)["io_driver"], "epoll");
     python_chat(&server, &pki);
+}
+
+#[test]
+fn large_messages_and_records_cut_into_small_pieces_come_back_whole() {
+    let pki = TestPki::new();
+    let cert = pki.issue("server", &["localhost"], "1A08");
+    for api in ["unbuffered", "buffered"] {
+        let server = start_tls(
+            &cert.flags(),
+            &["--max-frame-bytes", "1048576", "--tls-api", api],
+        );
+        // Straight, then through a proxy that cuts what the client sends into pieces of
+        // 1 to 40 bytes, so records (the handshake's too) arrive across many reads.
+        python_client(&server, &pki, "echo", &base_url(&server));
+        let proxy = chopping_proxy(server.addr());
+        python_client(&server, &pki, "echo", &format!("wss://{proxy}"));
+    }
+}
+
+/// A loopback proxy to `to` that forwards the client's bytes in small pieces (each
+/// its own segment: TCP_NODELAY) and the server's as they come. Runs until the test
+/// process ends.
+fn chopping_proxy(to: std::net::SocketAddr) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = std::net::TcpStream::connect(to) else {
+                continue;
+            };
+            let _ = server.set_nodelay(true);
+            let (mut c_read, mut s_write) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut s_read, mut c_write) = (server, client);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut piece = 1;
+                while let Ok(n) = c_read.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    for chunk in buf[..n].chunks(piece) {
+                        if s_write.write_all(chunk).is_err() {
+                            return;
+                        }
+                        piece = piece % 40 + 1;
+                    }
+                }
+                let _ = s_write.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s_read, &mut c_write);
+                let _ = c_write.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    addr
 }
 
 /// `/health` over https with curl, as JSON.
