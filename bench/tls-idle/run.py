@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Idle memory of TLS connections: the server's RSS growth per idle connection with N
-`wss://` connections against N plain `ws://` ones, on the same release binary.
+`wss://` connections (on each of rustls's APIs, `--tls-api`) against N plain `ws://`
+ones, on the same release binary.
 
     bench/tls-idle/run.py [--connections 4000] [--bin target/release/switchboard]
                           [--io-driver io-uring] [--python-client-cpu 1]
@@ -24,6 +25,10 @@ import tempfile
 import time
 
 import websockets
+
+
+# Plain ws, then wss on each of rustls's APIs (`--tls-api`).
+MODES = ("ws", "wss-unbuffered", "wss-buffered")
 
 
 def rss_kib(pid):
@@ -77,10 +82,12 @@ async def hold(url, count, ctx, settle):
     return conns
 
 
-def measure(binary, count, driver, tls, pki, settle):
+def measure(binary, count, driver, mode, pki, settle):
     extra = ["--io-driver", driver]
+    tls = mode != "ws"
     if tls:
-        extra += ["--tls-cert", pki[1], "--tls-key", pki[2]]
+        api = mode.split("-", 1)[1]
+        extra += ["--tls-cert", pki[1], "--tls-key", pki[2], "--tls-api", api]
     proc, port = start_server(binary, extra)
     try:
         time.sleep(0.5)
@@ -111,14 +118,13 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         pki = make_pki(directory)
-        rows = {mode: measure(args.bin, args.connections, args.io_driver, mode == "wss", pki,
-                              args.settle)
-                for mode in ("ws", "wss")}
+        rows = {mode: measure(args.bin, args.connections, args.io_driver, mode, pki, args.settle)
+                for mode in MODES}
     print(f"{args.connections} idle connections, {args.io_driver}, one shard")
-    print("| | ws | wss |\n|---|---|---|")
+    print("| | " + " | ".join(MODES) + " |\n|---|" + "---|" * len(MODES))
     for i, name in enumerate(["server RSS before (KiB)", "server RSS with all open (KiB)",
                               "**RSS growth per connection (B)**"]):
-        print(f"| {name} | {rows['ws'][i]:.0f} | {rows['wss'][i]:.0f} |")
+        print(f"| {name} | " + " | ".join(f"{rows[m][i]:.0f}" for m in MODES) + " |")
     if args.json:
         print(json.dumps({"connections": args.connections, "driver": args.io_driver,
                           **{m: dict(zip(["before_kib", "after_kib", "per_conn_b"], v))

@@ -164,9 +164,7 @@ impl Shard {
         }
         let buf = match conn.tls.as_mut() {
             None => conn.queued.take().filter(|q| !q.is_empty()),
-            Some(tls)
-                if !conn.queued.as_ref().is_some_and(|q| !q.is_empty()) && !tls.has_output() =>
-            {
+            Some(tls) if conn.queued.as_ref().is_none_or(|q| q.is_empty()) && !tls.has_output() => {
                 None
             }
             Some(tls) => {

@@ -65,9 +65,9 @@ impl Shard {
             ShardCounters::bump(&self.counters().tls_handshake_failures);
         }
         self.want_flush(slot, generation);
-        match self.conns.get_mut(slot, generation).map(|c| c.phase) {
-            Some(Phase::Handshake | Phase::Open) => self.enter_closing(slot, generation),
-            _ => {}
+        let phase = self.conns.get_mut(slot, generation).map(|c| c.phase);
+        if let Some(Phase::Handshake | Phase::Open) = phase {
+            self.enter_closing(slot, generation);
         }
     }
 

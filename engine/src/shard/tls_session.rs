@@ -416,3 +416,19 @@ impl RoomError for EncryptError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_is_one_allocation_of_rustls_state() {
+        // Measured 1,168 B (rustls 0.23.46): the session struct itself; the keys and
+        // the state machine are rustls's own allocations (docs/design.md, "TLS").
+        assert!(
+            std::mem::size_of::<TlsSession>() <= 1280,
+            "{}",
+            std::mem::size_of::<TlsSession>()
+        );
+    }
+}
