@@ -330,3 +330,43 @@ fn a_certificate_without_its_key_or_an_unreadable_one_stops_the_start() {
         .expect_err("started with a mismatched key");
     assert!(format!("{err:#}").contains("usable"), "{err:#}");
 }
+
+#[test]
+fn a_client_that_never_finishes_its_handshake_is_closed_at_the_handshake_timeout() {
+    let pki = TestPki::new();
+    let cert = pki.issue("server", &["localhost"], "1A09");
+    let server = start_tls(&cert.flags(), &["--handshake-timeout-ms", "300"]);
+    let started = std::time::Instant::now();
+    let mut silent = tcp_connect(server.addr());
+    // Half a ClientHello record header, then nothing.
+    silent.write_all(&[0x16, 0x03]).unwrap();
+    silent.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let mut answer = Vec::new();
+    match silent.read_to_end(&mut answer) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("not closed: {e}"),
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "closed only after {:?}",
+        started.elapsed()
+    );
+    // Nothing in plain text leaked out of a connection without keys.
+    assert!(!text(&answer).contains("HTTP/1.1"), "{answer:?}");
+    assert_eq!(server.health_over(&pki)["status"], "ok");
+}
+
+#[test]
+fn sighup_without_tls_only_logs_and_the_node_goes_on() {
+    let mut server = Server::start(&["--shards", "1"]);
+    server.signal(libc::SIGHUP);
+    let logged = wait_for(IO_TIMEOUT, || {
+        server
+            .stderr_so_far()
+            .contains("nothing to reload")
+            .then_some(())
+    });
+    assert!(logged.is_some(), "{}", server.stderr_so_far());
+    assert_eq!(server.health()["status"], "ok");
+}
