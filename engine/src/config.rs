@@ -271,6 +271,23 @@ pub struct ServeArgs {
     /// after their last activity; compaction drops them afterwards.
     #[arg(long, default_value = "30d", value_parser = parse_retain)]
     pub retain: Duration,
+    /// PEM certificate chain (leaf first) that turns on TLS on the public listener
+    /// (`wss://`, `https://`); needs `--tls-key`. Repeat both for several certificates,
+    /// chosen per connection by SNI (the first pair when no name matches). SIGHUP
+    /// reloads the files: new handshakes get the new certificates, open connections
+    /// stay as they are, and a file that fails to load keeps the old ones (logged).
+    #[arg(long)]
+    pub tls_cert: Vec<std::path::PathBuf>,
+    /// PEM private key of the `--tls-cert` at the same position.
+    #[arg(long)]
+    pub tls_key: Vec<std::path::PathBuf>,
+    /// Also accept TLS 1.2 (default: TLS 1.3 only).
+    #[arg(long)]
+    pub tls12: bool,
+    /// Which rustls API the shards drive: `unbuffered` (no TLS buffer held while a
+    /// connection is idle) or `buffered` (kept to compare; see docs/design.md).
+    #[arg(long, value_enum, default_value_t = crate::tls::TlsApi::Unbuffered, hide = true)]
+    pub tls_api: crate::tls::TlsApi,
     /// Test-only fault injection: `SHARD:MS` makes shard SHARD panic MS milliseconds
     /// after it started (to test the shard failure policy).
     #[arg(long, hide = true)]
@@ -404,6 +421,16 @@ impl ServeArgs {
         if self.max_frame_bytes == 0 || self.max_message_bytes == 0 {
             return Err("frame and message limits must be positive".into());
         }
+        if self.tls_cert.len() != self.tls_key.len() {
+            return Err(format!(
+                "--tls-cert and --tls-key come in pairs (got {} certificates and {} keys)",
+                self.tls_cert.len(),
+                self.tls_key.len()
+            ));
+        }
+        if self.tls12 && self.tls_cert.is_empty() {
+            return Err("--tls12 needs --tls-cert and --tls-key".into());
+        }
         if let (Some(cpus), Some(shards)) = (&self.cpus, self.shards) {
             if cpus.0.len() < shards {
                 return Err(format!(
@@ -413,6 +440,18 @@ impl ServeArgs {
             }
         }
         Ok(())
+    }
+
+    /// The certificate and key files, paired in order (empty: plain TCP).
+    pub fn tls_files(&self) -> Vec<crate::tls::CertFiles> {
+        self.tls_cert
+            .iter()
+            .zip(&self.tls_key)
+            .map(|(cert, key)| crate::tls::CertFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            })
+            .collect()
     }
 
     /// How many shards to run.

@@ -10,6 +10,7 @@
 //! - [`shard`]: the event loop, connections, HTTP upgrade, WebSocket frames, output.
 //! - [`mesh`]: cross-shard queues and connection ids.
 //! - [`auth`]: the pluggable authenticator of `/v1/ws`.
+//! - [`tls`]: the rustls configuration and certificates of the public listener.
 //! - the I/O driver (io_uring or epoll), buffers and OS calls are in the
 //!   `switchboard-driver` crate, the only one with `unsafe`; this crate forbids it.
 //!
@@ -28,6 +29,7 @@ pub mod metrics;
 pub mod node;
 pub mod pressure;
 pub mod shared;
+pub mod tls;
 pub mod web;
 
 pub mod shard;

@@ -48,6 +48,11 @@ pub struct ShardCounters {
     /// Changes the local store refused or failed to write (disk full, I/O error,
     /// queue full): the sender got `unavailable`.
     pub store_refused: AtomicU64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: AtomicU64,
+    /// TLS handshakes that failed (bad or plain-text client, no common version or
+    /// protocol): that connection is closed, the shard goes on.
+    pub tls_handshake_failures: AtomicU64,
     /// Bytes queued but not yet written, over all connections (sampled each tick).
     pub outbound_queue_bytes: AtomicU64,
     /// How late the last housekeeping tick ran, in µs (event-loop lag).
@@ -119,7 +124,7 @@ impl Metrics {
     /// node-level lines (already formatted) appended.
     pub fn render_prometheus(&self, extra: &str) -> String {
         let mut out = String::with_capacity(4096);
-        let per_shard: [SeriesDef; 14] = [
+        let per_shard: [SeriesDef; 16] = [
             (
                 "switchboard_accepts_total",
                 "counter",
@@ -185,6 +190,16 @@ impl Metrics {
                 "counter",
                 "Changes the local store refused or failed to write; the sender got `unavailable`.",
                 |s| &s.store_refused,
+                "switchboard_tls_handshakes_total",
+                "counter",
+                "TLS handshakes completed.",
+                |s| &s.tls_handshakes,
+            ),
+            (
+                "switchboard_tls_handshake_failures_total",
+                "counter",
+                "TLS handshakes that failed; only that connection was closed.",
+                |s| &s.tls_handshake_failures,
             ),
             (
                 "switchboard_outbound_queue_bytes",

@@ -1,5 +1,5 @@
 //! A node: binds the listener group, starts one pinned shard thread per CPU, reports
-//! start failures, and shuts down gracefully on SIGINT/SIGTERM.
+//! start failures, and shuts down gracefully on SIGINT/SIGTERM; SIGHUP reloads the TLS certificates.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -45,6 +45,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let shared = Arc::new(Shared::new(shards, limits).context("creating the shard mesh")?);
     let auth = authenticator(&args)?;
+    let tls = node_tls(&args)?;
     let kernel = Arc::new(KernelGuards::attach(
         &args,
         &listener_fds(&listeners),
@@ -110,6 +111,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .map(std::mem::take)
                 .unwrap_or_default(),
             router_restore: router_restore.take().unwrap_or_default(),
+            tls: tls.as_ref().map(|tls| tls.shard.clone()),
         };
         let cpu = args.cpu_for(index);
         let reports = reports.clone();
@@ -133,7 +135,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => None,
     };
     let _refresh = kernel.start_refresh(Arc::clone(&shared));
-    let signal = sys::wait_for_termination();
+    let signal = wait_for_termination(tls.as_ref());
     tracing::info!(signal, "termination signal received: closing connections");
     let deadline = Instant::now() + Duration::from_millis(args.shutdown_deadline_ms);
     shared.begin_shutdown();
@@ -147,6 +149,38 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--tls-cert`/`--tls-key`: the certificates load now, or the node does not start.
+fn node_tls(args: &ServeArgs) -> anyhow::Result<Option<crate::tls::NodeTls>> {
+    let files = args.tls_files();
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let tls =
+        crate::tls::NodeTls::new(files, args.tls12, args.tls_api).context("setting up TLS")?;
+    let versions = if args.tls12 { "1.3 and 1.2" } else { "1.3" };
+    tracing::info!(
+        certificates = args.tls_cert.len(),
+        versions,
+        "TLS on the public listener"
+    );
+    Ok(Some(tls))
+}
+
+/// Waits for SIGINT or SIGTERM; each SIGHUP meanwhile reloads the TLS certificates
+/// (here, on the node's own thread: the shards never read a file).
+fn wait_for_termination(tls: Option<&crate::tls::NodeTls>) -> i32 {
+    loop {
+        let signal = sys::wait_for_signal();
+        if signal != libc::SIGHUP {
+            return signal;
+        }
+        match tls {
+            Some(tls) => tls.reload(),
+            None => tracing::info!("SIGHUP: nothing to reload (no --tls-cert)"),
+        }
+    }
 }
 
 /// Cluster mode (`--redis`): joins the registry and starts the Redis bridge.

@@ -1,5 +1,9 @@
 """Starts the real `switchboard` binary for the Python client tests.
 
+With `SWITCHBOARD_TLS=1` every server gets `--tls-cert`/`--tls-key` from a test CA
+made with `openssl` (trusted through `SSL_CERT_FILE`, which the ssl module's default
+context reads), and `Server.url` is `wss://`: the whole suite then runs over TLS.
+
 The binary is `$SWITCHBOARD_BIN`, else `$CARGO_TARGET_DIR/debug/switchboard`, else
 `<repo>/target/debug/switchboard`. Every server is started on 127.0.0.1:0 and is
 terminated (SIGTERM, then SIGKILL) when the test ends.
@@ -32,6 +36,37 @@ def binary_path() -> Path:
     return target / "debug" / "switchboard"
 
 
+_TLS_FLAGS: list[str] = []
+
+
+def tls_flags() -> list[str]:
+    """`--tls-cert`/`--tls-key` of a test CA's certificate, made once per session."""
+    if not _TLS_FLAGS:
+        import tempfile
+
+        directory = tempfile.mkdtemp(prefix="sb-pytest-tls-")
+
+        def openssl(*args):
+            subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=pytest CA")
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=localhost")
+        with open(os.path.join(directory, "ext"), "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        openssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-days", "2", "-extfile", "ext", "-out", "srv.pem")
+        os.environ["SSL_CERT_FILE"] = os.path.join(directory, "ca.pem")
+        _TLS_FLAGS.extend(["--tls-cert", os.path.join(directory, "srv.pem"),
+                           "--tls-key", os.path.join(directory, "srv.key")])
+    return _TLS_FLAGS
+
+
+def tls_on() -> bool:
+    return os.environ.get("SWITCHBOARD_TLS") == "1"
+
+
 def _die_with_parent():
     # PR_SET_PDEATHSIG = 1: the server goes if the test process dies without cleanup.
     try:
@@ -61,6 +96,8 @@ class Server:
         driver = os.environ.get("SWITCHBOARD_IO_DRIVER")
         if driver and "--io-driver" not in args:
             control_args += ["--io-driver", driver]
+        if tls_on() and "--tls-cert" not in args:
+            control_args += tls_flags()
         self.control = None
         self.proc = subprocess.Popen(
             [str(binary), "serve", "--listen", "127.0.0.1:0", *control_args, *args],
@@ -106,7 +143,8 @@ class Server:
                     break
 
     def url(self, path: str) -> str:
-        return f"ws://{self.host}:{self.port}{path}"
+        scheme = "wss" if tls_on() else "ws"
+        return f"{scheme}://{self.host}:{self.port}{path}"
 
     def terminate(self):
         if self.proc.poll() is None:

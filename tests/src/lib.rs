@@ -45,6 +45,7 @@ pub mod control_client;
 pub mod jwt;
 pub mod redis_cluster;
 pub mod redis_server;
+pub mod tls;
 
 pub use redis_cluster::RedisCluster;
 pub use redis_server::{redis_conn, RedisServer};

@@ -74,7 +74,7 @@ pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
     Ok(())
 }
 
-/// The termination signals the node handles itself.
+/// The signals the node handles itself: termination, and SIGHUP (reload).
 fn termination_set() -> libc::sigset_t {
     // SAFETY: sigset_t is plain data initialised by sigemptyset before use.
     unsafe {
@@ -82,12 +82,13 @@ fn termination_set() -> libc::sigset_t {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
         set
     }
 }
 
-/// Blocks SIGINT/SIGTERM in the calling thread (and the threads it spawns later) so
-/// that only [`wait_for_termination`] receives them, and ignores SIGPIPE.
+/// Blocks SIGINT/SIGTERM/SIGHUP in the calling thread (and the threads it spawns
+/// later) so that only [`wait_for_signal`] receives them, and ignores SIGPIPE.
 pub fn block_termination_signals() -> io::Result<()> {
     let set = termination_set();
     // SAFETY: set is initialised; the old mask is not needed (null).
@@ -103,8 +104,8 @@ pub fn block_termination_signals() -> io::Result<()> {
     Ok(())
 }
 
-/// Waits for SIGINT or SIGTERM (blocked beforehand) and returns its number.
-pub fn wait_for_termination() -> i32 {
+/// Waits for SIGINT, SIGTERM or SIGHUP (blocked beforehand) and returns its number.
+pub fn wait_for_signal() -> i32 {
     let set = termination_set();
     let mut signal = 0;
     // SAFETY: set and signal are live locals; sigwait only writes `signal`.

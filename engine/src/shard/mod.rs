@@ -17,6 +17,8 @@ mod handshake;
 mod msg;
 mod output;
 mod service;
+mod tls;
+mod tls_session;
 mod token;
 
 pub use msg::ShardMsg;
@@ -124,6 +126,8 @@ pub struct ShardSetup {
     /// Shard 0: what the router must learn of them, in queue order, and one past the
     /// highest conversation id stored.
     pub router_restore: (Vec<switchboard_service::home::RouterNote>, u64),
+    /// TLS on the listener (`--tls-cert`): every connection starts with a handshake.
+    pub tls: Option<crate::tls::ShardTls>,
 }
 
 /// One shard's event loop and everything it owns.
@@ -194,6 +198,10 @@ pub struct Shard {
     injected_panic_ms: Option<u64>,
     /// The accept paused at a resource limit, and when to try again.
     accept_backoff: AcceptBackoff,
+    /// TLS on the listener.
+    tls: Option<crate::tls::ShardTls>,
+    /// Scratch for decrypted bytes (one record's worth at a time, reused).
+    tls_plain: Vec<u8>,
 }
 
 /// Customer-service settings a shard needs at hand.
@@ -262,6 +270,8 @@ impl Shard {
             batch_when_busy: config.batch_when_busy,
             injected_panic_ms: config.injected_panic_ms,
             accept_backoff: AcceptBackoff::default(),
+            tls: setup.tls,
+            tls_plain: Vec::new(),
             cluster: setup.cluster.map(cluster::ClusterSide::new),
             store: setup.store.map(durable::StoreSide::new),
             router_restore: (setup.index == 0).then_some(setup.router_restore),
@@ -414,6 +424,15 @@ impl Shard {
             sys::close(fd);
             return;
         }
+        let tls = match self.new_tls_session() {
+            Ok(tls) => tls,
+            Err(err) => {
+                tracing::warn!(shard = self.index, %err, "connection refused: TLS session");
+                ShardCounters::bump(&self.counters().rejects);
+                sys::close(fd);
+                return;
+            }
+        };
         if let Err(err) = self.driver.register_socket(fd) {
             tracing::warn!(shard = self.index, %err, "connection refused: io_uring file table");
             ShardCounters::bump(&self.counters().rejects);
@@ -429,6 +448,7 @@ impl Shard {
         };
         if let Some(conn) = self.conns.get_mut(slot, generation) {
             conn.recv_armed = true;
+            conn.tls = tls;
         }
         self.driver
             .recv_multi(fd, token::pack(token::RECV, slot, generation));
@@ -448,8 +468,12 @@ impl Shard {
 
     /// Bytes for a connection (the buffer goes back to the pool when dropped here).
     fn on_received(&mut self, slot: u32, generation: u32, mut buf: RecvBuf) {
-        if self.conns.get_mut(slot, generation).is_some() {
-            self.on_bytes(slot, generation, buf.bytes_mut());
+        match self.conns.get_mut(slot, generation) {
+            Some(conn) if conn.tls.is_some() => {
+                self.on_tls_bytes(slot, generation, buf.bytes_mut())
+            }
+            Some(_) => self.on_bytes(slot, generation, buf.bytes_mut()),
+            None => {}
         }
     }
 

@@ -155,16 +155,42 @@ impl Shard {
         if conn.sending || conn.phase == Phase::Dead {
             return;
         }
-        if !conn.has_queued() {
+        if conn.phase == Phase::Closing && !conn.has_queued() {
+            if let Some(tls) = conn.tls.as_mut() {
+                // TLS closes with close_notify before the FIN (once: rustls ignores
+                // a second call, and sends none after a fatal alert).
+                tls.close_notify();
+            }
+        }
+        let buf = match conn.tls.as_mut() {
+            None => conn.queued.take().filter(|q| !q.is_empty()),
+            Some(tls) if conn.queued.as_ref().is_none_or(|q| q.is_empty()) && !tls.has_output() => {
+                None
+            }
+            Some(tls) => {
+                let mut sealed = self.pool.pop().unwrap_or_default();
+                tls.seal(conn.queued.as_deref().map(Vec::as_slice), &mut sealed);
+                if let Some(mut plain) = conn.queued.take() {
+                    if plain.capacity() <= POOLED_BUFFER_MAX && self.pool.len() < POOLED_BUFFERS {
+                        plain.clear();
+                        self.pool.push(plain);
+                    }
+                }
+                if sealed.is_empty() {
+                    self.pool.push(sealed);
+                    None
+                } else {
+                    Some(sealed)
+                }
+            }
+        };
+        let Some(buf) = buf else {
             if conn.phase == Phase::Closing && !conn.write_shut {
                 // Our close frame or HTTP answer is out: send FIN after it, and keep
                 // reading until the peer closes too (or the deadline passes).
                 conn.write_shut = true;
                 sys::shutdown_write(conn.fd);
             }
-            return;
-        }
-        let Some(buf) = conn.queued.take() else {
             return;
         };
         conn.sending = true;
