@@ -190,6 +190,8 @@ impl Metrics {
                 "counter",
                 "Changes the local store refused or failed to write; the sender got `unavailable`.",
                 |s| &s.store_refused,
+            ),
+            (
                 "switchboard_tls_handshakes_total",
                 "counter",
                 "TLS handshakes completed.",
