@@ -7,6 +7,7 @@ Skipped only when the binary has no `--control-listen` flag yet.
 """
 
 import socket
+import tempfile
 import subprocess
 import time
 from pathlib import Path
@@ -51,7 +52,13 @@ class ControlNode:
 
     def __init__(self):
         self.port = _free_port()
-        self.server = Server("--control-listen", f"127.0.0.1:{self.port}", "--control-token", TOKEN)
+        # A durable node (its own data directory), so that the endpoints served from the
+        # store (a conversation's items) are fuzzed too, not only their "no store" answer.
+        self.data_dir = tempfile.TemporaryDirectory(prefix="sb-fuzz-")
+        self.server = Server(
+            "--control-listen", f"127.0.0.1:{self.port}", "--control-token", TOKEN,
+            "--data-dir", self.data_dir.name, "--durability", "sync",
+        )
         self.base_url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 10
         while True:
@@ -81,6 +88,7 @@ def node():
     n = ControlNode()
     yield n
     n.server.stop()
+    n.data_dir.cleanup()
     assert n.server.proc.returncode in (0, -15), "".join(n.server.stderr_lines)
 
 
@@ -89,6 +97,7 @@ def draining_node():
     n = ControlNode()
     yield n
     n.server.stop()
+    n.data_dir.cleanup()
 
 
 schema = schemathesis.openapi.from_path(str(OPENAPI))
