@@ -284,6 +284,10 @@ pub struct ServeArgs {
     /// Also accept TLS 1.2 (default: TLS 1.3 only).
     #[arg(long)]
     pub tls12: bool,
+    /// TLS 1.3 session tickets sent after each full handshake, for resumption (0: none,
+    /// every reconnect is a full handshake).
+    #[arg(long, default_value_t = 2)]
+    pub tls_tickets: usize,
     /// Which rustls API the shards drive: `unbuffered` (no TLS buffer held while a
     /// connection is idle) or `buffered` (kept to compare; see docs/design.md).
     #[arg(long, value_enum, default_value_t = crate::tls::TlsApi::Unbuffered, hide = true)]

@@ -157,8 +157,11 @@ fn node_tls(args: &ServeArgs) -> anyhow::Result<Option<crate::tls::NodeTls>> {
     if files.is_empty() {
         return Ok(None);
     }
-    let tls =
-        crate::tls::NodeTls::new(files, args.tls12, args.tls_api).context("setting up TLS")?;
+    let policy = crate::tls::TlsPolicy {
+        tls12: args.tls12,
+        tickets: args.tls_tickets,
+    };
+    let tls = crate::tls::NodeTls::new(files, policy, args.tls_api).context("setting up TLS")?;
     let versions = if args.tls12 { "1.3 and 1.2" } else { "1.3" };
     tracing::info!(
         certificates = args.tls_cert.len(),

@@ -119,9 +119,22 @@ fn load_pair(pair: &CertFiles, provider: &CryptoProvider) -> anyhow::Result<Cert
     })
 }
 
+/// What the node's TLS is asked for (`--tls12`, `--tls-tickets`).
+#[derive(Debug, Clone, Copy)]
+pub struct TlsPolicy {
+    /// Also accept TLS 1.2.
+    pub tls12: bool,
+    /// TLS 1.3 session tickets sent after each full handshake (0: no resumption).
+    pub tickets: usize,
+}
+
 /// The shards' server configuration: TLS 1.3 only unless `tls12`, ALPN `http/1.1`,
 /// certificates from `store`.
-pub fn server_config(store: Arc<CertStore>, tls12: bool) -> anyhow::Result<Arc<ServerConfig>> {
+pub fn server_config(
+    store: Arc<CertStore>,
+    policy: TlsPolicy,
+) -> anyhow::Result<Arc<ServerConfig>> {
+    let tls12 = policy.tls12;
     let versions: &[&rustls::SupportedProtocolVersion] = if tls12 {
         &[&rustls::version::TLS13, &rustls::version::TLS12]
     } else {
@@ -133,6 +146,7 @@ pub fn server_config(store: Arc<CertStore>, tls12: bool) -> anyhow::Result<Arc<S
         .with_no_client_auth()
         .with_cert_resolver(store);
     config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+    config.send_tls13_tickets = policy.tickets;
     Ok(Arc::new(config))
 }
 
@@ -167,10 +181,10 @@ pub struct NodeTls {
 
 impl NodeTls {
     /// Loads the certificates and builds the configuration (`ring` provider: no C build).
-    pub fn new(files: Vec<CertFiles>, tls12: bool, api: TlsApi) -> anyhow::Result<Self> {
+    pub fn new(files: Vec<CertFiles>, policy: TlsPolicy, api: TlsApi) -> anyhow::Result<Self> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let store = Arc::new(CertStore::load(files, provider)?);
-        let config = server_config(Arc::clone(&store), tls12)?;
+        let config = server_config(Arc::clone(&store), policy)?;
         Ok(NodeTls {
             shard: ShardTls { config, api },
             store,

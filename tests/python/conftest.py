@@ -59,7 +59,11 @@ def tls_flags() -> list[str]:
                 "-CAcreateserial", "-days", "2", "-extfile", "ext", "-out", "srv.pem")
         os.environ["SSL_CERT_FILE"] = os.path.join(directory, "ca.pem")
         _TLS_FLAGS.extend(["--tls-cert", os.path.join(directory, "srv.pem"),
-                           "--tls-key", os.path.join(directory, "srv.key")])
+                           "--tls-key", os.path.join(directory, "srv.key"),
+                           # No session tickets: the sync `websockets` client reads a
+                           # ticket on one thread while writing its request on another,
+                           # which OpenSSL does not allow (~2 % of connections hang).
+                           "--tls-tickets", "0"])
     return _TLS_FLAGS
 
 
