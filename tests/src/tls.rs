@@ -45,23 +45,11 @@ impl TestPki {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
         let pki = TestPki { dir };
-        pki.openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
+        pki.new_key_request(
             "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
+            &["-x509", "-out", "ca.pem", "-days", "2"],
             "/CN=Switchboard Test CA",
-        ]);
+        );
         pki
     }
 
@@ -73,6 +61,25 @@ impl TestPki {
     /// The directory the files are in.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// `openssl req` with a new P-256 key saved as `key` (unencrypted): a request, or
+    /// with `-x509` among `args` a self-signed certificate.
+    fn new_key_request(&self, key: &str, args: &[&str], subject: &str) {
+        let mut all = vec![
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            key,
+            "-subj",
+            subject,
+        ];
+        all.extend_from_slice(args);
+        self.openssl(&all);
     }
 
     /// Issues a server certificate for `names` (DNS names; 127.0.0.1 is always in it)
@@ -90,20 +97,7 @@ impl TestPki {
         )
         .expect("write ext");
         let subject = format!("/CN={}", names.first().copied().unwrap_or("localhost"));
-        self.openssl(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            &subject,
-        ]);
+        self.new_key_request(&key, &["-out", &csr], &subject);
         self.openssl(&[
             "x509",
             "-req",

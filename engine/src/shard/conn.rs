@@ -119,6 +119,13 @@ impl Connection {
     pub fn has_queued(&self) -> bool {
         self.queued.as_ref().is_some_and(|q| !q.is_empty())
     }
+
+    /// Whether its output will be written without marking it again: it is already on
+    /// the end-of-turn flush list (output queued) or the send in flight flushes on
+    /// completion.
+    pub fn flush_pending(&self) -> bool {
+        self.has_queued() || self.sending
+    }
 }
 
 /// A slab entry.

@@ -16,18 +16,15 @@ use crate::metrics::ShardCounters;
 use switchboard_driver::os as sys;
 
 impl Shard {
-    pub(super) fn recycle_buffer(&mut self, mut buf: ThinBuf) {
-        if buf.capacity() <= POOLED_BUFFER_MAX && self.pool.len() < POOLED_BUFFERS {
-            buf.clear();
-            self.pool.push(buf);
-        }
+    pub(super) fn recycle_buffer(&mut self, buf: ThinBuf) {
+        recycle_into(&mut self.pool, buf);
     }
 
     /// The connection's output queue, ready for appending (a pooled buffer is lent
     /// when it has none); marks the connection for the end-of-turn flush.
     pub(super) fn output(&mut self, slot: u32, generation: u32) -> Option<&mut Vec<u8>> {
         let conn = self.conns.get_mut(slot, generation)?;
-        if !conn.has_queued() && !conn.sending {
+        if !conn.flush_pending() {
             self.dirty.push(slot);
         }
         let pool = &mut self.pool;
@@ -170,11 +167,8 @@ impl Shard {
             Some(tls) => {
                 let mut sealed = self.pool.pop().unwrap_or_default();
                 tls.seal(conn.queued.as_deref().map(Vec::as_slice), &mut sealed);
-                if let Some(mut plain) = conn.queued.take() {
-                    if plain.capacity() <= POOLED_BUFFER_MAX && self.pool.len() < POOLED_BUFFERS {
-                        plain.clear();
-                        self.pool.push(plain);
-                    }
+                if let Some(plain) = conn.queued.take() {
+                    recycle_into(&mut self.pool, plain);
                 }
                 if sealed.is_empty() {
                     self.pool.push(sealed);
@@ -269,5 +263,13 @@ impl Shard {
         sys::close(fd);
         self.conns.remove(slot);
         self.publish_connections();
+    }
+}
+
+/// Keeps `buf` for reuse if it is small enough and the pool has room.
+fn recycle_into(pool: &mut Vec<ThinBuf>, mut buf: ThinBuf) {
+    if buf.capacity() <= POOLED_BUFFER_MAX && pool.len() < POOLED_BUFFERS {
+        buf.clear();
+        pool.push(buf);
     }
 }

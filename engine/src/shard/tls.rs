@@ -74,7 +74,7 @@ impl Shard {
     /// Marks the connection for the end-of-turn flush (the session has records).
     fn want_flush(&mut self, slot: u32, generation: u32) {
         if let Some(conn) = self.conns.get_mut(slot, generation) {
-            if !conn.has_queued() && !conn.sending {
+            if !conn.flush_pending() {
                 self.dirty.push(slot);
             }
         }
