@@ -785,3 +785,42 @@ fn relogin_replace_closes_the_older_connection_on_another_node() {
     assert_eq!(code, 4001, "{reason}");
     assert!(reason.contains("replaced"), "{reason}");
 }
+
+/// A sale starting: more new conversations within one heartbeat than one block of
+/// conversation ids (1,024) holds. The router must not run dry and refuse `start`
+/// with `unavailable`: its node tops the ids up as they go, not only at heartbeats.
+#[test]
+fn a_burst_of_new_conversations_does_not_run_out_of_ids() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    // Heartbeats every 5 s: the whole burst falls between two of them.
+    let a = Server::start(&[
+        "--redis",
+        &url,
+        "--node-name",
+        "a",
+        "--node-ttl-ms",
+        "15000",
+    ]);
+    wait_for_nodes(&a, &["a"]);
+    let mut visitors: Vec<Client> = (0..2_600)
+        .map(|i| Client::connect(&a, &format!("burst{i}"), JSON))
+        .collect();
+    for visitor in &mut visitors {
+        visitor.start();
+    }
+    let mut refused = 0;
+    for visitor in &mut visitors {
+        let frame = visitor.wait_for("queued or an error", |f| {
+            matches!(f, OwnedServerFrame::Error { .. })
+                || switchboard_tests::chat_client::is_system(
+                    f,
+                    switchboard_protocol::chat::SystemKind::Queued,
+                )
+        });
+        if matches!(frame, OwnedServerFrame::Error { .. }) {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 0, "starts refused for want of conversation ids");
+}

@@ -213,6 +213,12 @@ impl Bridge {
             }
             if !batch.is_empty() {
                 self.run_batch(&mut batch);
+                let leads = self.link.leader.load(Ordering::Acquire) == self.link.node;
+                if leads && self.store.is_some() {
+                    if let Err(err) = self.top_up_conv_ids() {
+                        self.failed(&err);
+                    }
+                }
             }
             if Instant::now() >= next_beat {
                 self.heartbeat();

@@ -33,8 +33,8 @@ impl Bridge {
         let Some((renewed, leader)) = self.renew()? else {
             return Ok(());
         };
-        if leader == self.link.node && self.link.conv_ids.len() < 2 {
-            self.reserve_ids()?;
+        if leader == self.link.node {
+            self.top_up_conv_ids()?;
         }
         let (nodes, dead) = self.read_registry()?;
         let decisions = self.registry.observe(renewed, leader, &nodes, &dead);
@@ -112,6 +112,17 @@ impl Bridge {
         let renewed = redis::from_redis_value::<i64>(values.next().unwrap_or(Value::Nil))?;
         let leader = redis::from_redis_value::<u16>(values.next().unwrap_or(Value::Nil))?;
         Ok(Some((renewed, leader)))
+    }
+
+    /// On the lease holder: keeps at least two blocks of conversation ids ready. Run
+    /// after every batch (while this node holds the lease) as well as at each
+    /// heartbeat: a burst of new conversations (a sale starting) can use up a block
+    /// within one heartbeat, and the router refuses `start` while it has no id.
+    pub(super) fn top_up_conv_ids(&mut self) -> redis::RedisResult<()> {
+        while self.link.conv_ids.len() < 2 {
+            self.reserve_ids()?;
+        }
+        Ok(())
     }
 
     fn reserve_ids(&mut self) -> redis::RedisResult<()> {
