@@ -80,7 +80,7 @@ pub async fn open(config: &Config, n: u32) -> anyhow::Result<Opened> {
     Ok(opened)
 }
 
-async fn open_one(url: &str, addr: &str, config: WebSocketConfig) -> anyhow::Result<Ws> {
+pub async fn open_one(url: &str, addr: &str, config: WebSocketConfig) -> anyhow::Result<Ws> {
     let tcp = TcpStream::connect(addr)
         .await
         .with_context(|| format!("connecting to {addr}"))?;
@@ -92,7 +92,7 @@ async fn open_one(url: &str, addr: &str, config: WebSocketConfig) -> anyhow::Res
 }
 
 /// `host:port` of a `ws://` URL (port 80 when absent).
-fn socket_addr(url: &str) -> anyhow::Result<String> {
+pub fn socket_addr(url: &str) -> anyhow::Result<String> {
     let uri: Uri = url.parse().with_context(|| format!("bad url {url:?}"))?;
     if uri.scheme_str() != Some("ws") {
         bail!("only ws:// urls are supported, got {url:?}");
