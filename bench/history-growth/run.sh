@@ -10,7 +10,7 @@
 # loss/duplicates/order (all zero). Every process it starts is stopped by its id.
 #
 # Knobs: HG_RATES ("15000 30000"), HG_DURATION (20s), HG_VISITORS (1000), HG_AGENTS
-# (20), HG_ROUNDS (1), BENCH_DOC (docs/performance.md; - prints only),
+# (20), HG_ROUNDS (1), HG_OUT (keep each run's JSON there), BENCH_DOC (docs/performance.md; - prints only),
 # CARGO_TARGET_DIR (target). Build first: cargo build --release -p switchboard-engine
 # -p switchboard-bench.
 set -euo pipefail
@@ -53,8 +53,9 @@ for round in $(seq "$ROUNDS"); do
             --prefix "hg$round-$rate-" --server-pid "$NODE_PID" --json >"$WORK/cc.json" || true
         kill_all "$NODE_PID"
         NODE_PID=""
+        [[ -n ${HG_OUT:-} ]] && mkdir -p "$HG_OUT" && cp "$WORK/cc.json" "$HG_OUT/$round-$rate.json"
         jq -c '{rate, sent, lost, duplicated, out_of_order, delivery_ms, slice_p99_median_ms, slice_p99_max_ms}' "$WORK/cc.json" >&2
-        jq -r --arg round "$round" '"| \(.rate) | \($round) | \(.sent) | \(.lost) / \(.duplicated) / \(.out_of_order) | \(.delivery_ms.p50) | **\(.delivery_ms.p99)** | \(.delivery_ms.p999) | \(.delivery_ms.max) | \(.slice_p99_median_ms) | \(.slice_p99_max_ms) | \((.slice_p99_max_ms / (if .slice_p99_median_ms > 0 then .slice_p99_median_ms else 1 end)) * 100 | round / 100) | \((.server_cpu_seconds / .seconds) * 100 | round / 100) | \(.server_rss_kib.at_start / 1024 | round) → \(.server_rss_kib.max / 1024 | round) |"' \
+        jq -r --arg round "$round" '"| \(.rate) | \($round) | \(.sent) | \(.lost) / \(.duplicated) / \(.out_of_order) | \(.delivery_ms.p50) | **\(.delivery_ms.p99)** | \(.delivery_ms.p999) | \(.delivery_ms.max) | \(.slice_p99_median_ms) | \(.slice_p99_max_ms) | \((.slice_p99_max_ms / (if .slice_p99_median_ms > 0 then .slice_p99_median_ms else 1 end)) * 100 | round / 100) | \(. as $r | [128, 256, 512] | map(. as $b | ($b / ($r.rate / $r.visitors) * 1000 / $r.slice_ms | floor) as $i | if $i + 1 < ($r.slice_p99_ms | length) then ([$r.slice_p99_ms[([$i - 1, 0] | max):($i + 2)][]] | max) / $r.slice_p99_median_ms * 100 | round / 100 | tostring else "–" end) | join(" / ")) | \((.server_cpu_seconds / .seconds) * 100 | round / 100) | \(.server_rss_kib.at_start / 1024 | round) → \(.server_rss_kib.max / 1024 | round) |"' \
             "$WORK/cc.json" >>"$ROWS"
     done
 done
@@ -64,10 +65,10 @@ OUT=$WORK/table.md
     echo "## History that grows without stalls (bench/history-growth/run.sh)"
     echo
     echo "$(date -u +%FT%RZ), commit $(git rev-parse --short HEAD), $(nproc) CPUs shared with other work; load average $(cut -d' ' -f1-3 /proc/loadavg) at the end."
-    echo "One node (\`--shards 1 --durability off\`, CPU 0); the independent \`chat-client\` (tokio-tungstenite, CPU 1): $VISITORS visitors, $AGENTS agents, lines visitor → agent for $DURATION, each timed from its send to its delivery at the agent. At 30,000 lines/s every conversation gains 30 items a second, so all histories cross 128, 256 and 512 items within the same second. Latencies in ms; slice = the p99 of the lines sent in each 500 ms."
+    echo "One node (\`--shards 1 --durability off\`, CPU 0); the independent \`chat-client\` (tokio-tungstenite, CPU 1): $VISITORS visitors, $AGENTS agents, lines visitor → agent for $DURATION, each timed from its send to its delivery at the agent. At 30,000 lines/s every conversation gains 30 items a second, so all histories cross 128, 256 and 512 items within the same second. Latencies in ms; slice = the p99 of the lines sent in each 500 ms; a crossing is the largest slice p99 within one slice of the moment every history reaches 128, 256 or 512 lines (– : not reached in the run)."
     echo
-    echo "| lines/s | round | lines | lost / dup / reordered | p50 | p99 | p99.9 | max | slice p99 median | slice p99 max | max / median | server CPU (share of a core, per s) | server RSS MiB start → peak |"
-    echo "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    echo "| lines/s | round | lines | lost / dup / reordered | p50 | p99 | p99.9 | max | slice p99 median | slice p99 max | max / median | at the 128 / 256 / 512 crossings, ÷ median | server CPU (share of a core, per s) | server RSS MiB start → peak |"
+    echo "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|"
     cat "$ROWS"
     echo
     echo "Command: \`bench/history-growth/run.sh\` (HG_RATES=\"${RATES[*]}\" HG_DURATION=$DURATION HG_ROUNDS=$ROUNDS):"
