@@ -41,6 +41,12 @@ cpu_ticks() {
     awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
 }
 
+# cpu_ns PID: time on CPU of every thread of PID in nanoseconds (schedstat: exact,
+# where /proc/PID/stat counts 10 ms ticks).
+cpu_ns() {
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d\n", s }'
+}
+
 # rss_kib PID: VmRSS of PID in KiB.
 rss_kib() {
     awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"

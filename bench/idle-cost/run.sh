@@ -25,7 +25,6 @@ CONNS=${IDLE_CONNS:-18000}
 PING_MS=${IDLE_PING_MS:-10000}
 WINDOW=${IDLE_WINDOW:-20}
 DOC=${BENCH_DOC:-docs/performance.md}
-TCK=$(getconf CLK_TCK)
 for bin in switchboard switchboard-loadgen; do
     [[ -x $BIN/$bin ]] || { echo "bench/idle-cost: $BIN/$bin missing (build first)" >&2; exit 2; }
 done
@@ -66,16 +65,16 @@ measure() {
     done
     sleep 3 # the welcomes' and agents' `away` traffic settles
     rss1=$(rss_kib "$NODE_PID") kern1=$(kernel_kib)
-    t0=$(cpu_ticks "$NODE_PID")
+    t0=$(cpu_ns "$NODE_PID")
     sleep "$WINDOW"
-    t1=$(cpu_ticks "$NODE_PID")
+    t1=$(cpu_ns "$NODE_PID")
     wait "$LOADGEN_PID" || true
     LOADGEN_PID=""
     local pings
     pings=$(jq -r '.pings // 0' "$WORK/lg.json")
     kill_all "$NODE_PID"
     NODE_PID=""
-    echo "$(awk -v d=$((t1 - t0)) -v t="$TCK" 'BEGIN { printf "%.3f", d / t }') \
+    echo "$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.4f", d / 1e9 }') \
 $((rss1 - rss0)) $((kern1 - kern0)) $pings"
 }
 
@@ -94,10 +93,10 @@ awk -v n="$CONNS" -v w="$WINDOW" -v off="$CPU_OFF" -v on="$CPU_ON" -v ping="$PIN
     pings = n * w / (ping / 1000)
     ping_us = (on - off) / pings * 1e6
     printf "## What an idle connection costs (bench/idle-cost/run.sh)\n\n"
-    printf "%s, commit %s. One node (`--shards 1`, CPU 0), %d quiet authenticated chat connections from `switchboard-loadgen chat-idle` (CPU 1), node CPU over %d s.\n\n", date, commit, n, w
+    printf "%s, commit %s. One node (`--shards 1`, CPU 0), %d quiet authenticated chat connections from `switchboard-loadgen chat-idle` (CPU 1), node CPU (every thread, from schedstat) over %d s.\n\n", date, commit, n, w
     printf "| figure | value |\n|---|---:|\n"
-    printf "| node CPU, pings off (the tick sweep only) | %.3f s = %.2f %% of a core |\n", off, off / w * 100
-    printf "| node CPU, a ping every %d s | %.3f s = %.2f %% of a core |\n", ping / 1000, on, on / w * 100
+    printf "| node CPU, pings off (the tick sweep only) | %.4f s = %.3f %% of a core |\n", off, off / w * 100
+    printf "| node CPU, a ping every %d s | %.4f s = %.3f %% of a core |\n", ping / 1000, on, on / w * 100
     printf "| sweep cost per connection slot visit (4 ticks/s) | **%.1f ns** |\n", sweep_ns
     printf "| cost of one ping + pong (server side) | **%.2f µs** |\n", ping_us
     printf "| node RSS growth per connection | %.0f B |\n", rss * 1024 / n

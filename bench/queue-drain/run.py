@@ -135,13 +135,22 @@ def redis_call(port, *words):
 
 
 def redis_commands(port):
-    """Total calls over every command (INFO commandstats), minus our own INFO calls."""
+    """Calls per command (INFO commandstats), without our own INFO calls."""
     info = redis_call(port, "INFO", "commandstats") or ""
-    total = 0
+    calls = {}
     for m in re.finditer(r"^cmdstat_([a-z|]+):calls=(\d+)", info, re.M):
         if m.group(1) != "info":
-            total += int(m.group(2))
-    return total
+            calls[m.group(1)] = int(m.group(2))
+    return calls
+
+
+def per_assignment(before, after, n):
+    """Commands per assignment over the drain: the total and the commonest commands."""
+    diff = {k: v - before.get(k, 0) for k, v in after.items()}
+    diff = {k: v for k, v in diff.items() if v > 0}
+    top = sorted(diff.items(), key=lambda kv: -kv[1])[:6]
+    return (round(sum(diff.values()) / max(n, 1), 2),
+            {k: round(v / max(n, 1), 2) for k, v in top})
 
 
 # --- the clients (worker processes) -------------------------------------------------
@@ -371,7 +380,9 @@ def drive(opts, visitors, procs, urls, redis_port, node_cpus):
         "rss_peak_mib": round(sum(hwm) / 1024, 1),
     }
     if cmds0 is not None:
-        result["redis_cmds_per_assignment"] = round((cmds1 - cmds0) / max(n, 1), 2)
+        total, top = per_assignment(cmds0, cmds1, n)
+        result["redis_cmds_per_assignment"] = total
+        result["redis_cmds_by_command"] = top
     return result
 
 
@@ -379,8 +390,15 @@ def drive(opts, visitors, procs, urls, redis_port, node_cpus):
 
 
 def table(results, opts, command):
+    nodes = results[0]["nodes"] if results else opts.nodes
+    where = "one node" if nodes == 1 else f"{nodes} nodes in cluster mode on one redis-server"
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    when = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime())
     lines = [
-        f"Command: `{command}`",
+        f"## A sale-day queue, drained: {where} (bench/queue-drain)",
+        "",
+        f"{when}, commit {commit}. Command: `{command}`",
         "",
         f"Machine: {os.cpu_count()} CPUs; nodes pinned to CPU(s) apart from the Python "
         "clients; release build; "

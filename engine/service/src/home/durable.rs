@@ -46,7 +46,12 @@ fn shape_hash(home: &Home, followers: bool) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     let fsm = &home.fsm;
     (fsm.id, &fsm.visitor, fsm.vip, &fsm.phase).hash(&mut hasher);
-    (home.created_ms, home.queue_position).hash(&mut hasher);
+    // Only whether it was queued: a later place is ephemeral (a `queue` frame), and
+    // writing the state at each one cost every waiting conversation a write per
+    // announcement, O(queue) writes per assignment (bench/queue-drain, cluster mode:
+    // 61 Redis commands per assignment at 20,000 queued against 27 at 2,000). The
+    // stored place is the first one; the router recomputes places after a restart.
+    (home.created_ms, home.queue_position.is_some()).hash(&mut hasher);
     if followers {
         for follower in &home.followers {
             (follower.peer.conn, follower.peer.encoding, &follower.user).hash(&mut hasher);
@@ -353,5 +358,34 @@ mod tests {
             &mut out,
         );
         assert!(homes.persist_record(7).is_none());
+    }
+
+    #[test]
+    fn a_later_queue_place_writes_nothing() {
+        let mut homes = homes();
+        let peer = Peer {
+            conn: ConnId::new(0, 1, 1),
+            encoding: Encoding::Json,
+        };
+        let mut out = Vec::new();
+        homes.create(7, "vic", false, peer, 1, &mut out);
+        homes
+            .persist_record(7)
+            .expect("the new conversation is written");
+        homes.queue_position(7, 900, 2, &mut out);
+        let queued = homes
+            .persist_record(7)
+            .expect("the `queued` item is written");
+        assert_eq!(queued.items.len(), 1);
+        assert!(!queued.state.is_empty(), "the state says it is queued");
+        for position in (1..900).rev().step_by(97) {
+            out.clear();
+            homes.queue_position(7, position, 3, &mut out);
+            assert_eq!(out.len(), 1, "the follower gets a `queue` frame");
+            assert!(
+                homes.persist_record(7).is_none(),
+                "place {position}: nothing to store"
+            );
+        }
     }
 }
