@@ -12,6 +12,7 @@ import time
 import httpx
 
 from conftest import tls_on
+from test_cluster import redis_url  # noqa: F401 (a fixture)
 from test_conversations import agent_barrier, expect, open_chat, send, welcome
 
 TIMEOUT = 10
@@ -290,3 +291,47 @@ def test_bad_requests_get_4xx_json(start_server):
     answer = http.delete(visitor.url)
     assert answer.status_code == 200 and answer.json() == {"ended": True}
     check(http.get(visitor.url), 410, "session_ended")
+
+
+def test_cluster_sessions_are_node_local_and_a_reopened_session_resumes(start_server, redis_url):
+    from test_cluster import open_chat as cluster_chat, recv_until, wait_for_nodes
+
+    a = start_server("--redis", redis_url, "--node-name", "http-a", "--node-ttl-ms", "1500", "--poll-wait-ms", "1000")
+    wait_for_nodes(a, 1)
+    b = start_server("--redis", redis_url, "--node-name", "http-b", "--node-ttl-ms", "1500", "--poll-wait-ms", "1000")
+    wait_for_nodes(a, 2)
+    wait_for_nodes(b, 2)
+    with cluster_chat(a, "agent:http-agent") as agent:
+        recv_until(agent, lambda f: f["type"] == "welcome")
+        send(agent, type="decline_transfer", conv=9_000_000_001)
+        recv_until(agent, lambda f: f.get("code") == "unknown_conversation")
+        # A long-poll visitor on node B and the agent on node A.
+        visitor = Session(b, "roamer")
+        visitor.expect("welcome")
+        visitor.post({"type": "start"})
+        conv = visitor.expect("conversation", state="waiting")["conv"]
+        recv_until(agent, lambda f: f.get("event") == "assigned")
+        visitor.post({"type": "send", "conv": conv, "client_msg_id": "r1", "body": "from B"})
+        line, _ = recv_until(agent, lambda f: f["type"] == "message")
+        assert line["body"] == "from B"
+        send(agent, type="send", conv=conv, client_msg_id="a1", body="from A")
+        seen = 0
+        while True:
+            frame = visitor.next()
+            seen = max(seen, frame.get("seq") or 0)
+            if frame["type"] == "message":
+                assert frame["body"] == "from A"
+                break
+
+        # The next request lands on node A, which does not hold the session: 404 with a
+        # clear reason, so the client opens a session there and resumes.
+        answer = httpx.get(f"{base(a)}/v1/sessions/{visitor.id}", params={"cursor": visitor.cursor}, timeout=TIMEOUT)
+        assert answer.status_code == 404, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "unknown_session" and "open a new session and resume" in error["message"]
+        send(agent, type="send", conv=conv, client_msg_id="a2", body="while you moved")
+        again = Session(a, "roamer")
+        again.expect("welcome")
+        again.post({"type": "resume", "conv": conv, "after_seq": seen})
+        again.expect("conversation", conv=conv)
+        again.expect("message", body="while you moved")
