@@ -51,6 +51,30 @@ pub struct ServeArgs {
     /// Largest HTTP request head (431 when exceeded).
     #[arg(long, default_value_t = 8192)]
     pub max_handshake_bytes: usize,
+    /// HTTP sessions (long-poll, SSE): longest wait of a long-poll with nothing to
+    /// return (it then answers with no frames and the client polls again).
+    #[arg(long, default_value_t = 25_000)]
+    pub poll_wait_ms: u64,
+    /// HTTP sessions: frames buffered for a client that has not polled them (or, on
+    /// SSE, kept for a `Last-Event-ID` reconnect); one more ends the session.
+    #[arg(long, default_value_t = 256)]
+    pub session_buffer_frames: usize,
+    /// HTTP sessions: a session nobody polls or streams this long ends, and its
+    /// user's presence goes as when a WebSocket closes.
+    #[arg(long, default_value_t = 60_000)]
+    pub session_idle_ms: u64,
+    /// HTTP sessions: an idle SSE stream gets a keep-alive comment this often.
+    #[arg(long, default_value_t = 15_000)]
+    pub sse_keepalive_ms: u64,
+    /// HTTP sessions: largest request body (`Content-Length`; 413 over it).
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub max_request_body_bytes: usize,
+    /// HTTP sessions: frames one upstream request may carry (400 over it).
+    #[arg(long, default_value_t = 64)]
+    pub session_post_frames: usize,
+    /// HTTP sessions one shard holds at most (503 over it; at most 262144).
+    #[arg(long, default_value_t = 100_000)]
+    pub max_sessions_per_shard: usize,
     /// Time allowed for the whole request head to arrive (slowloris guard; 408).
     #[arg(long, default_value_t = 5000)]
     pub handshake_timeout_ms: u64,
@@ -380,6 +404,15 @@ impl ServeArgs {
             tick: self.tick(),
             batch_when_busy: self.batch_when_busy,
             injected_panic_ms: self.injected_panic_ms(index),
+            sessions: crate::shard::SessionLimits {
+                poll_wait_ms: self.poll_wait_ms,
+                buffer_frames: self.session_buffer_frames,
+                idle_ms: self.session_idle_ms,
+                keepalive_ms: self.sse_keepalive_ms,
+                max_body: self.max_request_body_bytes,
+                post_frames: self.session_post_frames,
+                max_sessions: self.max_sessions_per_shard,
+            },
         }
     }
 
@@ -410,6 +443,9 @@ impl ServeArgs {
             self.ping_interval_ms,
             self.idle_timeout_ms,
             self.close_timeout_ms,
+            self.poll_wait_ms,
+            self.session_idle_ms,
+            self.sse_keepalive_ms,
         ];
         if longest.iter().any(|&ms| ms == 0 || ms > MAX_TIMEOUT_MS) {
             return Err(format!(
@@ -421,6 +457,11 @@ impl ServeArgs {
         }
         if self.durability_sync_interval_ms == 0 || self.durability_sync_interval_ms > 60_000 {
             return Err("--durability-sync-interval-ms must be between 1 and 60000".into());
+        }
+        if self.session_buffer_frames == 0 || self.session_post_frames == 0 {
+            return Err(
+                "--session-buffer-frames and --session-post-frames must be positive".into(),
+            );
         }
         if self.max_frame_bytes == 0 || self.max_message_bytes == 0 {
             return Err("frame and message limits must be positive".into());
@@ -481,6 +522,9 @@ impl ServeArgs {
             self.ping_interval_ms,
             self.idle_timeout_ms,
             self.close_timeout_ms,
+            self.poll_wait_ms,
+            self.session_idle_ms,
+            self.sse_keepalive_ms,
         ]
         .into_iter()
         .min()

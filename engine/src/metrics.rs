@@ -59,6 +59,8 @@ pub struct ShardCounters {
     pub loop_lag_us: AtomicU64,
     /// Conversations this shard is home to.
     pub conversations: AtomicU64,
+    /// HTTP long-poll and SSE sessions held (ended ones until they are dropped).
+    pub http_sessions: AtomicU64,
     /// Wall clock (ms since the epoch) of the shard's last housekeeping tick: a stale
     /// heartbeat marks a stalled shard.
     pub heartbeat_ms: AtomicU64,
@@ -124,7 +126,7 @@ impl Metrics {
     /// node-level lines (already formatted) appended.
     pub fn render_prometheus(&self, extra: &str) -> String {
         let mut out = String::with_capacity(4096);
-        let per_shard: [SeriesDef; 16] = [
+        let per_shard: [SeriesDef; 17] = [
             (
                 "switchboard_accepts_total",
                 "counter",
@@ -220,6 +222,12 @@ impl Metrics {
                 "gauge",
                 "Conversations homed on the shard.",
                 |s| &s.conversations,
+            ),
+            (
+                "switchboard_http_sessions",
+                "gauge",
+                "HTTP long-poll and SSE sessions held by the shard.",
+                |s| &s.http_sessions,
             ),
         ];
         for (name, kind, help, pick) in per_shard {

@@ -45,6 +45,12 @@ pub struct Request<'a> {
     pub authorization: Option<&'a str>,
     /// `If-None-Match`, as sent (a conditional GET of a static file).
     pub if_none_match: Option<&'a str>,
+    /// `Content-Length`, when given (a body follows the head).
+    pub content_length: Option<usize>,
+    /// A `Transfer-Encoding` header was sent (chunked bodies are refused: 411).
+    pub transfer_encoding: bool,
+    /// `Last-Event-ID` (a Server-Sent Events client resuming), as sent.
+    pub last_event_id: Option<&'a str>,
     /// Length of the head including the blank line.
     pub head_len: usize,
 }
@@ -111,6 +117,9 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request<'_>>, HttpError> {
         minor_version: parsed.version.unwrap_or(0),
         authorization: None,
         if_none_match: None,
+        content_length: None,
+        transfer_encoding: false,
+        last_event_id: None,
         head_len,
     };
     let (mut upgrade, mut connection_upgrade) = (false, false);
@@ -140,10 +149,31 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request<'_>>, HttpError> {
             request.authorization = Some(value);
         } else if name.eq_ignore_ascii_case("if-none-match") {
             request.if_none_match = Some(value);
+        } else if name.eq_ignore_ascii_case("content-length") {
+            let length = parse_content_length(value)?;
+            // Two different lengths are a request-smuggling vector (RFC 9112 §6.3).
+            if request.content_length.is_some_and(|l| l != length) {
+                return Err(HttpError::Malformed("conflicting Content-Length"));
+            }
+            request.content_length = Some(length);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            request.transfer_encoding = true;
+        } else if name.eq_ignore_ascii_case("last-event-id") {
+            request.last_event_id = Some(value);
         }
     }
     request.wants_websocket = upgrade && connection_upgrade;
     Ok(Some(request))
+}
+
+/// A `Content-Length` value: decimal digits only (no sign, no list).
+fn parse_content_length(value: &str) -> Result<usize, HttpError> {
+    if value.is_empty() || value.len() > 18 || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(HttpError::Malformed("bad Content-Length"));
+    }
+    value
+        .parse()
+        .map_err(|_| HttpError::Malformed("bad Content-Length"))
 }
 
 /// The value of `name` in a query string (no percent-decoding: tokens are URL-safe).
@@ -299,5 +329,23 @@ mod tests {
         );
         assert_eq!(parse_request(&head[..20]).unwrap(), None);
         assert!(parse_request(b"\x00\x01garbage\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn bodies_are_announced_by_one_content_length() {
+        let head =
+            b"POST /v1/sessions/x HTTP/1.1\r\nContent-Length: 12\r\nLast-Event-ID: 7\r\n\r\n";
+        let req = parse_request(head).unwrap().unwrap();
+        assert_eq!(req.content_length, Some(12));
+        assert_eq!(req.last_event_id, Some("7"));
+        assert!(!req.transfer_encoding);
+        for bad in ["-1", "1,2", "", "0x10", "99999999999999999999"] {
+            let head = format!("POST / HTTP/1.1\r\nContent-Length: {bad}\r\n\r\n");
+            assert!(parse_request(head.as_bytes()).is_err(), "{bad}");
+        }
+        let twice = b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n";
+        assert!(parse_request(twice).is_err());
+        let chunked = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert!(parse_request(chunked).unwrap().unwrap().transfer_encoding);
     }
 }

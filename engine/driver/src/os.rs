@@ -1,6 +1,6 @@
 //! The few OS calls the engine makes outside its I/O loop: eventfds to wake a shard,
 //! closing and half-closing sockets, CPU pinning, the termination signals, the
-//! descriptor limit, resident memory and the wall clock.
+//! descriptor limit, resident memory, the wall clock and random secrets.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -189,4 +189,26 @@ pub fn enter_network_namespace(namespace: &std::fs::File) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// 128 bits from the kernel's random source (`getrandom(2)`, which never blocks once
+/// the pool is initialised at boot) for secrets such as HTTP session ids; an error
+/// instead of a weak fallback.
+pub fn random_u128() -> io::Result<u128> {
+    let mut bytes = [0u8; 16];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        let rest = &mut bytes[filled..];
+        // SAFETY: `rest` is writable for `rest.len()` bytes.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if n > 0 {
+            filled += n as usize;
+        } else {
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+    Ok(u128::from_le_bytes(bytes))
 }

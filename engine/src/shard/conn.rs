@@ -14,6 +14,9 @@ pub enum Phase {
     Handshake,
     /// A WebSocket: frames flow.
     Open,
+    /// An HTTP request for a session was handed to the session's shard, which writes
+    /// the answer (at once, after a long-poll's wait, or as an SSE stream).
+    Http,
     /// Our close frame or HTTP answer is queued; waiting for it to flush and for the
     /// peer to close, until the deadline.
     Closing,
@@ -30,6 +33,36 @@ pub enum Endpoint {
     Echo,
     /// `/v1/ws`.
     Chat(ChatSession),
+    /// An HTTP request waiting on a session of this node (told when this connection
+    /// goes away).
+    Session(SessionRef),
+}
+
+/// A session of this node in 6 bytes (shard 8 bits, generation 15, slot index 18),
+/// so that a waiting HTTP connection stays as small as a WebSocket one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionRef([u8; 6]);
+
+impl SessionRef {
+    /// The session `conn` (a session slot of this node).
+    pub fn new(conn: switchboard_service::ids::ConnId) -> Self {
+        let index = u64::from(conn.slot() - super::sessions::SESSION_SLOT_BASE);
+        let packed =
+            (conn.shard() as u64) << 33 | u64::from(conn.generation()) << 18 | (index & 0x3_FFFF);
+        let bytes = packed.to_le_bytes();
+        SessionRef([bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5]])
+    }
+
+    /// Its connection id on node `node`.
+    pub fn conn(self, node: u16) -> switchboard_service::ids::ConnId {
+        let mut bytes = [0u8; 8];
+        bytes[..6].copy_from_slice(&self.0);
+        let packed = u64::from_le_bytes(bytes);
+        let slot = super::sessions::SESSION_SLOT_BASE + (packed & 0x3_FFFF) as u32;
+        let generation = (packed >> 18) as u32 & 0x7FFF;
+        let shard = (packed >> 33) as usize & 0xFF;
+        switchboard_service::ids::ConnId::new(shard, slot, generation).on_node(node)
+    }
 }
 
 /// Who is on a `/v1/ws` connection and how it speaks.
@@ -137,8 +170,8 @@ enum Entry {
 
 /// No free slot.
 const NONE: u32 = u32::MAX;
-/// Slots are 20 bits wide in connection ids.
-pub const MAX_SLOTS: usize = switchboard_service::ids::SLOT_MASK as usize + 1;
+/// Slots are 20 bits wide in connection ids; the top quarter names HTTP sessions.
+pub const MAX_SLOTS: usize = super::sessions::SESSION_SLOT_BASE as usize;
 /// Slots per chunk. The slab grows a chunk at a time, so growing never copies the
 /// connections nor leaves a doubled array behind (measured: a doubling Vec cost
 /// ~100 B per connection of RSS at 15k connections).
@@ -281,11 +314,21 @@ mod tests {
     }
 
     #[test]
+    fn session_refs_round_trip() {
+        use switchboard_service::ids::{ConnId, GENERATION_MASK, SLOT_MASK};
+        for (shard, slot, generation) in [(0, SLOT_MASK, GENERATION_MASK), (255, 0xC_0000, 0)] {
+            let id = ConnId::new(shard, slot, generation).on_node(3);
+            assert_eq!(SessionRef::new(id).conn(3), id);
+        }
+    }
+
+    #[test]
     fn an_idle_connection_is_small() {
         // The budget is 256 B of RSS per idle connection, slab growth included (the
-        // TLS session is one pointer here; a plain connection pays those 8 bytes).
+        // TLS session is one pointer here; a plain connection pays those 8 bytes; the
+        // 6-byte session reference of a waiting HTTP request costs 8 more, padding).
         assert!(
-            std::mem::size_of::<Connection>() <= 80,
+            std::mem::size_of::<Connection>() <= 88,
             "{}",
             std::mem::size_of::<Connection>()
         );

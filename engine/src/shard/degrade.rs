@@ -79,6 +79,7 @@ impl Shard {
                 self.tell_level(slot, generation);
             }
         }
+        self.sessions_tell_level();
         self.with_router(|router, out| router.set_paused(level >= 2, out));
     }
 

@@ -59,7 +59,7 @@ impl Shard {
                 Endpoint::Chat(session) => {
                     self.on_chat_message(slot, generation, session, kind, payload)
                 }
-                Endpoint::None => {}
+                Endpoint::None | Endpoint::Session(_) => {}
             },
             Event::Ping(payload) => self.enqueue_frame(slot, generation, Opcode::Pong, payload),
             Event::Pong(_) => {}
@@ -165,6 +165,9 @@ impl Shard {
 
     /// Encodes `frame` in the connection's encoding and queues it.
     pub(super) fn enqueue_chat(&mut self, slot: u32, generation: u32, frame: &ServerFrame<'_>) {
+        if super::sessions::is_session_slot(slot) {
+            return self.session_chat(slot, generation, frame);
+        }
         let Some(Endpoint::Chat(ChatSession { encoding, .. })) =
             self.conns.get_mut(slot, generation).map(|c| c.endpoint)
         else {
@@ -203,6 +206,11 @@ impl Shard {
                 }
             }
             ShardMsg::DeliveryFailed { to, target } => self.tell_unreachable(to, target),
+            ShardMsg::Session { id, from, req } => self.on_session_req(id, from, req),
+            ShardMsg::SessionDetach { session, from } => self.on_session_detach(session, from),
+            ShardMsg::HttpOut { to, bytes, done } => {
+                self.http_out_here(to.slot(), to.generation(), &bytes, done)
+            }
             ShardMsg::Cluster(event) => self.on_cluster_event(event),
         }
     }

@@ -29,7 +29,12 @@ enum Decision {
 
 /// The outcome of parsing what has arrived so far.
 enum Parsed {
-    Complete { head_len: usize, decision: Decision },
+    Complete {
+        head_len: usize,
+        decision: Decision,
+    },
+    /// A complete head under `/v1/sessions` (see `http_session.rs`).
+    Session,
     Incomplete,
 }
 
@@ -68,6 +73,7 @@ impl Shard {
                     }
                 }
             }
+            Parsed::Session => self.session_head(slot, generation, buf),
             Parsed::Incomplete if buf.len() >= max => self.head_too_large(slot, generation),
             Parsed::Incomplete => {
                 if let Some(conn) = self.conns.get_mut(slot, generation) {
@@ -97,6 +103,9 @@ impl Shard {
     fn parse_head(&mut self, slot: u32, generation: u32, buf: &[u8]) -> Parsed {
         match http::parse_request(buf) {
             Ok(None) => Parsed::Incomplete,
+            Ok(Some(request)) if switchboard_protocol::session::is_session_path(request.path) => {
+                Parsed::Session
+            }
             Ok(Some(request)) => {
                 let decision = self.decide(&request, slot, generation);
                 Parsed::Complete {
@@ -245,7 +254,13 @@ impl Shard {
     }
 
     /// Greets a new `/v1/ws` connection and, for an agent, tells the router.
-    fn open_chat(&mut self, slot: u32, generation: u32, session: ChatSession, identity: Identity) {
+    pub(super) fn open_chat(
+        &mut self,
+        slot: u32,
+        generation: u32,
+        session: ChatSession,
+        identity: Identity,
+    ) {
         let conn = self.conn_id(slot, generation);
         let frame = ServerFrame::Welcome {
             conn: conn.0,

@@ -14,14 +14,18 @@ mod degrade;
 mod durable;
 mod frames;
 mod handshake;
+mod http_session;
 mod msg;
 mod output;
 mod service;
+mod session_host;
+mod sessions;
 mod tls;
 mod tls_session;
 mod token;
 
-pub use msg::ShardMsg;
+pub use msg::{SessionReq, ShardMsg};
+pub use sessions::SessionLimits;
 
 use std::collections::VecDeque;
 use std::os::fd::{IntoRawFd, RawFd};
@@ -87,6 +91,8 @@ pub struct ShardConfig {
     pub batch_when_busy: u32,
     /// Test-only: panic this long after start.
     pub injected_panic_ms: Option<u64>,
+    /// HTTP long-poll and SSE sessions.
+    pub sessions: sessions::SessionLimits,
 }
 
 /// Largest output buffer kept for reuse; bigger ones go back to the allocator.
@@ -202,6 +208,12 @@ pub struct Shard {
     tls: Option<crate::tls::ShardTls>,
     /// Scratch for decrypted bytes (one record's worth at a time, reused).
     tls_plain: Vec<u8>,
+    /// HTTP long-poll and SSE sessions held here.
+    sessions: sessions::Sessions,
+    /// Their limits.
+    session_limits: sessions::SessionLimits,
+    /// Scratch for HTTP answers of sessions (reused).
+    http_scratch: Vec<u8>,
 }
 
 /// Customer-service settings a shard needs at hand.
@@ -272,6 +284,9 @@ impl Shard {
             accept_backoff: AcceptBackoff::default(),
             tls: setup.tls,
             tls_plain: Vec::new(),
+            sessions: sessions::Sessions::default(),
+            session_limits: config.sessions,
+            http_scratch: Vec::new(),
             cluster: setup.cluster.map(cluster::ClusterSide::new),
             store: setup.store.map(durable::StoreSide::new),
             router_restore: (setup.index == 0).then_some(setup.router_restore),
@@ -318,6 +333,7 @@ impl Shard {
             self.drain_store();
             self.drain_mesh();
             self.run_local();
+            self.answer_ready_sessions();
             self.flush_dirty();
             self.flush_mesh();
             if self.finished() {
@@ -506,8 +522,9 @@ impl Shard {
         match conn.phase {
             Phase::Handshake => self.on_handshake_bytes(slot, generation, data),
             Phase::Open => self.on_frame_bytes(slot, generation, data),
-            // Bytes after our close frame (the peer's close, or late data) are dropped.
-            Phase::Closing | Phase::Dead => {}
+            // Bytes after our close frame (the peer's close, or late data), or after
+            // a session request (answers close the connection), are dropped.
+            Phase::Http | Phase::Closing | Phase::Dead => {}
         }
     }
 
@@ -519,6 +536,7 @@ impl Shard {
         self.measure_lag();
         self.check_pressure();
         self.service_tick();
+        self.sessions_tick();
         let now = self.now32();
         let mut unsent = 0u64;
         for slot in 0..self.conns.capacity_slots() {
@@ -541,6 +559,16 @@ impl Shard {
                     );
                 }
                 Phase::Closing if overdue => self.teardown(slot, generation),
+                Phase::Http if conn.deadline_ms != 0 && overdue => {
+                    self.respond_error(
+                        slot,
+                        generation,
+                        504,
+                        "Gateway Timeout",
+                        "session_timeout",
+                        "the session did not answer in time",
+                    );
+                }
                 Phase::Open if quiet >= self.settings.idle_timeout_ms => {
                     self.close_with(slot, generation, close_code::GOING_AWAY, "idle timeout");
                 }
@@ -573,6 +601,9 @@ impl Shard {
         self.counters()
             .conversations
             .store(self.homes.len() as u64, Ordering::Relaxed);
+        self.counters()
+            .http_sessions
+            .store(self.sessions.len() as u64, Ordering::Relaxed);
     }
 
     fn on_wake(&mut self) {
@@ -633,6 +664,14 @@ impl Shard {
                     }
                 }
                 Phase::Handshake => self.teardown(slot, generation),
+                Phase::Http => self.respond_error(
+                    slot,
+                    generation,
+                    503,
+                    "Service Unavailable",
+                    "shutting_down",
+                    reason,
+                ),
                 Phase::Closing | Phase::Dead => {}
             }
             self.finish_teardown(slot, generation);

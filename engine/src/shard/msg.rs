@@ -70,6 +70,31 @@ pub enum ShardMsg {
     },
     /// News from the cluster bridge (cluster mode).
     Cluster(crate::cluster::ClusterEvent),
+    /// An HTTP request for a session of the destination shard, from connection `from`.
+    Session {
+        /// The session, as named by the client.
+        id: switchboard_protocol::session::SessionId,
+        /// The HTTP connection that asked (answered with [`ShardMsg::HttpOut`]).
+        from: ConnId,
+        /// What it asked.
+        req: SessionReq,
+    },
+    /// HTTP connection `from` that waited on session `session` went away.
+    SessionDetach {
+        /// The session.
+        session: ConnId,
+        /// The connection.
+        from: ConnId,
+    },
+    /// Bytes of an HTTP answer for connection `to`, written by a session's shard.
+    HttpOut {
+        /// The HTTP connection.
+        to: ConnId,
+        /// The bytes (a whole answer, or more of an event stream).
+        bytes: Box<[u8]>,
+        /// The answer is complete: close the connection after it.
+        done: bool,
+    },
     /// A delivery to `target` failed: tell connection `to` (its sender).
     DeliveryFailed {
         /// The sender, owned by the destination shard.
@@ -77,6 +102,30 @@ pub enum ShardMsg {
         /// The connection that could not be reached.
         target: ConnId,
     },
+}
+
+/// What an HTTP request asks of its session.
+#[derive(Debug)]
+pub enum SessionReq {
+    /// A long-poll for the frames after `cursor`.
+    Poll {
+        /// The client has every frame up to this one.
+        cursor: u64,
+    },
+    /// An SSE stream of the frames after `cursor`.
+    Stream {
+        /// The client has every frame up to this one (`Last-Event-ID`).
+        cursor: u64,
+    },
+    /// Upstream frames (the raw body: one JSON frame or an array).
+    Send {
+        /// `?cursor=N`: the client also acknowledges the frames up to N.
+        ack: Option<u64>,
+        /// The body.
+        body: Box<[u8]>,
+    },
+    /// End the session.
+    Close,
 }
 
 impl ShardMsg {

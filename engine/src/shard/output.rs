@@ -90,7 +90,7 @@ impl Shard {
         };
         match conn.phase {
             Phase::Open => {}
-            Phase::Handshake => return self.teardown(slot, generation),
+            Phase::Handshake | Phase::Http => return self.teardown(slot, generation),
             Phase::Closing | Phase::Dead => return,
         }
         if let Some(queued) = self.output(slot, generation) {
@@ -248,6 +248,7 @@ impl Shard {
         if let (Endpoint::Chat(session), Some(user)) = (endpoint, user) {
             self.chat_connection_closed(self.conn_id(slot, generation), session, user);
         }
+        self.http_waiter_gone(slot, generation, endpoint);
     }
 
     /// Closes the fd and frees the slot of a dead connection with nothing in flight.

@@ -13,6 +13,7 @@ use std::time::Instant;
 use switchboard_protocol::chat::{ClientFrame, Role, ServerFrame};
 
 use super::conn::{ChatSession, Endpoint, Phase};
+use super::sessions::is_session_slot;
 use super::Shard;
 use crate::cluster::NodeMsg;
 use crate::control::{answer_handle_service, ControlReply};
@@ -75,11 +76,7 @@ impl Shard {
             conn,
             encoding: session.encoding,
         };
-        let Some(user) = self
-            .conns
-            .get_mut(slot, generation)
-            .and_then(|c| c.user.clone())
-        else {
+        let Some(user) = self.client_user(slot, generation) else {
             return;
         };
         let role = session.role;
@@ -209,13 +206,23 @@ impl Shard {
     fn typing_allowed(&mut self, slot: u32, generation: u32) -> bool {
         let now = self.now_ms as u32;
         let interval = self.service.typing_interval_ms;
-        let Some(conn) = self.conns.get_mut(slot, generation) else {
+        // A connection keeps it in its (then unused) deadline, a session in its own.
+        let last = if is_session_slot(slot) {
+            self.sessions
+                .get_mut(slot, generation)
+                .map(|s| &mut s.typing_ms)
+        } else {
+            self.conns
+                .get_mut(slot, generation)
+                .map(|c| &mut c.deadline_ms)
+        };
+        let Some(last) = last else {
             return false;
         };
-        if conn.deadline_ms != 0 && u64::from(now.wrapping_sub(conn.deadline_ms)) < interval {
+        if *last != 0 && u64::from(now.wrapping_sub(*last)) < interval {
             return false;
         }
-        conn.deadline_ms = now.max(1);
+        *last = now.max(1);
         true
     }
 
@@ -230,15 +237,24 @@ impl Shard {
             return true;
         }
         let second = (self.now_ms / 1000) as u16;
-        let Some(conn) = self.conns.get_mut(slot, generation) else {
+        let counts = if is_session_slot(slot) {
+            self.sessions
+                .get_mut(slot, generation)
+                .map(|s| (&mut s.lines_second, &mut s.lines_in_second))
+        } else {
+            self.conns
+                .get_mut(slot, generation)
+                .map(|c| (&mut c.lines_second, &mut c.lines_in_second))
+        };
+        let Some((lines_second, lines_in_second)) = counts else {
             return false;
         };
-        if conn.lines_second != second {
-            conn.lines_second = second;
-            conn.lines_in_second = 0;
+        if *lines_second != second {
+            *lines_second = second;
+            *lines_in_second = 0;
         }
-        conn.lines_in_second = conn.lines_in_second.saturating_add(1);
-        conn.lines_in_second <= limit
+        *lines_in_second = lines_in_second.saturating_add(1);
+        *lines_in_second <= limit
     }
 
     fn refuse(&mut self, slot: u32, generation: u32, code: &str, message: &str) {
@@ -376,7 +392,12 @@ impl Shard {
             };
             return self.send_to_shard(to.shard(), msg);
         }
-        if !self.deliver_here(to, &payload, at) && conv != 0 {
+        let delivered = if is_session_slot(to.slot()) {
+            self.session_push(to, payload)
+        } else {
+            self.deliver_here(to, &payload, at)
+        };
+        if !delivered && conv != 0 {
             let cmd = HomeCmd::Unfollow { conn: to };
             if origin == self.node {
                 self.send_home(conv, cmd);
@@ -484,6 +505,9 @@ impl Shard {
 
     /// Closes a connection of this shard on another shard's request.
     pub(super) fn on_kick(&mut self, conn: ConnId, code: u16, reason: &str) {
+        if is_session_slot(conn.slot()) {
+            return self.end_session(conn.slot(), conn.generation(), reason);
+        }
         self.close_with(conn.slot(), conn.generation(), code, reason);
     }
 
