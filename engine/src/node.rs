@@ -140,6 +140,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_millis(args.shutdown_deadline_ms);
     shared.begin_shutdown();
     wait_until_stopped(&inbox, shards, deadline);
+    crate::durable::close(shared.store());
     if let Some(bridge) = bridge {
         bridge.stop();
     }

@@ -29,7 +29,8 @@ use crate::writer::Writer;
 pub struct Store {
     shared: Arc<Shared>,
     writer_tx: Sender<WriterMessage>,
-    writer: Option<JoinHandle<()>>,
+    /// Taken by the first [`Store::close`] (or the drop).
+    writer: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Store {
@@ -71,7 +72,7 @@ impl Store {
         let store = Self {
             shared,
             writer_tx,
-            writer: Some(thread),
+            writer: Mutex::new(Some(thread)),
         };
         Ok((store, recovered.report))
     }
@@ -118,13 +119,25 @@ impl Store {
     pub fn dir(&self) -> &Path {
         &self.shared.dir
     }
+
+    /// Stops the writer and waits for it: every batch queued before is written and,
+    /// in async mode, covered by a final fdatasync, so what was acknowledged as
+    /// written is durable when this returns. Later submits are refused with `Closed`;
+    /// readers keep working. For a store shared with other threads (which would keep
+    /// it from being dropped before the process exits); idempotent. Returns the
+    /// durable LSN.
+    pub fn close(&self) -> u64 {
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(writer) = writer {
+            let _ = self.writer_tx.send(WriterMessage::Shutdown);
+            let _ = writer.join();
+        }
+        self.durable_lsn()
+    }
 }
 
 impl Drop for Store {
     fn drop(&mut self) {
-        let _ = self.writer_tx.send(WriterMessage::Shutdown);
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
-        }
+        self.close();
     }
 }

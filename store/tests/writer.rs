@@ -160,6 +160,36 @@ fn async_mode_acks_when_written_and_readers_wait_for_the_sync() -> anyhow::Resul
 }
 
 #[test]
+fn close_syncs_what_async_mode_acked_while_the_store_is_still_shared() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = StoreConfig {
+        sync_mode: SyncMode::Async,
+        async_sync_interval: Duration::from_secs(3600),
+        ..small_config(1 << 20)
+    };
+    let (store, _, _) = open(dir.path(), config)?;
+    // Shared the way the engine shares it: other threads keep handles, so the store
+    // is never dropped before the process exits; `close` is the shutdown path.
+    let store = Arc::new(store);
+    let shard = Shard::new(&store);
+    let ranges = shard.append_all(batches(20, 1, 2, 30))?;
+    let last = ranges.last().map_or(0, |r| r.last);
+    assert_eq!(store.stats().syncs, 0, "acked as written, not synced yet");
+    assert_eq!(store.durable_lsn(), 0);
+    let durable = store.close();
+    assert_eq!(durable, last, "close covers every acked record");
+    assert_eq!(store.stats().syncs, 1, "one final fdatasync");
+    assert_eq!(store.reader().read_from(0, 100)?.records.len(), 20);
+    assert_eq!(store.close(), last, "a second close changes nothing");
+    let refused = shard.submit(vec![record(1, 99, 10)], 99);
+    assert!(
+        matches!(refused, Err(ref r) if r.reason == SubmitError::Closed),
+        "after close: {refused:?}"
+    );
+    Ok(())
+}
+
+#[test]
 fn async_mode_syncs_within_the_interval() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let config = StoreConfig {

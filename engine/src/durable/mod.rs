@@ -160,6 +160,32 @@ fn log_report(dir: &Path, report: &switchboard_store::RecoveryReport, recovered:
     }
 }
 
+/// The shutdown path, once the shards stopped: the writer finishes what was queued
+/// and, with `--durability async`, fdatasyncs what was acknowledged as written. The
+/// store is shared with threads that are never joined (control API, compactor), so it
+/// would not be dropped before the process exits: it is closed explicitly.
+pub fn close(store: Option<&Store>) {
+    let Some(store) = store else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let durable_lsn = store.close();
+    let health = store.health();
+    if matches!(health, Health::Ok) {
+        tracing::info!(
+            durable_lsn,
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "store closed: everything written is synced"
+        );
+    } else {
+        tracing::warn!(
+            durable_lsn,
+            ?health,
+            "store closed, but its last sync failed"
+        );
+    }
+}
+
 /// `/health`'s `store` member: `"off"`, `"ok"`, or why writes fail and since when.
 pub fn health_json(store: Option<&Store>) -> String {
     let Some(store) = store else {
