@@ -158,6 +158,37 @@ pub struct ServeArgs {
     /// Let visitors in without a token (they get an issued id `anon-<conn>`).
     #[arg(long)]
     pub anonymous_visitors: bool,
+    /// Connect webhook: POST each new credential (token and the cookies named by
+    /// --auth-webhook-cookie) as JSON to this URL and take the identity it answers
+    /// (200 `{"user","role","tier","groups","expires_in_s"}`; 401/403 refuse). Tokens the
+    /// --jwt-* key verifies need no call. Failures and timeouts give the client 503.
+    #[arg(long)]
+    pub auth_webhook: Option<String>,
+    /// Cookie forwarded to the connect webhook (repeatable), e.g. a shop's session cookie.
+    #[arg(long = "auth-webhook-cookie", value_name = "NAME")]
+    pub auth_webhook_cookies: Vec<String>,
+    /// Deadline of one connect webhook call, connect included, in ms.
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub auth_webhook_timeout_ms: u64,
+    /// Longest time an identity from the webhook is reused without a call, in ms (the
+    /// answer's `expires_in_s` may shorten it; 0: ask every time).
+    #[arg(long, default_value_t = 60_000)]
+    pub auth_webhook_cache_ms: u64,
+    /// How long a refusal from the webhook is remembered, in ms.
+    #[arg(long, default_value_t = 5_000)]
+    pub auth_webhook_refusal_cache_ms: u64,
+    /// Answers each shard caches at most.
+    #[arg(long, default_value_t = 65_536)]
+    pub auth_webhook_cache_entries: usize,
+    /// Connect webhook calls in flight at once (worker threads).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub auth_webhook_workers: u64,
+    /// Calls waiting for a worker at most; beyond, 503 at once.
+    #[arg(long, default_value_t = 4_096)]
+    pub auth_webhook_queue: usize,
+    /// Connections one shard may have waiting for the webhook; beyond, 503.
+    #[arg(long, default_value_t = 10_000)]
+    pub auth_webhook_max_waiting: usize,
     /// Ordered items (messages, system events) kept per conversation for resume.
     #[arg(long, default_value_t = 1000)]
     pub history_len: usize,

@@ -61,6 +61,8 @@ pub struct ShardCounters {
     pub conversations: AtomicU64,
     /// HTTP long-poll and SSE sessions held (ended ones until they are dropped).
     pub http_sessions: AtomicU64,
+    /// Requests the connect webhook's cache answered without a call.
+    pub auth_cache_hits: AtomicU64,
     /// Wall clock (ms since the epoch) of the shard's last housekeeping tick: a stale
     /// heartbeat marks a stalled shard.
     pub heartbeat_ms: AtomicU64,
@@ -126,7 +128,7 @@ impl Metrics {
     /// node-level lines (already formatted) appended.
     pub fn render_prometheus(&self, extra: &str) -> String {
         let mut out = String::with_capacity(4096);
-        let per_shard: [SeriesDef; 17] = [
+        let per_shard: [SeriesDef; 18] = [
             (
                 "switchboard_accepts_total",
                 "counter",
@@ -228,6 +230,12 @@ impl Metrics {
                 "gauge",
                 "HTTP long-poll and SSE sessions held by the shard.",
                 |s| &s.http_sessions,
+            ),
+            (
+                "switchboard_auth_webhook_cache_hits_total",
+                "counter",
+                "Requests the connect webhook's cache answered without a call.",
+                |s| &s.auth_cache_hits,
             ),
         ];
         for (name, kind, help, pick) in per_shard {

@@ -44,7 +44,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         inbound: args.mesh_inbound_queue,
     };
     let shared = Arc::new(Shared::new(shards, limits).context("creating the shard mesh")?);
-    let auth = authenticator(&args)?;
+    let (auth, verifies_tokens) = authenticator(&args)?;
+    let webhook = start_webhook(&args, &shared)?;
     let tls = node_tls(&args)?;
     let kernel = Arc::new(KernelGuards::attach(
         &args,
@@ -102,6 +103,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             config: args.shard_config(index),
             shared: Arc::clone(&shared),
             auth: Arc::clone(&auth),
+            webhook: webhook.as_ref().map(|c| (Arc::clone(c), verifies_tokens)),
             cluster: link.clone(),
             driver,
             store: appenders[index].take(),
@@ -217,8 +219,50 @@ fn start_cluster(
     crate::cluster::start(config, Arc::clone(shared)).map(Some)
 }
 
-/// The token verifier the flags ask for, or the dev authenticator (with a warning).
-fn authenticator(args: &ServeArgs) -> anyhow::Result<Arc<dyn Authenticator>> {
+/// The connect webhook's workers, when `--auth-webhook` is set; answers go to the
+/// asking shard's inbound queue.
+fn start_webhook(
+    args: &ServeArgs,
+    shared: &Arc<Shared>,
+) -> anyhow::Result<Option<Arc<auth::webhook::WebhookClient>>> {
+    let Some(url) = args.auth_webhook.clone() else {
+        return Ok(None);
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        anyhow::bail!("--auth-webhook must be an http:// or https:// URL, not {url:?}");
+    }
+    let options = auth::webhook::WebhookOptions {
+        url,
+        timeout: std::time::Duration::from_millis(args.auth_webhook_timeout_ms),
+        cache_ttl: std::time::Duration::from_millis(args.auth_webhook_cache_ms),
+        refusal_ttl: std::time::Duration::from_millis(args.auth_webhook_refusal_cache_ms),
+        cache_entries: args.auth_webhook_cache_entries,
+        workers: args.auth_webhook_workers as usize,
+        queue: args.auth_webhook_queue,
+        max_waiting: args.auth_webhook_max_waiting,
+        cookies: args.auth_webhook_cookies.clone(),
+    };
+    let mesh_of = Arc::clone(shared);
+    let deliver: auth::webhook::client::Deliver = Arc::new(move |shard, key, verdict| {
+        let msg = crate::shard::ShardMsg::AuthAnswer { key, verdict };
+        if mesh_of.mesh().push_inbound(shard, msg).is_err() {
+            // The waiting connections get 503 at their deadline.
+            tracing::warn!(
+                shard,
+                "auth webhook answer dropped: the shard's inbound queue is full"
+            );
+        }
+    });
+    let client = auth::webhook::WebhookClient::start(options, deliver)
+        .context("starting the auth webhook's workers")?;
+    shared.set_auth_webhook(Arc::clone(client.stats()));
+    tracing::info!(url = %client.options().url, "connect webhook on");
+    Ok(Some(client))
+}
+
+/// The token verifier the flags ask for, or the dev authenticator (with a warning),
+/// and whether it verifies tokens (false: the dev authenticator).
+fn authenticator(args: &ServeArgs) -> anyhow::Result<(Arc<dyn Authenticator>, bool)> {
     let options = JwtOptions {
         secret: args.jwt_secret.clone(),
         secret_file: args.jwt_secret_file.clone(),
@@ -227,12 +271,14 @@ fn authenticator(args: &ServeArgs) -> anyhow::Result<Arc<dyn Authenticator>> {
         leeway_secs: args.jwt_leeway_s,
     };
     match auth::from_options(&options).context("configuring token verification")? {
-        Some(verifier) => Ok(verifier),
+        Some(verifier) => Ok((verifier, true)),
+        // The webhook decides; the dev authenticator is never asked.
+        None if args.auth_webhook.is_some() => Ok((Arc::new(DevAuthenticator), false)),
         None => {
             tracing::warn!(
                 "no --jwt-secret/--jwt-public-key: /v1/ws uses the dev authenticator (token `alice` is visitor alice, `agent:bob` is agent bob); never in production"
             );
-            Ok(Arc::new(DevAuthenticator))
+            Ok((Arc::new(DevAuthenticator), false))
         }
     }
 }

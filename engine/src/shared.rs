@@ -40,6 +40,8 @@ pub struct Shared {
     control: Vec<ArrayQueue<ControlRequest>>,
     /// The local store, once opened (not with `--durability off` or in cluster mode).
     store: std::sync::OnceLock<Arc<switchboard_store::Store>>,
+    /// The connect webhook's counters, when `--auth-webhook` is set.
+    auth_webhook: std::sync::OnceLock<Arc<crate::auth::webhook::WebhookStats>>,
 }
 
 impl Shared {
@@ -57,12 +59,26 @@ impl Shared {
                 .map(|_| ArrayQueue::new(CONTROL_QUEUE))
                 .collect(),
             store: std::sync::OnceLock::new(),
+            auth_webhook: std::sync::OnceLock::new(),
         })
     }
 
     /// Keeps the opened store for `/health` and `/metrics`.
     pub fn set_store(&self, store: Arc<switchboard_store::Store>) {
         let _ = self.store.set(store);
+    }
+
+    /// Keeps the connect webhook's counters for `/metrics`.
+    pub fn set_auth_webhook(&self, stats: Arc<crate::auth::webhook::WebhookStats>) {
+        let _ = self.auth_webhook.set(stats);
+    }
+
+    /// The connect webhook's counters in the Prometheus text format ("" without one).
+    pub fn auth_webhook_metrics(&self) -> String {
+        self.auth_webhook
+            .get()
+            .map(|s| s.render())
+            .unwrap_or_default()
     }
 
     /// The local store, if the node runs one.

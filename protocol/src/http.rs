@@ -51,6 +51,9 @@ pub struct Request<'a> {
     pub transfer_encoding: bool,
     /// `Last-Event-ID` (a Server-Sent Events client resuming), as sent.
     pub last_event_id: Option<&'a str>,
+    /// `Cookie`, as sent (RFC 6265 §5.4: a user agent sends one header; when there
+    /// are several, the first counts).
+    pub cookie: Option<&'a str>,
     /// Length of the head including the blank line.
     pub head_len: usize,
 }
@@ -87,6 +90,21 @@ impl<'a> Request<'a> {
         let token = token.trim();
         (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
     }
+
+    /// The value of cookie `name` (RFC 6265 §4.2.1: `name=value` pairs separated by
+    /// `; `), if sent; the first of repeated names, surrounding double quotes kept.
+    pub fn cookie(&self, name: &str) -> Option<&'a str> {
+        cookie_value(self.cookie?, name)
+    }
+}
+
+/// Cookie `name` in a `Cookie` header's value.
+pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header
+        .split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| n.trim() == name)
+        .map(|(_, v)| v.trim())
 }
 
 /// Parses a request head. `Ok(None)` means the head is not complete yet.
@@ -120,6 +138,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request<'_>>, HttpError> {
         content_length: None,
         transfer_encoding: false,
         last_event_id: None,
+        cookie: None,
         head_len,
     };
     let (mut upgrade, mut connection_upgrade) = (false, false);
@@ -160,6 +179,8 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request<'_>>, HttpError> {
             request.transfer_encoding = true;
         } else if name.eq_ignore_ascii_case("last-event-id") {
             request.last_event_id = Some(value);
+        } else if name.eq_ignore_ascii_case("cookie") && request.cookie.is_none() {
+            request.cookie = Some(value);
         }
     }
     request.wants_websocket = upgrade && connection_upgrade;

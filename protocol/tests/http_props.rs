@@ -105,6 +105,7 @@ proptest! {
         if let Ok(Some(request)) = parse_request(&bytes) {
             prop_assert!(request.head_len <= bytes.len());
             let _ = request.token();
+            let _ = request.cookie("sid");
             let _ = request.offers_protocol("switchboard.v1.bin");
         }
     }
@@ -117,6 +118,21 @@ proptest! {
             prop_assert!(request.head_len <= head.len());
             let _ = request.token();
         }
+    }
+
+    #[test]
+    fn a_named_cookie_is_found_among_others(
+        before in proptest::collection::vec(("[a-rt-z][a-z0-9_]{0,8}", "[!#-+\\--:<-\\[\\]-~]{0,16}"), 0..5),
+        value in "[!#-+\\--:<-\\[\\]-~]{0,24}",
+        after in proptest::collection::vec(("[a-z][a-z0-9_]{0,8}", "[!#-+\\--:<-\\[\\]-~]{0,16}"), 0..5),
+    ) {
+        let mut pairs: Vec<String> = before.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        pairs.push(format!("sid={value}"));
+        pairs.extend(after.iter().map(|(n, v)| format!("{n}={v}")));
+        let head = format!("GET /v1/ws HTTP/1.1\r\nHost: x\r\nCookie: {}\r\n\r\n", pairs.join("; "));
+        let request = parse_request(head.as_bytes()).unwrap().expect("complete");
+        prop_assert_eq!(request.cookie("sid"), Some(value.as_str()));
+        prop_assert_eq!(request.cookie("absent-name"), None);
     }
 
     #[test]

@@ -13,11 +13,14 @@
 //!   the user directly (`alice`, `agent:bob`, `agent:bob:sales,vip`).
 //!
 //! Authentication runs on the shard thread, so it never blocks: keys are read and
-//! parsed once at start-up, and verifying a token is pure computation.
+//! parsed once at start-up, and verifying a token is pure computation. The third way
+//! in, the connect webhook ([`webhook`], `--auth-webhook`), asks the company's back end
+//! from worker threads; the shard parks the connection until the answer comes.
 
 mod claims;
 mod dev;
 pub mod jwt;
+pub mod webhook;
 
 pub use dev::DevAuthenticator;
 pub use jwt::{

@@ -385,7 +385,8 @@ impl Engine for NodeControl {
             &(self.node_level_metrics(&counts, &queue)
                 + &self.kernel.metrics()
                 + &crate::cluster::view::metrics(self.cluster.as_deref())
-                + &crate::durable::metrics(self.shared.store())),
+                + &crate::durable::metrics(self.shared.store())
+                + &self.shared.auth_webhook_metrics()),
         ))
     }
 

@@ -12,6 +12,9 @@ use switchboard_protocol::ws::Reader;
 pub enum Phase {
     /// Waiting for the HTTP request head.
     Handshake,
+    /// The request is complete and waits for the connect webhook's answer
+    /// (`auth_wait.rs`); its bytes are kept in `head`.
+    Authenticating,
     /// A WebSocket: frames flow.
     Open,
     /// An HTTP request for a session was handed to the session's shard, which writes

@@ -206,6 +206,7 @@ impl Shard {
                 }
             }
             ShardMsg::DeliveryFailed { to, target } => self.tell_unreachable(to, target),
+            ShardMsg::AuthAnswer { key, verdict } => self.on_auth_answer(key, verdict),
             ShardMsg::Session { id, from, req } => self.on_session_req(id, from, req),
             ShardMsg::SessionDetach { session, from } => self.on_session_detach(session, from),
             ShardMsg::HttpOut { to, bytes, done } => {

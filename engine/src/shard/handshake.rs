@@ -8,6 +8,7 @@ use switchboard_driver::{Driver as _, ThinBuf};
 use switchboard_protocol::chat::{Encoding, Role, ServerFrame};
 use switchboard_protocol::http::{self, Request};
 
+use super::auth_wait::Gate;
 use super::conn::{ChatSession, Endpoint, Phase};
 use super::Shard;
 use crate::auth::Identity;
@@ -25,6 +26,8 @@ enum Decision {
     },
     /// Answer and close.
     Respond(Vec<u8>),
+    /// Answered already, or parked until the connect webhook answers.
+    Handled,
 }
 
 /// The outcome of parsing what has arrived so far.
@@ -50,6 +53,11 @@ impl Shard {
                 self.handshake_from(slot, generation, &mut head);
             }
         }
+    }
+
+    /// Runs a parked request again, now that the connect webhook answered.
+    pub(super) fn rerun_request(&mut self, slot: u32, generation: u32, buf: &mut [u8]) {
+        self.handshake_from(slot, generation, buf);
     }
 
     /// Parses `buf`: the receive buffer, or the head gathered so far.
@@ -107,7 +115,7 @@ impl Shard {
                 Parsed::Session
             }
             Ok(Some(request)) => {
-                let decision = self.decide(&request, slot, generation);
+                let decision = self.decide(&request, buf, slot, generation);
                 Parsed::Complete {
                     head_len: request.head_len,
                     decision,
@@ -126,7 +134,13 @@ impl Shard {
         }
     }
 
-    fn decide(&mut self, request: &Request<'_>, slot: u32, generation: u32) -> Decision {
+    fn decide(
+        &mut self,
+        request: &Request<'_>,
+        buf: &[u8],
+        slot: u32,
+        generation: u32,
+    ) -> Decision {
         let endpoint = match request.path {
             "/health" => return self.health(request),
             "/echo" => Endpoint::Echo,
@@ -154,7 +168,12 @@ impl Shard {
             Endpoint::Chat(mut session) => {
                 session.encoding = Encoding::negotiate_names(request.offered_protocols()).0;
                 let conn = self.conn_id(slot, generation).0;
-                match self.auth.authenticate(request.token(), conn) {
+                let verdict = match self.auth_gate(request, buf, slot, generation) {
+                    Gate::Local => self.auth.authenticate(request.token(), conn),
+                    Gate::Known(identity) => Ok(identity),
+                    Gate::Answered | Gate::Parked => return Decision::Handled,
+                };
+                match verdict {
                     Ok(identity) => {
                         session.role = if identity.is_agent() {
                             Role::Agent
@@ -230,6 +249,7 @@ impl Shard {
             Decision::Respond(answer) => {
                 self.respond(slot, generation, |out| out.extend_from_slice(&answer))
             }
+            Decision::Handled => {}
             Decision::Upgrade {
                 endpoint,
                 accept,

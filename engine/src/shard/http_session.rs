@@ -11,9 +11,11 @@ use switchboard_protocol::chat::{Encoding, Role};
 use switchboard_protocol::http::{self, Request};
 use switchboard_protocol::session::{self, Route, RouteError, SessionId};
 
+use super::auth_wait::Gate;
 use super::conn::{ChatSession, Endpoint, Phase, SessionRef};
 use super::sessions::{is_session_slot, HttpSession};
 use super::{SessionReq, Shard, ShardMsg};
+use crate::auth::Identity;
 use switchboard_service::ids::ConnId;
 
 /// What a client is told about a session id this node does not hold.
@@ -73,8 +75,19 @@ impl Shard {
             }
             return;
         }
+        let mut preset = None;
+        if matches!(
+            session::route(request.method, request.path),
+            Ok(Route::Open)
+        ) {
+            match self.auth_gate(&request, &buf[..total], slot, generation) {
+                Gate::Local => {}
+                Gate::Known(identity) => preset = Some(identity),
+                Gate::Answered | Gate::Parked => return,
+            }
+        }
         let body = &buf[request.head_len..total];
-        self.on_session_request(slot, generation, &request, body);
+        self.on_session_request(slot, generation, &request, body, preset);
     }
 
     fn on_session_request(
@@ -83,6 +96,7 @@ impl Shard {
         generation: u32,
         request: &Request<'_>,
         body: &[u8],
+        preset: Option<Identity>,
     ) {
         let route = match session::route(request.method, request.path) {
             Ok(route) => route,
@@ -124,7 +138,7 @@ impl Shard {
         let downstream = session::cursor(request.query, request.last_event_id);
         let ack = request.query.and_then(|q| http::query_param(q, "cursor"));
         let (id, req) = match (route, downstream) {
-            (Route::Open, _) => return self.open_session(slot, generation, request),
+            (Route::Open, _) => return self.open_session(slot, generation, request, preset),
             (Route::Poll(_) | Route::Stream(_), None) => {
                 return self.respond_error(
                     slot,
@@ -208,7 +222,13 @@ impl Shard {
 
     /// `POST /v1/sessions`: authenticates like `/v1/ws`, opens the session on this
     /// shard, and answers with its id, the welcome frame and the cursor after it.
-    fn open_session(&mut self, slot: u32, generation: u32, request: &Request<'_>) {
+    fn open_session(
+        &mut self,
+        slot: u32,
+        generation: u32,
+        request: &Request<'_>,
+        preset: Option<Identity>,
+    ) {
         let secret = match sys::random_u128() {
             Ok(secret) => secret,
             Err(err) => {
@@ -243,7 +263,11 @@ impl Shard {
             );
         };
         let conn = self.conn_id(s_slot, s_generation);
-        let identity = match self.auth.authenticate(request.token(), conn.0) {
+        let verdict = match preset {
+            Some(identity) => Ok(identity),
+            None => self.auth.authenticate(request.token(), conn.0),
+        };
+        let identity = match verdict {
             Ok(identity) => identity,
             Err(err) => {
                 self.sessions.remove(s_slot);

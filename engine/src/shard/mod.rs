@@ -7,6 +7,7 @@
 //! and wake the shards that got mesh messages. One `io_uring_enter` per turn does all
 //! the submitting and the waiting.
 
+mod auth_wait;
 mod cluster;
 mod conn;
 mod control;
@@ -113,6 +114,8 @@ pub struct ShardSetup {
     pub shared: Arc<Shared>,
     /// Who may connect to `/v1/ws`.
     pub auth: Arc<dyn Authenticator>,
+    /// The connect webhook (`--auth-webhook`), and whether `auth` is tried first.
+    pub webhook: Option<(Arc<crate::auth::webhook::WebhookClient>, bool)>,
     /// Routing settings (the router runs on shard 0).
     pub router: RouterConfig,
     /// Conversation rules and limits.
@@ -147,6 +150,8 @@ pub struct Shard {
     tick: Duration,
     shared: Arc<Shared>,
     auth: Arc<dyn Authenticator>,
+    /// The connect webhook's waiting room and cache, when `--auth-webhook` is set.
+    webhook: Option<auth_wait::WebhookAuth>,
     listener: RawFd,
     accepting: bool,
     /// Slots that got output this turn.
@@ -246,6 +251,9 @@ impl Shard {
             tick: config.tick,
             shared: setup.shared,
             auth: setup.auth,
+            webhook: setup
+                .webhook
+                .map(|(client, local_first)| auth_wait::WebhookAuth::new(client, local_first)),
             listener: setup.listener.into_raw_fd(),
             accepting: true,
             dirty: Vec::new(),
@@ -521,6 +529,7 @@ impl Shard {
         conn.ping_outstanding = false;
         match conn.phase {
             Phase::Handshake => self.on_handshake_bytes(slot, generation, data),
+            Phase::Authenticating => self.on_bytes_while_authenticating(slot, generation, data),
             Phase::Open => self.on_frame_bytes(slot, generation, data),
             // Bytes after our close frame (the peer's close, or late data), or after
             // a session request (answers close the connection), are dropped.
@@ -537,6 +546,7 @@ impl Shard {
         self.check_pressure();
         self.service_tick();
         self.sessions_tick();
+        self.sweep_auth_waits();
         let now = self.now32();
         let mut unsent = 0u64;
         for slot in 0..self.conns.capacity_slots() {
@@ -558,6 +568,14 @@ impl Shard {
                         "request head not received in time",
                     );
                 }
+                Phase::Authenticating if overdue => self.respond_error(
+                    slot,
+                    generation,
+                    503,
+                    "Service Unavailable",
+                    "auth_unavailable",
+                    "the auth back end did not answer in time",
+                ),
                 Phase::Closing if overdue => self.teardown(slot, generation),
                 Phase::Http if conn.deadline_ms != 0 && overdue => {
                     self.respond_error(
@@ -663,7 +681,7 @@ impl Shard {
                         conn.deadline_ms = deadline;
                     }
                 }
-                Phase::Handshake => self.teardown(slot, generation),
+                Phase::Handshake | Phase::Authenticating => self.teardown(slot, generation),
                 Phase::Http => self.respond_error(
                     slot,
                     generation,

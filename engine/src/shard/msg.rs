@@ -95,6 +95,13 @@ pub enum ShardMsg {
         /// The answer is complete: close the connection after it.
         done: bool,
     },
+    /// The connect webhook's answer for the credential `key` (from its workers).
+    AuthAnswer {
+        /// The credential, as the shard's waiting room names it.
+        key: Box<str>,
+        /// What the back end said.
+        verdict: crate::auth::webhook::Verdict,
+    },
     /// A delivery to `target` failed: tell connection `to` (its sender).
     DeliveryFailed {
         /// The sender, owned by the destination shard.

@@ -90,7 +90,9 @@ impl Shard {
         };
         match conn.phase {
             Phase::Open => {}
-            Phase::Handshake | Phase::Http => return self.teardown(slot, generation),
+            Phase::Handshake | Phase::Authenticating | Phase::Http => {
+                return self.teardown(slot, generation)
+            }
             Phase::Closing | Phase::Dead => return,
         }
         if let Some(queued) = self.output(slot, generation) {

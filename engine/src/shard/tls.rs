@@ -29,7 +29,10 @@ impl Shard {
         };
         // After our answer or a failed handshake, what the peer sends is dropped, as
         // on a plain connection.
-        if !matches!(conn.phase, Phase::Handshake | Phase::Open | Phase::Http) {
+        if !matches!(
+            conn.phase,
+            Phase::Handshake | Phase::Authenticating | Phase::Open | Phase::Http
+        ) {
             return;
         }
         let Some(tls) = conn.tls.as_mut() else {
@@ -66,7 +69,7 @@ impl Shard {
         }
         self.want_flush(slot, generation);
         let phase = self.conns.get_mut(slot, generation).map(|c| c.phase);
-        if let Some(Phase::Handshake | Phase::Open | Phase::Http) = phase {
+        if let Some(Phase::Handshake | Phase::Authenticating | Phase::Open | Phase::Http) = phase {
             self.enter_closing(slot, generation);
         }
     }

@@ -13,6 +13,12 @@ fuzz_target!(|data: &[u8]| {
     let again = parse_request(&data[..request.head_len]).unwrap().unwrap();
     assert_eq!(again, request);
     let _ = request.token();
+    if let Some(header) = request.cookie {
+        // Whatever cookie is found is a part of the header.
+        if let Some(value) = request.cookie("sid") {
+            assert!(header.contains(value));
+        }
+    }
     let _ = request.offers_protocol("switchboard.v1.bin");
     if let Some(key) = request.websocket_key {
         if is_valid_key(key) {
