@@ -225,3 +225,29 @@ def test_http_sessions_get_the_same_identities(start_server, backend):
 def test_a_bad_webhook_url_stops_the_start(start_server):
     with pytest.raises(RuntimeError, match="auth-webhook"):
         start_server("--auth-webhook", "ftp://example")
+
+
+def hs256(secret: bytes, claims: dict) -> str:
+    import base64
+    import hashlib
+    import hmac
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = b64(json.dumps(claims).encode())
+    sig = hmac.new(secret, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64(sig)}"
+
+
+def test_a_verified_jwt_needs_no_call(start_server, backend):
+    secret = b"k" * 32
+    server = webhook_server(start_server, backend, "--jwt-secret", secret.decode(), shards=1)
+    token = hs256(secret, {"sub": "frank", "role": "visitor", "exp": int(time.time()) + 600})
+    with open_chat(server, token) as ws:
+        welcome(ws, "frank", "visitor")
+    assert not backend.bodies, "the JWT was verified locally"
+    with open_chat(server, "tok-alice") as ws:
+        welcome(ws, "alice", "visitor")
+    assert backend.calls["tok-alice"] == 1, "what the key does not verify goes to the back end"
