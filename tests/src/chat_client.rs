@@ -691,7 +691,9 @@ pub fn try_ws_connect(
         );
     }
     let host = request.uri().authority().expect("authority").to_string();
-    let stream = crate::tcp_connect(host.parse().expect("ws url with IP:port"));
+    let stream = crate::wire::TestStream::over(crate::tcp_connect(
+        host.parse().expect("ws url with IP:port"),
+    ));
     match tungstenite::client::client(request, stream) {
         Ok(pair) => Ok(pair),
         Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {

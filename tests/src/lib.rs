@@ -46,6 +46,7 @@ pub mod jwt;
 pub mod redis_cluster;
 pub mod redis_server;
 pub mod tls;
+pub mod wire;
 
 pub use redis_cluster::RedisCluster;
 pub use redis_server::{redis_conn, RedisServer};
@@ -153,6 +154,10 @@ impl Server {
         // (which pass their own budget) see the automatic levels.
         if !args.iter().any(|a| a.starts_with("--budget-")) {
             command.args(["--budget-loop-lag-ms", "600000"]);
+        }
+        // `SWITCHBOARD_TESTS_TLS=1`: the suite over TLS (see `wire`).
+        if wire::tls_mode() && !args.contains(&"--tls-cert") {
+            command.args(wire::suite_tls_flags());
         }
         // Servers run side by side and must never share `./switchboard-data`: a test
         // that does not choose (`--data-dir` or `--durability`) runs memory-only.
@@ -342,7 +347,7 @@ impl Server {
 
     /// `GET /health` parsed as JSON (panics on any other answer).
     pub fn health(&self) -> serde_json::Value {
-        let response = http_exchange(
+        let response = public_http_exchange(
             self.addr,
             format!("GET /health HTTP/1.1\r\nHost: {}\r\n\r\n", self.addr).as_bytes(),
         )
@@ -483,7 +488,10 @@ impl HttpResponse {
 }
 
 /// Reads an HTTP response head from `stream`; bytes read past the head stay in `buf`.
-pub fn read_response_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<HttpResponse> {
+pub fn read_response_head(
+    stream: &mut impl wire::TimedRead,
+    buf: &mut Vec<u8>,
+) -> io::Result<HttpResponse> {
     let deadline = Deadline::after(IO_TIMEOUT);
     let end = loop {
         if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -495,7 +503,7 @@ pub fn read_response_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Resu
         if deadline.passed() {
             return Err(io::Error::new(io::ErrorKind::TimedOut, "no response head"));
         }
-        stream.set_read_timeout(Some(deadline.left()))?;
+        stream.set_timeout(Some(deadline.left()))?;
         let mut chunk = [0u8; 4096];
         let n = stream.read(&mut chunk)?;
         if n == 0 {
@@ -539,7 +547,19 @@ pub fn read_response_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Resu
 /// Sends `request` (raw bytes) on a new connection and reads the whole response: the
 /// head, then `Content-Length` bytes or everything until EOF.
 pub fn http_exchange(addr: SocketAddr, request: &[u8]) -> io::Result<HttpResponse> {
-    let mut stream = tcp_connect(addr);
+    exchange_on(tcp_connect(addr), request)
+}
+
+/// [`http_exchange`] with the node's public listener: over TLS when the suite runs
+/// over TLS (the control API is always plain).
+pub fn public_http_exchange(addr: SocketAddr, request: &[u8]) -> io::Result<HttpResponse> {
+    exchange_on(wire::TestStream::over(tcp_connect(addr)), request)
+}
+
+fn exchange_on(
+    mut stream: impl wire::TimedRead + Write,
+    request: &[u8],
+) -> io::Result<HttpResponse> {
     stream.write_all(request)?;
     let mut buf = Vec::new();
     let mut response = read_response_head(&mut stream, &mut buf)?;
@@ -548,7 +568,7 @@ pub fn http_exchange(addr: SocketAddr, request: &[u8]) -> io::Result<HttpRespons
 }
 
 fn read_body(
-    stream: &mut TcpStream,
+    stream: &mut impl wire::TimedRead,
     mut buf: Vec<u8>,
     response: &mut HttpResponse,
 ) -> io::Result<()> {
@@ -566,7 +586,7 @@ fn read_body(
         if deadline.passed() {
             return Err(io::Error::new(io::ErrorKind::TimedOut, "body not complete"));
         }
-        stream.set_read_timeout(Some(deadline.left()))?;
+        stream.set_timeout(Some(deadline.left()))?;
         let mut chunk = [0u8; 4096];
         match stream.read(&mut chunk) {
             Ok(0) => break,
@@ -680,8 +700,8 @@ pub enum WsEvent {
 /// reads server frames with the protocol crate's reader in client role.
 #[derive(Debug)]
 pub struct RawWs {
-    /// The socket.
-    pub stream: TcpStream,
+    /// The socket (TLS when the suite runs over TLS).
+    pub stream: wire::TestStream,
     reader: Reader,
     pending: Vec<u8>,
     events: VecDeque<WsEvent>,
@@ -698,7 +718,7 @@ const CLIENT_LIMITS: Limits = Limits {
 impl RawWs {
     /// Wraps a socket that already finished the handshake; `leftover` are bytes read
     /// past the handshake response.
-    pub fn from_stream(stream: TcpStream, leftover: Vec<u8>) -> RawWs {
+    pub fn from_stream(stream: wire::TestStream, leftover: Vec<u8>) -> RawWs {
         let mut ws = RawWs {
             stream,
             reader: Reader::default(),
@@ -721,11 +741,12 @@ impl RawWs {
 
     /// Like [`RawWs::connect`] on an already connected socket.
     pub fn connect_stream(
-        mut stream: TcpStream,
+        tcp: TcpStream,
         addr: SocketAddr,
         path: &str,
         extra_headers: &[&str],
     ) -> (RawWs, HttpResponse) {
+        let mut stream = wire::TestStream::over(tcp);
         let key = new_ws_key();
         let mut request = format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
@@ -953,7 +974,7 @@ impl RawWs {
 }
 
 /// A tungstenite client socket.
-pub type WsClient = tungstenite::WebSocket<TcpStream>;
+pub type WsClient = tungstenite::WebSocket<wire::TestStream>;
 
 /// Opens a tungstenite client on `url` offering `protocols` (none if empty); the
 /// socket has read and write timeouts of [`IO_TIMEOUT`].
@@ -991,7 +1012,7 @@ pub fn ws_connect_with(
         .as_str()
         .to_owned();
     let addr: SocketAddr = host.parse().expect("ws url with an IP:port");
-    let stream = tcp_connect(addr);
+    let stream = wire::TestStream::over(tcp_connect(addr));
     match tungstenite::client::client(request, stream) {
         Ok(pair) => pair,
         Err(err) => panic!("WebSocket handshake with {url} failed: {err}"),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use switchboard_protocol::chat::{AgentStatus, ClientFrame, Encoding, OwnedServerFrame, Role};
 use switchboard_tests::chat_client::{agent, start_served_by, Auth, Client};
 use switchboard_tests::jwt::hs256;
-use switchboard_tests::{http_exchange, new_ws_key, Server, TWO_SHARDS};
+use switchboard_tests::{new_ws_key, public_http_exchange, Server, TWO_SHARDS};
 
 const JSON: Encoding = Encoding::Json;
 const BIN: Encoding = Encoding::Binary;
@@ -33,7 +33,7 @@ fn upgrade_status(server: &Server, query: &str, header: Option<&str>) -> (u16, S
         request.push_str("\r\n");
     }
     request.push_str("\r\n");
-    let response = http_exchange(server.addr(), request.as_bytes()).expect("an HTTP answer");
+    let response = public_http_exchange(server.addr(), request.as_bytes()).expect("an HTTP answer");
     (response.status, response.body_text())
 }
 

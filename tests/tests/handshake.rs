@@ -56,7 +56,8 @@ fn header_names_and_values_are_case_insensitive() {
     let head = format!(
         "GET /echo HTTP/1.1\r\nhost: localhost\r\nupgrade: WebSocket\r\nconnection: keep-alive, UPGRADE\r\nsec-websocket-key: {key}\r\nsec-websocket-version: 13\r\n\r\n"
     );
-    let mut stream = switchboard_tests::tcp_connect(server.addr());
+    let mut stream =
+        switchboard_tests::wire::TestStream::over(switchboard_tests::tcp_connect(server.addr()));
     std::io::Write::write_all(&mut stream, head.as_bytes()).unwrap();
     let mut buf = Vec::new();
     let response = switchboard_tests::read_response_head(&mut stream, &mut buf).unwrap();

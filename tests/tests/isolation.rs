@@ -62,7 +62,7 @@ fn many_violating_and_vanishing_connections_leave_the_shard_working() {
             3 => {
                 // Reset instead of FIN.
                 let (ws, _) = RawWs::connect(server.addr(), "/echo", &[]);
-                socket2::SockRef::from(&ws.stream)
+                socket2::SockRef::from(ws.stream.tcp())
                     .set_linger(Some(std::time::Duration::ZERO))
                     .unwrap();
             }

@@ -73,6 +73,7 @@ fn connections_over_the_per_shard_limit_are_closed_at_once() {
         let url = server.ws_url("/echo");
         let stream = std::net::TcpStream::connect(server.addr()).ok()?;
         stream.set_read_timeout(Some(IO_TIMEOUT)).ok()?;
+        let stream = switchboard_tests::wire::TestStream::over(stream);
         let (mut ws, _) = tungstenite::client::client(url.as_str(), stream).ok()?;
         ws.send(Message::text("again")).ok()?;
         (switchboard_tests::ws_read(&mut ws, IO_TIMEOUT).ok()? == Message::text("again"))
