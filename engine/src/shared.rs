@@ -40,6 +40,8 @@ pub struct Shared {
     control: Vec<ArrayQueue<ControlRequest>>,
     /// The local store, once opened (not with `--durability off` or in cluster mode).
     store: std::sync::OnceLock<Arc<switchboard_store::Store>>,
+    /// History listings and the event feed over the store (with it).
+    history: std::sync::OnceLock<Arc<crate::durable::History>>,
 }
 
 impl Shared {
@@ -57,12 +59,23 @@ impl Shared {
                 .map(|_| ArrayQueue::new(CONTROL_QUEUE))
                 .collect(),
             store: std::sync::OnceLock::new(),
+            history: std::sync::OnceLock::new(),
         })
     }
 
     /// Keeps the opened store for `/health` and `/metrics`.
     pub fn set_store(&self, store: Arc<switchboard_store::Store>) {
         let _ = self.store.set(store);
+    }
+
+    /// Keeps the store's history index for the control API.
+    pub fn set_history(&self, history: Arc<crate::durable::History>) {
+        let _ = self.history.set(history);
+    }
+
+    /// The store with its history index, if the node runs one.
+    pub fn history(&self) -> Option<(&switchboard_store::Store, &crate::durable::History)> {
+        Some((self.store()?, self.history.get()?))
     }
 
     /// The local store, if the node runs one.
