@@ -11,7 +11,7 @@ use serde_json::Value;
 use switchboard_protocol::chat::{Encoding, SystemKind};
 use switchboard_tests::chat_client::{agent, start_served_by, Client};
 use switchboard_tests::control_client::Control;
-use switchboard_tests::{DataDir, Server};
+use switchboard_tests::{binary_path, DataDir, Server};
 
 const JSON: Encoding = Encoding::Json;
 
@@ -24,6 +24,25 @@ fn serve(dir: &DataDir) -> Server {
         "--close-timeout-ms",
         "500",
     ])
+}
+
+/// `switchboard ctl ARGS` against `server`; its stdout (it must succeed).
+fn ctl(server: &Server, args: &[&str]) -> String {
+    let addr = server.control_addr().expect("control address").to_string();
+    let output = std::process::Command::new(binary_path())
+        .args(["ctl", "--addr", &addr])
+        .args(args)
+        .env_remove("SWITCHBOARD_CONTROL_TOKEN")
+        .env_remove("SWITCHBOARD_CONTROL_ADDR")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run switchboard ctl");
+    assert!(
+        output.status.success(),
+        "ctl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8")
 }
 
 fn kill_9(mut server: Server) {
@@ -118,6 +137,31 @@ fn conversations_are_listed_from_the_store_newest_first_across_a_restart() {
     let server = serve(&dir);
     let control = Control::of(&server);
     check_listings(&control, c1, c2, c3);
+
+    // The same through `ctl`: a page of one, and the cursor for the next.
+    let page: Value = serde_json::from_str(&ctl(
+        &server,
+        &["--json", "history", "--visitor", "vic", "--limit", "1"],
+    ))
+    .expect("ctl history --json");
+    assert_eq!(ids(&page), [c3], "{page}");
+    let cursor = page["next_cursor"].as_str().expect("next_cursor");
+    let table = ctl(
+        &server,
+        &["history", "--visitor", "vic", "--cursor", cursor],
+    );
+    assert!(table.contains("ended") && table.contains("vic"), "{table}");
+    let events: Value = serde_json::from_str(&ctl(
+        &server,
+        &["--json", "events", "--after", "0", "--limit", "2"],
+    ))
+    .expect("ctl events --json");
+    assert_eq!(events["events"][0]["kind"], "created", "{events}");
+    assert_eq!(
+        events["events"].as_array().map(Vec::len),
+        Some(2),
+        "{events}"
+    );
 
     // Bad parameters are 400 invalid, never a guess.
     for bad in [

@@ -52,17 +52,7 @@ pub fn read_events(
     let deadline = Instant::now() + Duration::from_millis(query.wait_ms);
     let mut from = query.after;
     loop {
-        let page = reader
-            .read_from(from, query.limit)
-            .map_err(|err| ApiError::internal(format!("reading the store: {err}")))?;
-        for damage in &page.damaged {
-            tracing::warn!(
-                ?damage,
-                "event feed: a damaged span was skipped (never served)"
-            );
-        }
-        let events: Vec<FeedEvent> = page.records.iter().filter_map(event).collect();
-        from = from.max(page.next_lsn);
+        let events = fill(reader, &mut from, query.limit)?;
         if !events.is_empty() || Instant::now() >= deadline || stop() {
             return Ok(EventPage {
                 events,
@@ -73,6 +63,30 @@ pub fn read_events(
             std::thread::sleep(POLL.min(deadline.saturating_duration_since(Instant::now())));
         }
     }
+}
+
+/// Up to `limit` events from `*from` on, moving `*from` past what was read. State
+/// records share the log, so it reads on until the page is full or nothing is left.
+fn fill(reader: &StoreReader, from: &mut u64, limit: usize) -> Result<Vec<FeedEvent>, ApiError> {
+    let mut events = Vec::new();
+    while events.len() < limit {
+        let page = reader
+            .read_from(*from, limit - events.len())
+            .map_err(|err| ApiError::internal(format!("reading the store: {err}")))?;
+        for damage in &page.damaged {
+            tracing::warn!(
+                ?damage,
+                "event feed: a damaged span was skipped (never served)"
+            );
+        }
+        events.extend(page.records.iter().filter_map(event));
+        let moved = page.next_lsn > *from;
+        *from = (*from).max(page.next_lsn);
+        if page.records.is_empty() || !moved {
+            break;
+        }
+    }
+    Ok(events)
 }
 
 /// The event of an item record; `None` for a state record or one that is unreadable.
@@ -144,15 +158,17 @@ mod tests {
                 .map(|e| e.item["seq"].as_u64().expect("seq"))
                 .collect()
         };
-        assert_eq!(seqs(&first), [1, 2], "the state record is no event");
+        assert_eq!(seqs(&first), [1, 2, 3], "the state record is no event");
         assert_eq!(first.events[0].kind, "message");
         query.after = first.events[0].cursor.parse().expect("cursor");
+        query.limit = 1;
         let again = read_events(&reader, &query, limits, &never).expect("again");
-        assert_eq!(seqs(&again), [2, 3], "resumes right after the event");
-        query.after = first.next_cursor.parse().expect("cursor");
+        assert_eq!(seqs(&again), [2], "resumes right after the event");
+        query.after = again.next_cursor.parse().expect("cursor");
         query.wait_ms = 50;
         let rest = read_events(&reader, &query, limits, &never).expect("rest");
         assert_eq!(seqs(&rest), [3]);
+        assert_eq!(rest.next_cursor, first.next_cursor);
         query.after = rest.next_cursor.parse().expect("cursor");
         let started = Instant::now();
         let empty = read_events(&reader, &query, limits, &never).expect("empty");
