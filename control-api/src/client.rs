@@ -86,6 +86,11 @@ impl Client {
         self
     }
 
+    /// The connect, read and write timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     fn io(&self, source: std::io::Error) -> ClientError {
         ClientError::Io {
             addr: self.addr.clone(),
@@ -193,6 +198,25 @@ impl Client {
         filter: &ConversationFilter,
     ) -> Result<ConversationList, ClientError> {
         self.call("GET", &conversations_path(filter), None::<&()>)
+    }
+
+    /// `GET /v1/conversations` as a history listing (from the store, newest first).
+    pub fn conversation_history(
+        &self,
+        query: &HistoryQuery,
+    ) -> Result<ConversationList, ClientError> {
+        self.call("GET", &history_path(query), None::<&()>)
+    }
+
+    /// `GET /v1/events?after&limit&wait_ms` (the read timeout covers the wait).
+    pub fn events(&self, query: &EventQuery) -> Result<EventPage, ClientError> {
+        let path = format!(
+            "/v1/events?after={}&limit={}&wait_ms={}",
+            query.after, query.limit, query.wait_ms
+        );
+        let wait = Duration::from_millis(query.wait_ms) + Duration::from_secs(5);
+        let client = self.clone().with_timeout(self.timeout.max(wait));
+        client.call("GET", &path, None::<&()>)
     }
 
     /// `GET /v1/conversations/{id}?recent=N`.
@@ -347,6 +371,34 @@ pub fn conversations_path(filter: &ConversationFilter) -> String {
         query.push(format!("min_age_ms={age}"));
     }
     format!("/v1/conversations?{}", query.join("&"))
+}
+
+/// The path of a history listing. `since_ms` always goes in, so that the server
+/// lists from the store even when no other history parameter is given.
+pub fn history_path(query: &HistoryQuery) -> String {
+    let mut parts = vec![
+        format!("limit={}", query.limit),
+        format!("since_ms={}", query.since_ms.unwrap_or(0)),
+    ];
+    let users = [("visitor", &query.visitor), ("agent", &query.agent)];
+    for (key, value) in users {
+        if let Some(value) = value {
+            parts.push(format!("{key}={}", percent_encode(value)));
+        }
+    }
+    if let Some(state) = query.state {
+        parts.push(format!("state={}", state.as_str()));
+    }
+    if let Some(until) = query.until_ms {
+        parts.push(format!("until_ms={until}"));
+    }
+    if let Some(age) = query.min_age_ms {
+        parts.push(format!("min_age_ms={age}"));
+    }
+    if let Some(cursor) = &query.cursor {
+        parts.push(format!("cursor={}", cursor.encode()));
+    }
+    format!("/v1/conversations?{}", parts.join("&"))
 }
 
 fn parse_response(answer: &[u8]) -> Result<RawResponse, ClientError> {

@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 
-use crate::client::{conversations_path, Client};
+use crate::client::{conversations_path, history_path, Client};
 use crate::http::percent_encode;
 use crate::model::*;
 
@@ -54,6 +54,42 @@ pub enum CtlCommand {
         /// At most this many.
         #[arg(long, default_value_t = crate::limits::DEFAULT_LIST_LIMIT)]
         limit: usize,
+    },
+    /// List conversations from the node's store (ended ones too), newest first.
+    History {
+        /// Only this visitor's.
+        #[arg(long)]
+        visitor: Option<String>,
+        /// Only served (last) by, or offered to, this agent.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Only in this state (waiting, serving, transferring, ended).
+        #[arg(long)]
+        state: Option<String>,
+        /// Only created at or after this time (ms since the Unix epoch).
+        #[arg(long)]
+        since_ms: Option<u64>,
+        /// Only created before this time (ms since the Unix epoch).
+        #[arg(long)]
+        until_ms: Option<u64>,
+        /// The next page: the `next_cursor` printed by the previous one.
+        #[arg(long)]
+        cursor: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = crate::limits::DEFAULT_LIST_LIMIT)]
+        limit: usize,
+    },
+    /// Read the node's event feed (conversation items in the order stored).
+    Events {
+        /// After this cursor (0: from the oldest stored).
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// At most this many.
+        #[arg(long, default_value_t = crate::limits::DEFAULT_EVENTS_LIMIT)]
+        limit: usize,
+        /// Wait up to this long when nothing is new (milliseconds).
+        #[arg(long, default_value_t = 0)]
+        wait_ms: u64,
     },
     /// One conversation with its recent items.
     Conversation {
@@ -241,6 +277,68 @@ impl Ctl {
                     None,
                     |l: &ConversationList| conversations_table(&l.conversations),
                 )
+            }
+            CtlCommand::History {
+                visitor,
+                agent,
+                state,
+                since_ms,
+                until_ms,
+                cursor,
+                limit,
+            } => {
+                let query = HistoryQuery {
+                    visitor,
+                    agent,
+                    state: state
+                        .map(|s| {
+                            ConversationState::parse(&s).with_context(|| {
+                                format!(
+                                    "unknown state {s}: waiting, serving, transferring or ended"
+                                )
+                            })
+                        })
+                        .transpose()?,
+                    since_ms,
+                    until_ms,
+                    min_age_ms: None,
+                    cursor: cursor
+                        .map(|c| {
+                            HistoryCursor::parse(&c)
+                                .with_context(|| format!("{c} is not a next_cursor"))
+                        })
+                        .transpose()?,
+                    limit,
+                };
+                self.show(
+                    out,
+                    "GET",
+                    &history_path(&query),
+                    None,
+                    |l: &ConversationList| {
+                        let mut text = conversations_table(&l.conversations);
+                        if let Some(next) = &l.next_cursor {
+                            text.push_str(&format!("next_cursor {next}\n"));
+                        }
+                        text
+                    },
+                )
+            }
+            CtlCommand::Events {
+                after,
+                limit,
+                wait_ms,
+            } => {
+                let path = format!("/v1/events?after={after}&limit={limit}&wait_ms={wait_ms}");
+                let wait = std::time::Duration::from_millis(wait_ms + 5_000);
+                let ctl = Ctl {
+                    client: self
+                        .client
+                        .clone()
+                        .with_timeout(wait.max(self.client.timeout())),
+                    json: self.json,
+                };
+                ctl.show(out, "GET", &path, None, events_table)
             }
             CtlCommand::Conversation { id, recent } => self.show(
                 out,
@@ -697,6 +795,22 @@ fn nodes_table(v: &NodesView) -> String {
         &rows,
     ));
     out
+}
+
+fn events_table(page: &EventPage) -> String {
+    let mut text = String::new();
+    for event in &page.events {
+        let seq = event.item.get("seq").and_then(serde_json::Value::as_u64);
+        text.push_str(&format!(
+            "{:>12}  conv {:<8} seq {:<6} {}\n",
+            event.cursor,
+            event.conv,
+            seq.map_or_else(|| "-".into(), |s| s.to_string()),
+            event.kind
+        ));
+    }
+    text.push_str(&format!("next_cursor {}\n", page.next_cursor));
+    text
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@
 //! state of the node (unknown conversation, wrong state, draining ...).
 
 use crate::model::{
-    AgentPatch, AgentView, ConversationDetail, ConversationFilter, ConversationSummary,
-    DegradationView, DrainStatus, ItemPage, KickResult, NodeStats, NodesView, PostMessage,
-    PostedMessage, PushEvent, PushResult,
+    AgentPatch, AgentView, ConversationDetail, ConversationFilter, ConversationList,
+    ConversationSummary, DegradationView, DrainStatus, EventPage, EventQuery, HistoryQuery,
+    ItemPage, KickResult, NodeStats, NodesView, PostMessage, PostedMessage, PushEvent, PushResult,
 };
 
 /// What the control API asks of the node. Implemented by the engine.
@@ -50,6 +50,25 @@ pub trait Engine: Send + Sync + 'static {
         Err(ApiError::unavailable(
             "this node keeps no durable store (--durability off or cluster mode)",
         ))
+    }
+
+    /// Conversations from the node's durable store matching `query`, newest first
+    /// (by creation time, then id), at most `query.limit`, with the cursor of the next
+    /// page when there may be more. Unavailable where the node keeps no store.
+    fn conversation_history(&self, query: &HistoryQuery) -> Result<ConversationList, ApiError> {
+        let _ = query;
+        Err(ApiError::unavailable(
+            "listing by visitor or time needs the node's durable store \
+             (--durability off or cluster mode keeps none)",
+        ))
+    }
+
+    /// A page of the event feed after `query.after`, waiting up to `query.wait_ms`
+    /// when nothing is new. The engine checks `limit` and `wait_ms` against its own
+    /// flags ([`ApiError::Invalid`] above them).
+    fn events(&self, query: &EventQuery) -> Result<EventPage, ApiError> {
+        let _ = query;
+        Err(ApiError::unavailable("this node has no event feed"))
     }
 
     /// Gives the conversation to `agent` (from the queue, or from its current agent).

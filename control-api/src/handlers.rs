@@ -31,7 +31,17 @@ fn dispatch(
 ) -> Result<Response, ApiError> {
     let query = Query::parse(req.query.as_deref())?;
     let allowed: &[&str] = match op {
-        Op::ListConversations => &["state", "agent", "min_age_ms", "limit"],
+        Op::ListConversations => &[
+            "state",
+            "agent",
+            "min_age_ms",
+            "limit",
+            "visitor",
+            "since_ms",
+            "until_ms",
+            "cursor",
+        ],
+        Op::Events => &["after", "limit", "wait_ms"],
         Op::GetConversation => &["recent"],
         Op::ListItems => &["after_seq", "limit"],
         Op::KickConnection | Op::KickUser => &["reason"],
@@ -69,6 +79,17 @@ fn dispatch(
             no_body(req)?;
             ok(engine.node_stats()?)
         }
+        Op::ListConversations if is_history(&query) => {
+            no_body(req)?;
+            let history = history_query(&query)?;
+            let mut list = engine.conversation_history(&history)?;
+            list.conversations.truncate(history.limit);
+            ok(list)
+        }
+        Op::Events => {
+            no_body(req)?;
+            ok(engine.events(&event_query(&query)?)?)
+        }
         Op::ListConversations => {
             no_body(req)?;
             let filter = ConversationFilter {
@@ -98,7 +119,10 @@ fn dispatch(
             };
             let mut conversations = engine.list_conversations(&filter)?;
             conversations.truncate(filter.limit);
-            ok(ConversationList { conversations })
+            ok(ConversationList {
+                conversations,
+                next_cursor: None,
+            })
         }
         Op::GetConversation => {
             no_body(req)?;
@@ -235,6 +259,95 @@ fn dispatch(
 }
 
 /// The decoded query string.
+/// A history listing (from the store, newest first) is asked for by any parameter
+/// the live listing does not know.
+fn is_history(query: &Query) -> bool {
+    ["visitor", "since_ms", "until_ms", "cursor"]
+        .iter()
+        .any(|key| query.get(key).is_some())
+}
+
+fn history_query(query: &Query) -> Result<HistoryQuery, ApiError> {
+    let time = |key: &str| {
+        query
+            .get(key)
+            .map(|v| number(key, v, 0, u64::MAX))
+            .transpose()
+    };
+    let history = HistoryQuery {
+        visitor: query
+            .get("visitor")
+            .map(|v| user_id("visitor", v))
+            .transpose()?,
+        agent: query
+            .get("agent")
+            .map(|a| user_id("agent", a))
+            .transpose()?,
+        state: query
+            .get("state")
+            .map(|s| {
+                ConversationState::parse(s).ok_or_else(|| {
+                    ApiError::invalid("state must be waiting, serving, transferring or ended")
+                })
+            })
+            .transpose()?,
+        since_ms: time("since_ms")?,
+        until_ms: time("until_ms")?,
+        min_age_ms: time("min_age_ms")?,
+        cursor: query
+            .get("cursor")
+            .map(|c| {
+                HistoryCursor::parse(c).ok_or_else(|| {
+                    ApiError::invalid("cursor must be a next_cursor of an earlier page")
+                })
+            })
+            .transpose()?,
+        limit: query
+            .get("limit")
+            .map(|v| number("limit", v, 1, MAX_LIST_LIMIT as u64))
+            .transpose()?
+            .map_or(DEFAULT_LIST_LIMIT, |n| n as usize),
+    };
+    if let (Some(since), Some(until)) = (history.since_ms, history.until_ms) {
+        if since > until {
+            return Err(ApiError::invalid("since_ms must not be after until_ms"));
+        }
+    }
+    Ok(history)
+}
+
+fn event_query(query: &Query) -> Result<EventQuery, ApiError> {
+    Ok(EventQuery {
+        after: query
+            .get("after")
+            .map(|v| {
+                parse_event_cursor(v).ok_or_else(|| {
+                    ApiError::invalid("after must be a cursor of an earlier event or page")
+                })
+            })
+            .transpose()?
+            .unwrap_or(0),
+        limit: query
+            .get("limit")
+            .map(|v| number("limit", v, 1, u32::MAX as u64))
+            .transpose()?
+            .map_or(DEFAULT_EVENTS_LIMIT, |n| n as usize),
+        wait_ms: query
+            .get("wait_ms")
+            .map(|v| number("wait_ms", v, 0, u32::MAX as u64))
+            .transpose()?
+            .unwrap_or(0),
+    })
+}
+
+/// An event cursor as the engine writes it (decimal digits).
+fn parse_event_cursor(text: &str) -> Option<u64> {
+    if text.is_empty() || text.len() > 20 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
 #[derive(Debug, Default)]
 struct Query(Vec<(String, String)>);
 

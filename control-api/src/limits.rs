@@ -40,3 +40,6 @@ pub const DEFAULT_ITEMS_LIMIT: usize = 100;
 pub const MAX_ITEMS_LIMIT: usize = 1000;
 /// Largest `recent` of a conversation.
 pub const MAX_RECENT: usize = 1000;
+/// `GET /v1/events`: events per page when `limit` is not given (the largest is the
+/// engine's `--events-max-limit`).
+pub const DEFAULT_EVENTS_LIMIT: usize = 100;

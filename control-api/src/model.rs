@@ -475,8 +475,103 @@ pub struct ErrorDetail {
 /// `GET /v1/conversations`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversationList {
-    /// The conversations matching the filter, oldest first.
+    /// The conversations matching the filter: oldest first for the live listing,
+    /// newest first for a history listing ([`HistoryQuery`]).
     pub conversations: Vec<ConversationSummary>,
+    /// History listing only: pass it as `cursor` for the next (older) page; absent
+    /// when this page is the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/conversations` with `visitor`, `since_ms`, `until_ms` or `cursor`: the
+/// conversations the node's durable store holds (ended ones within `--retain` too),
+/// newest first. Every condition given must hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryQuery {
+    /// Only this visitor's conversations.
+    pub visitor: Option<String>,
+    /// Only conversations this agent serves or served last, or is offered.
+    pub agent: Option<String>,
+    /// Only conversations in this state.
+    pub state: Option<ConversationState>,
+    /// Only conversations created at or after this time (ms since the Unix epoch).
+    pub since_ms: Option<u64>,
+    /// Only conversations created before this time (ms since the Unix epoch).
+    pub until_ms: Option<u64>,
+    /// Only conversations at least this old (since creation).
+    pub min_age_ms: Option<u64>,
+    /// Only conversations after (older than) this position: the previous page's
+    /// `next_cursor`.
+    pub cursor: Option<HistoryCursor>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// A position in a history listing: the creation time and id of the last
+/// conversation of a page (the listing is ordered by both, newest first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct HistoryCursor {
+    /// Creation time of the last conversation shown (ms since the Unix epoch).
+    pub created_ms: u64,
+    /// Its id.
+    pub id: u64,
+}
+
+impl HistoryCursor {
+    /// The opaque text form (`{created_ms}.{id}`; clients must not rely on it).
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.created_ms, self.id)
+    }
+
+    /// Parses [`HistoryCursor::encode`]'s form.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (created, id) = text.split_once('.')?;
+        let digits =
+            |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(created) || !digits(id) {
+            return None;
+        }
+        Some(HistoryCursor {
+            created_ms: created.parse().ok()?,
+            id: id.parse().ok()?,
+        })
+    }
+}
+
+/// `GET /v1/events`: what to read of the node's event feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventQuery {
+    /// Events after this cursor (a previous event's or page's cursor; 0: from the
+    /// oldest event still stored).
+    pub after: u64,
+    /// At most this many events.
+    pub limit: usize,
+    /// When nothing is new, wait up to this long for an event (0: answer at once).
+    pub wait_ms: u64,
+}
+
+/// One event of the feed: the record the admin service reads from `sb:events` in
+/// cluster mode (fields `conv`, `kind`, `item`), with its cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedEvent {
+    /// Resume after this event: pass it as `after`. Opaque; valid across restarts.
+    pub cursor: String,
+    /// The conversation.
+    pub conv: u64,
+    /// The item's kind (`message`, `created`, `assigned`, `transferred`, `ended`, ...).
+    pub kind: String,
+    /// The versioned item record (`"v": 1`), exactly as stored.
+    pub item: serde_json::Value,
+}
+
+/// `GET /v1/events`: a page of the event feed, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventPage {
+    /// The events, in the order they were stored.
+    pub events: Vec<FeedEvent>,
+    /// Pass it as `after` next time (it moves on even when `events` is empty).
+    pub next_cursor: String,
 }
 
 /// `GET /v1/agents`.

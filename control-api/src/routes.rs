@@ -48,6 +48,8 @@ pub enum Op {
     SetDegradation,
     /// `GET /v1/nodes`
     ListNodes,
+    /// `GET /v1/events`
+    Events,
 }
 
 /// One route.
@@ -108,6 +110,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/degradation", true, Op::GetDegradation),
     route("PUT", "/v1/degradation", true, Op::SetDegradation),
     route("GET", "/v1/nodes", true, Op::ListNodes),
+    route("GET", "/v1/events", true, Op::Events),
 ];
 
 /// The result of matching a request against [`ROUTES`].

@@ -21,7 +21,7 @@ pub enum Command {
     /// Run a node: shards, listeners and every endpoint.
     Serve(Box<ServeArgs>),
     /// Call a running node's control API (stats, conversations, agents, kick, drain …).
-    Ctl(switchboard_control_api::CtlArgs),
+    Ctl(Box<switchboard_control_api::CtlArgs>),
 }
 
 /// Flags of `switchboard serve`.
@@ -322,6 +322,12 @@ pub struct ServeArgs {
     /// A store log segment is sealed (and may be compacted) at this size (MiB).
     #[arg(long, default_value_t = 64)]
     pub store_segment_mib: u32,
+    /// `GET /v1/events`: the largest `limit` (events per page).
+    #[arg(long, default_value_t = 1000)]
+    pub events_max_limit: usize,
+    /// `GET /v1/events`: the longest `wait_ms` a long-poll may ask for.
+    #[arg(long, default_value_t = 25_000)]
+    pub events_max_wait_ms: u64,
     /// Ended conversations are kept on disk this long (e.g. `30d`, `12h`, `90m`, `45s`)
     /// after their last activity; compaction drops them afterwards.
     #[arg(long, default_value = "30d", value_parser = parse_retain)]

@@ -11,7 +11,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Ctl(args) => match switchboard_control_api::run_ctl(args) {
+        Command::Ctl(args) => match switchboard_control_api::run_ctl(*args) {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("switchboard ctl: {err:#}");

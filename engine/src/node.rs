@@ -66,6 +66,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (mut appenders, mut recovered, _compactor) = match opened {
         Some(opened) => {
             shared.set_store(Arc::clone(&opened.store));
+            shared.set_history(Arc::clone(&opened.history));
             let appenders = crate::durable::appenders(&opened.store, &shared);
             (
                 appenders.into_iter().map(Some).collect(),

@@ -42,6 +42,8 @@ pub struct Shared {
     store: std::sync::OnceLock<Arc<switchboard_store::Store>>,
     /// The connect webhook's counters, when `--auth-webhook` is set.
     auth_webhook: std::sync::OnceLock<Arc<crate::auth::webhook::WebhookStats>>,
+    /// History listings and the event feed over the store (with it).
+    history: std::sync::OnceLock<Arc<crate::durable::History>>,
 }
 
 impl Shared {
@@ -60,6 +62,7 @@ impl Shared {
                 .collect(),
             store: std::sync::OnceLock::new(),
             auth_webhook: std::sync::OnceLock::new(),
+            history: std::sync::OnceLock::new(),
         })
     }
 
@@ -79,6 +82,16 @@ impl Shared {
             .get()
             .map(|s| s.render())
             .unwrap_or_default()
+    }
+
+    /// Keeps the store's history index for the control API.
+    pub fn set_history(&self, history: Arc<crate::durable::History>) {
+        let _ = self.history.set(history);
+    }
+
+    /// The store with its history index, if the node runs one.
+    pub fn history(&self) -> Option<(&switchboard_store::Store, &crate::durable::History)> {
+        Some((self.store()?, self.history.get()?))
     }
 
     /// The local store, if the node runs one.

@@ -431,6 +431,35 @@ impl Engine for NodeControl {
         crate::durable::read_items(self.shared.store(), id, after_seq, limit)
     }
 
+    fn conversation_history(
+        &self,
+        query: &switchboard_control_api::model::HistoryQuery,
+    ) -> Result<switchboard_control_api::model::ConversationList, ApiError> {
+        let Some((store, history)) = self.shared.history() else {
+            return Err(ApiError::unavailable(
+                "listing by visitor or time needs the node's durable store \
+                 (--durability off or cluster mode keeps none)",
+            ));
+        };
+        history.list(store, query)
+    }
+
+    fn events(
+        &self,
+        query: &switchboard_control_api::model::EventQuery,
+    ) -> Result<switchboard_control_api::model::EventPage, ApiError> {
+        let Some((store, history)) = self.shared.history() else {
+            let why = if self.cluster.is_some() {
+                "cluster mode: read the event feed from the Redis stream sb:events (XREADGROUP)"
+            } else {
+                "--durability off: this node stores no events"
+            };
+            return Err(ApiError::unavailable(why));
+        };
+        let shared = &self.shared;
+        history.events(store, query, &|| shared.shutting_down())
+    }
+
     fn assign(&self, id: u64, agent: &str) -> Result<ConversationSummary, ApiError> {
         match self.ask(
             0,

@@ -7,13 +7,15 @@
 //! Not used in cluster mode: there Redis is the source of truth and the local store is
 //! not opened.
 
+mod feed;
 mod history;
+mod listing;
 mod records;
 mod recovery;
 mod retention;
 
 use std::path::Path;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
@@ -23,6 +25,7 @@ use switchboard_store::{
 
 use crate::config::{Durability, ServeArgs};
 use crate::shared::Shared;
+pub use feed::FeedLimits;
 pub use history::read_items;
 pub use records::{to_store_records, ITEM_KIND, STATE_KIND};
 pub use recovery::Recovered;
@@ -36,6 +39,43 @@ pub struct Opened {
     pub recovered: Recovered,
     /// Drops ended conversations past `--retain`, on its own thread.
     pub compactor: Option<AutoCompactor>,
+    /// The index of history listings and the event feed's bounds.
+    pub history: Arc<History>,
+}
+
+/// What the control API reads from the store: history listings and the event feed.
+#[derive(Debug)]
+pub struct History {
+    index: Mutex<listing::ConvIndex>,
+    retain_ms: u64,
+    feed: FeedLimits,
+}
+
+impl History {
+    /// Conversations matching `query`, newest first (catches the index up first).
+    pub fn list(
+        &self,
+        store: &Store,
+        query: &switchboard_control_api::model::HistoryQuery,
+    ) -> Result<switchboard_control_api::model::ConversationList, switchboard_control_api::ApiError>
+    {
+        let mut index = self
+            .index
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        index.catch_up(&store.reader())?;
+        Ok(index.page(query, wall_ms(), self.retain_ms))
+    }
+
+    /// A page of the event feed; `stop` ends a wait early.
+    pub fn events(
+        &self,
+        store: &Store,
+        query: &switchboard_control_api::model::EventQuery,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<switchboard_control_api::model::EventPage, switchboard_control_api::ApiError> {
+        feed::read_events(&store.reader(), query, self.feed, stop)
+    }
 }
 
 /// The store's settings from the flags; `None` with `--durability off`.
@@ -81,7 +121,12 @@ pub fn open(args: &ServeArgs, shards: usize) -> anyhow::Result<Option<Opened>> {
         return Ok(None);
     };
     let mut rebuild = recovery::Rebuild::new(args.history_len);
-    let (store, report) = match Store::open(&args.data_dir, config, |record| rebuild.add(record)) {
+    let mut index = listing::ConvIndex::default();
+    let replay = |record: switchboard_store::RecordRef<'_>| {
+        index.apply(record.lsn, record.stream, record.kind, record.payload);
+        rebuild.add(record);
+    };
+    let (store, report) = match Store::open(&args.data_dir, config, replay) {
         Ok(opened) => opened,
         Err(OpenError::Locked { dir }) => anyhow::bail!(
             "the data directory {} is in use by another switchboard process (its LOCK is held); \
@@ -105,10 +150,20 @@ pub fn open(args: &ServeArgs, shards: usize) -> anyhow::Result<Option<Opened>> {
             None
         }
     };
+    tracing::debug!(conversations = index.len(), "history index built");
+    let history = Arc::new(History {
+        index: Mutex::new(index),
+        retain_ms: args.retain.as_millis() as u64,
+        feed: FeedLimits {
+            max_limit: args.events_max_limit.max(1),
+            max_wait_ms: args.events_max_wait_ms,
+        },
+    });
     Ok(Some(Opened {
         store,
         recovered,
         compactor,
+        history,
     }))
 }
 
