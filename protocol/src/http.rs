@@ -75,20 +75,23 @@ impl<'a> Request<'a> {
             .filter(|p| !p.is_empty())
     }
 
-    /// The bearer token, from `?token=` or `Authorization: Bearer`.
-    pub fn token(&self) -> Option<&'a str> {
+    /// The bearer token, from `?token=` (percent-decoded, RFC 3986 §2.1, as a browser's
+    /// `encodeURIComponent` writes it; `+` stays `+`; an escape that is not valid
+    /// UTF-8 hex leaves the value as sent) or `Authorization: Bearer` (as sent).
+    pub fn token(&self) -> Option<std::borrow::Cow<'a, str>> {
         // An empty `?token=` counts as none: the header may still carry one.
         if let Some(token) = self
             .query
             .and_then(|q| query_param(q, "token"))
             .filter(|t| !t.is_empty())
         {
-            return Some(token);
+            return Some(percent_decoded(token));
         }
         let auth = self.authorization?;
         let (scheme, token) = auth.split_once(' ')?;
         let token = token.trim();
-        (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+        (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty())
+            .then_some(std::borrow::Cow::Borrowed(token))
     }
 
     /// The value of cookie `name` (RFC 6265 §4.2.1: `name=value` pairs separated by
@@ -206,6 +209,38 @@ pub fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
         .map(|(_, value)| value)
 }
 
+/// `value` with its `%XX` escapes decoded; borrowed when there are none, and as sent
+/// when an escape is malformed or the result is not UTF-8.
+pub fn percent_decoded(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.contains('%') {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
+            match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                Some(byte) if hex.is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit())) => {
+                    out.push(byte);
+                    i += 3;
+                    continue;
+                }
+                _ => return std::borrow::Cow::Borrowed(value),
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    match String::from_utf8(out) {
+        Ok(decoded) => std::borrow::Cow::Owned(decoded),
+        Err(_) => std::borrow::Cow::Borrowed(value),
+    }
+}
+
 /// A client key is 16 random bytes in base64: 24 characters.
 pub fn is_valid_key(key: &str) -> bool {
     base64::engine::general_purpose::STANDARD
@@ -306,6 +341,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn percent_escapes_are_decoded_and_malformed_ones_left_alone() {
+        assert_eq!(percent_decoded("agent%3Abob"), "agent:bob");
+        assert_eq!(percent_decoded("a+b"), "a+b");
+        assert_eq!(percent_decoded("%E4%BD%A0"), "你");
+        for raw in ["100%", "%zz", "%4", "%FF%FE"] {
+            assert_eq!(percent_decoded(raw), raw, "{raw}");
+        }
+        assert!(matches!(
+            percent_decoded("plain"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
     fn rfc_sample_key_gives_the_rfc_accept() {
         assert_eq!(
             accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
@@ -321,7 +370,7 @@ mod tests {
         let req = parse_request(head).unwrap().unwrap();
         assert_eq!(req.path, "/v1/ws");
         assert!(req.wants_websocket);
-        assert_eq!(req.token(), Some("abc"));
+        assert_eq!(req.token().as_deref(), Some("abc"));
         assert!(req.offers_protocol("switchboard.v1.json"));
         assert!(!req.offers_protocol("switchboard.v1.bin"));
         assert_eq!(req.head_len, head.len());
@@ -341,10 +390,17 @@ mod tests {
     #[test]
     fn bearer_header_and_partial_heads() {
         let head = b"GET /v1/ws HTTP/1.1\r\nAuthorization: Bearer t0k\r\n\r\n";
-        assert_eq!(parse_request(head).unwrap().unwrap().token(), Some("t0k"));
+        assert_eq!(
+            parse_request(head).unwrap().unwrap().token().as_deref(),
+            Some("t0k")
+        );
         let empty_query = b"GET /v1/ws?token= HTTP/1.1\r\nAuthorization: Bearer carol\r\n\r\n";
         assert_eq!(
-            parse_request(empty_query).unwrap().unwrap().token(),
+            parse_request(empty_query)
+                .unwrap()
+                .unwrap()
+                .token()
+                .as_deref(),
             Some("carol"),
             "an empty ?token= does not hide the header"
         );

@@ -121,6 +121,15 @@ proptest! {
     }
 
     #[test]
+    fn a_percent_encoded_query_token_is_decoded(token in "\\PC{1,40}") {
+        let encoded: String = token.bytes().map(|b| format!("%{b:02X}")).collect();
+        let head = format!("GET /v1/ws?token={encoded} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let request = parse_request(head.as_bytes()).unwrap().expect("complete");
+        let decoded = request.token();
+        prop_assert_eq!(decoded.as_deref(), Some(token.as_str()));
+    }
+
+    #[test]
     fn a_named_cookie_is_found_among_others(
         before in proptest::collection::vec(("[a-rt-z][a-z0-9_]{0,8}", "[!#-+\\--:<-\\[\\]-~]{0,16}"), 0..5),
         value in "[!#-+\\--:<-\\[\\]-~]{0,24}",
@@ -152,7 +161,8 @@ proptest! {
             prop_assert!(request.offers_protocol(name));
         }
         prop_assert!(!request.offers_protocol("not-offered"));
-        prop_assert_eq!(request.token(), upgrade.token.as_deref());
+        let token = request.token();
+        prop_assert_eq!(token.as_deref(), upgrade.token.as_deref());
         prop_assert_eq!(request.head_len, upgrade.head.len());
         let accept = accept_key(&upgrade.key);
         prop_assert_eq!(accept.len(), 28);

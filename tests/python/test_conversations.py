@@ -144,3 +144,13 @@ def test_a_stranger_cannot_read_the_conversation(start_server):
         ):
             other.send(json.dumps(frame))
             expect(other, "error", code="not_participant")
+
+
+def test_a_percent_encoded_query_token_is_decoded(start_server):
+    # A browser's encodeURIComponent("agent:perc") is "agent%3Aperc"; the token is the
+    # decoded text, so this is agent perc, not a visitor named "agent%3Aperc".
+    server = start_server("--shards", "1")
+    with open_chat(server, "agent%3Aperc") as ws:
+        welcome(ws, "perc", "agent")
+    with open_chat(server, "shop%2Dvisitor+1") as ws:
+        welcome(ws, "shop-visitor+1", "visitor")  # `+` is not a space in a token

@@ -87,7 +87,12 @@ impl Shard {
         let Some(hook) = self.webhook.as_mut() else {
             return Gate::Local;
         };
-        if hook.local_first && self.auth.authenticate(request.token(), 0).is_ok() {
+        if hook.local_first
+            && self
+                .auth
+                .authenticate(request.token().as_deref(), 0)
+                .is_ok()
+        {
             return Gate::Local;
         }
         let credential = match webhook::credential(request, &hook.client.options().cookies) {

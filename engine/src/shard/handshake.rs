@@ -169,7 +169,7 @@ impl Shard {
                 session.encoding = Encoding::negotiate_names(request.offered_protocols()).0;
                 let conn = self.conn_id(slot, generation).0;
                 let verdict = match self.auth_gate(request, buf, slot, generation) {
-                    Gate::Local => self.auth.authenticate(request.token(), conn),
+                    Gate::Local => self.auth.authenticate(request.token().as_deref(), conn),
                     Gate::Known(identity) => Ok(identity),
                     Gate::Answered | Gate::Parked => return Decision::Handled,
                 };

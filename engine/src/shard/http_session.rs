@@ -265,7 +265,7 @@ impl Shard {
         let conn = self.conn_id(s_slot, s_generation);
         let verdict = match preset {
             Some(identity) => Ok(identity),
-            None => self.auth.authenticate(request.token(), conn.0),
+            None => self.auth.authenticate(request.token().as_deref(), conn.0),
         };
         let identity = match verdict {
             Ok(identity) => identity,

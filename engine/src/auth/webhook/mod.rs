@@ -70,6 +70,7 @@ pub enum NoCredential {
 /// The credential `request` presents: its token and the `cookies` named.
 pub fn credential(request: &Request<'_>, cookies: &[String]) -> Result<Credential, NoCredential> {
     let token = request.token();
+    let token = token.as_deref();
     let found: Vec<(&str, &str)> = cookies
         .iter()
         .filter_map(|name| request.cookie(name).map(|value| (name.as_str(), value)))
