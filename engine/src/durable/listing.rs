@@ -133,6 +133,34 @@ impl ConvIndex {
         }
     }
 
+    /// Forgets ended conversations past `retain_ms` (compaction drops their records;
+    /// without this the index would keep them until the next restart). A walk over
+    /// the index, so the caller runs it now and then, not per listing.
+    pub fn prune(&mut self, now_ms: u64, retain_ms: u64) {
+        let expired: Vec<u64> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| {
+                e.state == ConversationState::Ended
+                    && e.last_activity_ms.saturating_add(retain_ms) <= now_ms
+            })
+            .map(|(&conv, _)| conv)
+            .collect();
+        for conv in expired {
+            let Some(entry) = self.entries.remove(&conv) else {
+                continue;
+            };
+            let key = (entry.created_ms, conv);
+            self.order.remove(&key);
+            if let Some(keys) = self.by_visitor.get_mut(&entry.visitor) {
+                keys.retain(|&k| k != key);
+                if keys.is_empty() {
+                    self.by_visitor.remove(&entry.visitor);
+                }
+            }
+        }
+    }
+
     /// Reads and applies every durable record appended since the last call.
     pub fn catch_up(&mut self, reader: &StoreReader) -> Result<(), ApiError> {
         while self.next_lsn <= reader.durable_lsn() {
@@ -340,6 +368,18 @@ mod tests {
         assert_eq!(ids(&index.page(&q, 5_000, 60_000)), [2]);
         q.since_ms = Some(3_000);
         assert_eq!(ids(&index.page(&q, 5_000, 60_000)), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn pruning_forgets_only_ended_conversations_past_retention() {
+        let mut index = index();
+        index.prune(5_000, 60_000);
+        assert_eq!(index.len(), 3);
+        index.prune(5_000, 1_000);
+        assert_eq!(index.len(), 2, "the ended one goes");
+        let mut q = query();
+        q.visitor = Some("vic".into());
+        assert_eq!(ids(&index.page(&q, 5_000, 60_000)), [3]);
     }
 
     /// Memory per indexed conversation, for design.md (`--ignored --nocapture`).

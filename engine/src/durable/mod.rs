@@ -12,6 +12,8 @@ mod history;
 mod listing;
 mod records;
 mod recovery;
+#[cfg(test)]
+mod recovery_bench;
 mod retention;
 
 use std::path::Path;
@@ -47,9 +49,14 @@ pub struct Opened {
 #[derive(Debug)]
 pub struct History {
     index: Mutex<listing::ConvIndex>,
+    /// When the index was last pruned (wall ms).
+    pruned_ms: std::sync::atomic::AtomicU64,
     retain_ms: u64,
     feed: FeedLimits,
 }
+
+/// How often a listing also prunes the index of expired conversations.
+const PRUNE_EVERY_MS: u64 = 60_000;
 
 impl History {
     /// Conversations matching `query`, newest first (catches the index up first).
@@ -64,7 +71,14 @@ impl History {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         index.catch_up(&store.reader())?;
-        Ok(index.page(query, wall_ms(), self.retain_ms))
+        let now_ms = wall_ms();
+        let pruned = self.pruned_ms.load(std::sync::atomic::Ordering::Relaxed);
+        if now_ms.saturating_sub(pruned) >= PRUNE_EVERY_MS {
+            index.prune(now_ms, self.retain_ms);
+            self.pruned_ms
+                .store(now_ms, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(index.page(query, now_ms, self.retain_ms))
     }
 
     /// A page of the event feed; `stop` ends a wait early.
@@ -153,6 +167,7 @@ pub fn open(args: &ServeArgs, shards: usize) -> anyhow::Result<Option<Opened>> {
     tracing::debug!(conversations = index.len(), "history index built");
     let history = Arc::new(History {
         index: Mutex::new(index),
+        pruned_ms: std::sync::atomic::AtomicU64::new(0),
         retain_ms: args.retain.as_millis() as u64,
         feed: FeedLimits {
             max_limit: args.events_max_limit.max(1),
