@@ -93,29 +93,10 @@ fn dispatch(
         Op::ListConversations => {
             no_body(req)?;
             let filter = ConversationFilter {
-                state: query
-                    .get("state")
-                    .map(|s| {
-                        ConversationState::parse(s).ok_or_else(|| {
-                            ApiError::invalid(
-                                "state must be waiting, serving, transferring or ended",
-                            )
-                        })
-                    })
-                    .transpose()?,
-                agent: query
-                    .get("agent")
-                    .map(|a| user_id("agent", a))
-                    .transpose()?,
-                min_age_ms: query
-                    .get("min_age_ms")
-                    .map(|v| number("min_age_ms", v, 0, u64::MAX))
-                    .transpose()?,
-                limit: query
-                    .get("limit")
-                    .map(|v| number("limit", v, 1, MAX_LIST_LIMIT as u64))
-                    .transpose()?
-                    .map_or(DEFAULT_LIST_LIMIT, |n| n as usize),
+                state: state_param(&query)?,
+                agent: user_query_param(&query, "agent")?,
+                min_age_ms: time_param(&query, "min_age_ms")?,
+                limit: list_limit(&query)?,
             };
             let mut conversations = engine.list_conversations(&filter)?;
             conversations.truncate(filter.limit);
@@ -258,7 +239,6 @@ fn dispatch(
     }
 }
 
-/// The decoded query string.
 /// A history listing (from the store, newest first) is asked for by any parameter
 /// the live listing does not know.
 fn is_history(query: &Query) -> bool {
@@ -267,33 +247,48 @@ fn is_history(query: &Query) -> bool {
         .any(|key| query.get(key).is_some())
 }
 
-fn history_query(query: &Query) -> Result<HistoryQuery, ApiError> {
-    let time = |key: &str| {
-        query
-            .get(key)
-            .map(|v| number(key, v, 0, u64::MAX))
-            .transpose()
-    };
-    let history = HistoryQuery {
-        visitor: query
-            .get("visitor")
-            .map(|v| user_id("visitor", v))
-            .transpose()?,
-        agent: query
-            .get("agent")
-            .map(|a| user_id("agent", a))
-            .transpose()?,
-        state: query
-            .get("state")
-            .map(|s| {
-                ConversationState::parse(s).ok_or_else(|| {
-                    ApiError::invalid("state must be waiting, serving, transferring or ended")
-                })
+/// `state=`, when given: a conversation state.
+fn state_param(query: &Query) -> Result<Option<ConversationState>, ApiError> {
+    query
+        .get("state")
+        .map(|s| {
+            ConversationState::parse(s).ok_or_else(|| {
+                ApiError::invalid("state must be waiting, serving, transferring or ended")
             })
-            .transpose()?,
-        since_ms: time("since_ms")?,
-        until_ms: time("until_ms")?,
-        min_age_ms: time("min_age_ms")?,
+        })
+        .transpose()
+}
+
+/// `key=`, when given: a user id.
+fn user_query_param(query: &Query, key: &str) -> Result<Option<String>, ApiError> {
+    query.get(key).map(|v| user_id(key, v)).transpose()
+}
+
+/// `key=`, when given: milliseconds (any whole number).
+fn time_param(query: &Query, key: &str) -> Result<Option<u64>, ApiError> {
+    query
+        .get(key)
+        .map(|v| number(key, v, 0, u64::MAX))
+        .transpose()
+}
+
+/// `limit=` of a conversation listing, within its bounds.
+fn list_limit(query: &Query) -> Result<usize, ApiError> {
+    Ok(query
+        .get("limit")
+        .map(|v| number("limit", v, 1, MAX_LIST_LIMIT as u64))
+        .transpose()?
+        .map_or(DEFAULT_LIST_LIMIT, |n| n as usize))
+}
+
+fn history_query(query: &Query) -> Result<HistoryQuery, ApiError> {
+    let history = HistoryQuery {
+        visitor: user_query_param(query, "visitor")?,
+        agent: user_query_param(query, "agent")?,
+        state: state_param(query)?,
+        since_ms: time_param(query, "since_ms")?,
+        until_ms: time_param(query, "until_ms")?,
+        min_age_ms: time_param(query, "min_age_ms")?,
         cursor: query
             .get("cursor")
             .map(|c| {
@@ -302,11 +297,7 @@ fn history_query(query: &Query) -> Result<HistoryQuery, ApiError> {
                 })
             })
             .transpose()?,
-        limit: query
-            .get("limit")
-            .map(|v| number("limit", v, 1, MAX_LIST_LIMIT as u64))
-            .transpose()?
-            .map_or(DEFAULT_LIST_LIMIT, |n| n as usize),
+        limit: list_limit(query)?,
     };
     if let (Some(since), Some(until)) = (history.since_ms, history.until_ms) {
         if since > until {
@@ -348,6 +339,7 @@ fn parse_event_cursor(text: &str) -> Option<u64> {
     text.parse().ok()
 }
 
+/// The decoded query string.
 #[derive(Debug, Default)]
 struct Query(Vec<(String, String)>);
 

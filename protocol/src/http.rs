@@ -215,25 +215,24 @@ pub fn percent_decoded(value: &str) -> std::borrow::Cow<'_, str> {
     if !value.contains('%') {
         return std::borrow::Cow::Borrowed(value);
     }
+    let hex = |b: u8| char::from(b).to_digit(16).map(|d| d as u8);
     let bytes = value.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok());
-            match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                Some(byte) if hex.is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit())) => {
-                    out.push(byte);
-                    i += 3;
-                    continue;
-                }
-                _ => return std::borrow::Cow::Borrowed(value),
-            }
+        if bytes[i] != b'%' {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
         }
-        out.push(bytes[i]);
-        i += 1;
+        let Some(&[high, low]) = bytes.get(i + 1..i + 3) else {
+            return std::borrow::Cow::Borrowed(value);
+        };
+        let (Some(high), Some(low)) = (hex(high), hex(low)) else {
+            return std::borrow::Cow::Borrowed(value);
+        };
+        out.push(high << 4 | low);
+        i += 3;
     }
     match String::from_utf8(out) {
         Ok(decoded) => std::borrow::Cow::Owned(decoded),

@@ -103,6 +103,19 @@ pub struct Server {
 }
 
 impl Server {
+    /// A two-shard node that keeps its data in `dir`, with a short close timeout so a
+    /// test can stop and restart it quickly.
+    pub fn on_data_dir(dir: &DataDir) -> Server {
+        Server::start(&[
+            "--shards",
+            "2",
+            "--data-dir",
+            dir.arg(),
+            "--close-timeout-ms",
+            "500",
+        ])
+    }
+
     /// [`Server::start`] with the flags `base` (e.g. [`TWO_SHARDS`]) and then `extra`.
     pub fn start_with(base: &[&str], extra: &[&str]) -> Server {
         let args: Vec<&str> = base.iter().chain(extra).copied().collect();

@@ -16,7 +16,8 @@ pub fn tls_mode() -> bool {
 }
 
 struct SuitePki {
-    pki: TestPki,
+    /// Kept for the life of the process: its directory holds the server's files.
+    _pki: TestPki,
     server: Issued,
     client: Arc<rustls::ClientConfig>,
 }
@@ -28,7 +29,7 @@ fn suite_pki() -> &'static SuitePki {
         let server = pki.issue("suite", &["localhost"], "51");
         let mut roots = rustls::RootCertStore::empty();
         let pem = std::fs::read(pki.ca()).expect("read the test CA");
-        for cert in rustls_pemfile_certs(&pem) {
+        for cert in pem_certificates(&pem) {
             roots.add(cert).expect("add the test CA");
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -38,14 +39,14 @@ fn suite_pki() -> &'static SuitePki {
             .with_root_certificates(roots)
             .with_no_client_auth();
         SuitePki {
-            pki,
+            _pki: pki,
             server,
             client: Arc::new(client),
         }
     })
 }
 
-fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls_pki_types::CertificateDer<'static>> {
+fn pem_certificates(pem: &[u8]) -> Vec<rustls_pki_types::CertificateDer<'static>> {
     use rustls_pki_types::pem::PemObject;
     rustls_pki_types::CertificateDer::pem_slice_iter(pem)
         .collect::<Result<_, _>>()
@@ -54,9 +55,7 @@ fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls_pki_types::CertificateDer<'sta
 
 /// `--tls-cert`/`--tls-key` for a server of a TLS suite run.
 pub fn suite_tls_flags() -> Vec<String> {
-    let pki = suite_pki();
-    let _ = pki.pki.dir();
-    pki.server.flags()
+    suite_pki().server.flags()
 }
 
 /// A connected client socket.

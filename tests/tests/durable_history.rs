@@ -15,17 +15,6 @@ use switchboard_tests::{binary_path, DataDir, Server};
 
 const JSON: Encoding = Encoding::Json;
 
-fn serve(dir: &DataDir) -> Server {
-    Server::start(&[
-        "--shards",
-        "2",
-        "--data-dir",
-        dir.arg(),
-        "--close-timeout-ms",
-        "500",
-    ])
-}
-
 /// `switchboard ctl ARGS` against `server`; its stdout (it must succeed).
 fn ctl(server: &Server, args: &[&str]) -> String {
     let addr = server.control_addr().expect("control address").to_string();
@@ -108,7 +97,7 @@ fn check_listings(control: &Control, c1: u64, c2: u64, c3: u64) {
 #[test]
 fn conversations_are_listed_from_the_store_newest_first_across_a_restart() {
     let dir = DataDir::new("history");
-    let server = serve(&dir);
+    let server = Server::on_data_dir(&dir);
     let control = Control::of(&server);
     let mut ann = agent(&server, "agent:ann", JSON);
     let mut vic = Client::connect(&server, "vic", JSON);
@@ -134,7 +123,7 @@ fn conversations_are_listed_from_the_store_newest_first_across_a_restart() {
 
     drop((ann, vic, bob));
     kill_9(server);
-    let server = serve(&dir);
+    let server = Server::on_data_dir(&dir);
     let control = Control::of(&server);
     check_listings(&control, c1, c2, c3);
 
@@ -232,7 +221,7 @@ fn say_lines(client: &mut Client, conv: u64, prefix: &str, n: usize) {
 #[test]
 fn an_archiver_resuming_from_its_cursor_misses_and_repeats_nothing_across_a_restart() {
     let dir = DataDir::new("feed");
-    let server = serve(&dir);
+    let server = Server::on_data_dir(&dir);
     let control = Control::of(&server);
     let mut vic = Client::connect(&server, "vic", JSON);
     let conv = vic.start_new();
@@ -259,7 +248,7 @@ fn an_archiver_resuming_from_its_cursor_misses_and_repeats_nothing_across_a_rest
     drop((vic, bob));
     kill_9(server);
 
-    let server = serve(&dir);
+    let server = Server::on_data_dir(&dir);
     let control = Control::of(&server);
     let mut vic = Client::connect(&server, "vic", JSON);
     vic.resume(conv, 0);

@@ -12,17 +12,6 @@ use switchboard_tests::{DataDir, Server};
 
 const JSON: Encoding = Encoding::Json;
 
-fn serve(dir: &DataDir) -> Server {
-    Server::start(&[
-        "--shards",
-        "2",
-        "--data-dir",
-        dir.arg(),
-        "--close-timeout-ms",
-        "500",
-    ])
-}
-
 /// Stops the server with `signal` and waits until it is gone.
 fn stop(mut server: Server, signal: i32) {
     server.signal(signal);
@@ -47,7 +36,7 @@ fn messages(items: &[OwnedServerFrame]) -> Vec<(u64, String)> {
 
 fn acked_lines_survive(signal: i32) {
     let dir = DataDir::new("restart");
-    let server = serve(&dir);
+    let server = Server::on_data_dir(&dir);
     let mut visitor = Client::connect(&server, "vic", JSON);
     let conv = visitor.start_new();
     visitor.expect_system(conv, 2, SystemKind::Queued);
@@ -61,7 +50,7 @@ fn acked_lines_survive(signal: i32) {
     drop(visitor);
     stop(server, signal);
 
-    let server = serve(&dir);
+    let server = Server::on_data_dir(&dir);
     assert!(
         server.stderr_so_far().contains("store recovered"),
         "no recovery report in the log:\n{}",
@@ -106,7 +95,7 @@ fn acked_lines_survive_kill_9_once_and_in_order() {
 #[test]
 fn a_waiting_visitor_keeps_its_place_across_a_restart() {
     let dir = DataDir::new("queue");
-    let server = serve(&dir);
+    let server = Server::on_data_dir(&dir);
     let mut first = Client::connect(&server, "first-visitor", JSON);
     let conv_first = first.start_new();
     let mut second = Client::connect(&server, "second-visitor", JSON);
@@ -138,7 +127,7 @@ fn a_waiting_visitor_keeps_its_place_across_a_restart() {
 #[test]
 fn a_second_process_on_the_same_data_dir_is_refused() {
     let dir = DataDir::new("lock");
-    let _server = serve(&dir);
+    let _server = Server::on_data_dir(&dir);
     let err = Server::try_start(&["--shards", "1", "--data-dir", dir.arg()])
         .expect_err("a second server on the same data directory must not start");
     let text = format!("{err:#}");
@@ -152,7 +141,7 @@ fn a_second_process_on_the_same_data_dir_is_refused() {
 fn the_control_api_pages_stored_items_after_a_restart() {
     use switchboard_tests::control_client::Control;
     let dir = DataDir::new("paging");
-    let server = serve(&dir);
+    let server = Server::on_data_dir(&dir);
     let mut visitor = Client::connect(&server, "pager", JSON);
     let conv = visitor.start_new();
     visitor.expect_system(conv, 2, SystemKind::Queued);
@@ -164,7 +153,7 @@ fn the_control_api_pages_stored_items_after_a_restart() {
     drop(visitor);
     stop(server, libc::SIGKILL);
 
-    let server = serve(&dir);
+    let server = Server::on_data_dir(&dir);
     let control = Control::of(&server);
     let page = control.get(&format!(
         "/v1/conversations/{conv}/items?after_seq=3&limit=2"

@@ -50,6 +50,9 @@ pub struct WebhookAuth {
     client: Arc<WebhookClient>,
     cache: VerdictCache,
     waiting: HashMap<Box<str>, Waiting>,
+    /// Connections in `waiting`, all credentials together (bounded by
+    /// `--auth-webhook-max-waiting`).
+    waiting_conns: usize,
     /// A token the local authenticator accepts needs no call (`--jwt-*` set as well).
     local_first: bool,
     /// The answer being handed to its waiting connections (used even when the cache
@@ -65,13 +68,10 @@ impl WebhookAuth {
             client,
             cache: VerdictCache::new(entries),
             waiting: HashMap::new(),
+            waiting_conns: 0,
             local_first,
             fresh: None,
         }
-    }
-
-    fn waiting_conns(&self) -> usize {
-        self.waiting.values().map(|w| w.conns.len()).sum()
     }
 }
 
@@ -87,13 +87,15 @@ impl Shard {
         let Some(hook) = self.webhook.as_mut() else {
             return Gate::Local;
         };
-        if hook.local_first
-            && self
-                .auth
-                .authenticate(request.token().as_deref(), 0)
-                .is_ok()
-        {
-            return Gate::Local;
+        if hook.local_first {
+            let token = request.token();
+            match self.auth.authenticate(token.as_deref(), 0) {
+                // Verified once, here; without a token the identity is anonymous and
+                // named after the connection, which only the caller knows.
+                Ok(identity) if token.is_some() => return Gate::Known(identity),
+                Ok(_) => return Gate::Local,
+                Err(_) => {}
+            }
         }
         let credential = match webhook::credential(request, &hook.client.options().cookies) {
             Ok(credential) => credential,
@@ -122,14 +124,18 @@ impl Shard {
             };
         }
         let options = hook.client.options();
-        if hook.waiting_conns() >= options.max_waiting {
+        if hook.waiting_conns >= options.max_waiting {
             let busy =
                 Verdict::Unavailable("too many connections waiting for the auth back end".into());
             self.answer_verdict(slot, generation, &busy);
             return Gate::Answered;
         }
         let first = !hook.waiting.contains_key(&credential.key);
-        if first && !hook.client.ask(self.index, &credential) {
+        if first
+            && !hook
+                .client
+                .ask(self.index, credential.key.clone(), credential.body)
+        {
             let full = Verdict::Unavailable("the auth back end's queue is full".into());
             self.answer_verdict(slot, generation, &full);
             return Gate::Answered;
@@ -143,6 +149,7 @@ impl Shard {
             })
             .conns
             .push((slot, generation));
+        hook.waiting_conns += 1;
         self.park(slot, generation, buf, wait_ms);
         Gate::Parked
     }
@@ -202,6 +209,7 @@ impl Shard {
             .remove(&key)
             .map(|w| w.conns)
             .unwrap_or_default();
+        hook.waiting_conns -= waiting.len();
         hook.fresh = Some((key, verdict.clone()));
         for (slot, generation) in waiting {
             let head = match self.conns.get_mut(slot, generation) {
@@ -216,7 +224,7 @@ impl Shard {
             };
             match &verdict {
                 Verdict::Unavailable(_) => self.answer_verdict(slot, generation, &verdict),
-                _ => self.rerun_request(slot, generation, &mut head),
+                _ => self.handshake_from(slot, generation, &mut head),
             }
         }
         if let Some(hook) = self.webhook.as_mut() {
@@ -230,7 +238,15 @@ impl Shard {
         let now = self.now_ms;
         if let Some(hook) = self.webhook.as_mut() {
             let wait_ms = hook.client.options().timeout.as_millis() as u64 + 2 * ANSWER_GRACE_MS;
-            hook.waiting.retain(|_, w| w.since_ms + wait_ms > now);
+            let mut forgotten = 0;
+            hook.waiting.retain(|_, w| {
+                let keep = w.since_ms + wait_ms > now;
+                if !keep {
+                    forgotten += w.conns.len();
+                }
+                keep
+            });
+            hook.waiting_conns -= forgotten;
         }
     }
 

@@ -55,13 +55,9 @@ impl Shard {
         }
     }
 
-    /// Runs a parked request again, now that the connect webhook answered.
-    pub(super) fn rerun_request(&mut self, slot: u32, generation: u32, buf: &mut [u8]) {
-        self.handshake_from(slot, generation, buf);
-    }
-
-    /// Parses `buf`: the receive buffer, or the head gathered so far.
-    fn handshake_from(&mut self, slot: u32, generation: u32, buf: &mut [u8]) {
+    /// Parses `buf`: the receive buffer, the head gathered so far, or a request parked
+    /// for the connect webhook and run again (`auth_wait.rs`).
+    pub(super) fn handshake_from(&mut self, slot: u32, generation: u32, buf: &mut [u8]) {
         let max = self.settings.max_handshake_bytes;
         match self.parse_head(slot, generation, buf) {
             Parsed::Complete { head_len, .. } if head_len > max => {

@@ -10,7 +10,7 @@ use std::time::Instant;
 use crossbeam::channel::{self, Receiver, Sender, TrySendError};
 
 use super::answer::{read_answer, Verdict, MAX_ANSWER_BYTES};
-use super::{Credential, WebhookOptions};
+use super::WebhookOptions;
 
 /// Where an answer goes: (asking shard, credential key, verdict).
 pub type Deliver = Arc<dyn Fn(usize, Box<str>, Verdict) + Send + Sync>;
@@ -104,15 +104,10 @@ impl WebhookClient {
         }))
     }
 
-    /// Queues a call for `credential` on behalf of `shard`; false when the queue is
-    /// full (counted).
-    pub fn ask(&self, shard: usize, credential: &Credential) -> bool {
-        let job = Job {
-            shard,
-            key: credential.key.clone(),
-            body: credential.body.clone(),
-        };
-        match self.jobs.try_send(job) {
+    /// Queues a call with `body` for the credential `key` on behalf of `shard`; false
+    /// when the queue is full (counted).
+    pub fn ask(&self, shard: usize, key: Box<str>, body: Vec<u8>) -> bool {
+        match self.jobs.try_send(Job { shard, key, body }) {
             Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.stats.queue_full.fetch_add(1, Ordering::Relaxed);
